@@ -1,0 +1,1 @@
+"""lucca-connectors: the links between Lucca and the tools around it."""

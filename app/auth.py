@@ -1,0 +1,75 @@
+"""Who is calling: the operator (ADMIN_TOKEN), a tenant (its key), or a partner (a connector's webhook token)."""
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from app.crypto import hash_token
+from app.db import SessionDep
+from app.errors import Forbidden, NotFound, Unauthorized
+from app.models import Connector, Tenant
+
+UNAUTHORIZED = "Missing or invalid credentials."
+
+
+@dataclass(frozen=True)
+class Caller:
+    is_operator: bool
+    tenant: Tenant | None = None
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(UNAUTHORIZED)
+    return token.strip()
+
+
+async def current_caller(request: Request, session: SessionDep) -> Caller:
+    token = bearer_token(request)
+    admin_token = request.app.state.settings.admin_token
+    if admin_token is not None and hmac.compare_digest(token.encode(), admin_token.get_secret_value().encode()):
+        return Caller(is_operator=True)
+    tenant = await session.scalar(select(Tenant).where(Tenant.key_hash == hash_token(token)))
+    if tenant is None:
+        raise Unauthorized(UNAUTHORIZED)
+    return Caller(is_operator=False, tenant=tenant)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def require_operator(caller: CallerDep) -> Caller:
+    if not caller.is_operator:
+        raise Forbidden("Only the operator may do this.")
+    return caller
+
+
+async def tenant_in_path(slug: str, caller: CallerDep, session: SessionDep) -> Tenant:
+    """The tenant named in the path; another tenant's key sees it exactly as if it did not exist."""
+    if caller.tenant is not None:
+        if caller.tenant.slug != slug:
+            raise NotFound("Tenant not found.")
+        return caller.tenant
+    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound("Tenant not found.")
+    return tenant
+
+
+TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
+
+
+async def webhook_connector(kind: str, token: str, session: SessionDep) -> Connector:
+    """The enabled connector of `kind` that owns this webhook token (looked up by its hash, never compared raw)."""
+    connector = await session.scalar(
+        select(Connector).where(Connector.kind == kind, Connector.webhook_token_hash == hash_token(token))
+    )
+    if connector is None:
+        raise Unauthorized(UNAUTHORIZED)
+    if not connector.enabled:
+        raise Forbidden("This connector is disabled.")
+    return connector

@@ -1,0 +1,1 @@
+"""Partner API clients: one class per partner, on one shared httpx.AsyncClient."""

@@ -1,0 +1,263 @@
+"""The call machinery every partner client shares: URL joining, shared rate limit, retries, error types."""
+
+import asyncio
+import email.utils
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from app.clients.ratelimit import SlidingWindowLimiter
+from app.metrics import metrics
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+AUTH_STATUSES = frozenset({401, 403})
+MESSAGE_KEYS = ("Message", "message", "error_description", "error", "detail", "title", "description")
+MAX_MESSAGE_CHARS = 300
+
+
+class PartnerError(Exception):
+    """A partner call failed; `message` is plain words for a tenant admin and never holds a secret."""
+
+    def __init__(self, partner: str, message: str) -> None:
+        super().__init__(partner, message)
+        self.partner = partner
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PartnerUnavailable(PartnerError):
+    """A retryable failure that outlasted this call's budget; `retry_after` is the partner's hint, if any."""
+
+    def __init__(self, partner: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(partner, message)
+        # Keep every constructor argument in args so the exception survives pickling (arq stores results).
+        self.args = (partner, message, retry_after)
+        self.retry_after = retry_after
+
+
+class PartnerRejected(PartnerError):
+    """A final refusal: retrying the same call will not help."""
+
+    def __init__(self, partner: str, status: int, message: str) -> None:
+        super().__init__(partner, message)
+        self.args = (partner, status, message)
+        self.status = status
+
+
+class PartnerAuthFailed(PartnerRejected):
+    """The partner refused the credentials (401/403)."""
+
+
+@dataclass(frozen=True)
+class PartnerErrorTypes:
+    """The exception types a client raises, so each partner raises its own subclasses."""
+
+    unavailable: type[PartnerUnavailable] = PartnerUnavailable
+    rejected: type[PartnerRejected] = PartnerRejected
+    auth_failed: type[PartnerAuthFailed] = PartnerAuthFailed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff doubling from `base_seconds` up to `max_seconds`, retried in-process for `in_call_seconds`."""
+
+    base_seconds: float = 5.0
+    max_seconds: float = 300.0
+    in_call_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.base_seconds <= 0 or self.max_seconds < self.base_seconds or self.in_call_seconds < 0:
+            raise ValueError("retry policy needs 0 < base_seconds <= max_seconds and in_call_seconds >= 0")
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry number `retry_number` (0 for the first retry)."""
+        return min(self.max_seconds, self.base_seconds * 2.0**retry_number)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` calls in any `per_seconds`-long interval."""
+
+    requests: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A retryable outcome of one attempt."""
+
+    label: str
+    description: str
+    retry_after: float | None = None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date); None when absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (_aware(when) - _aware(now)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """Read a naive datetime as UTC, as HTTP dates are."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def join_url(base_url: str, path: str) -> str:
+    """Append `path` to `base_url`, keeping the base URL's own path prefix."""
+    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+def partner_message(response: httpx.Response) -> str:
+    """The partner's own explanation from an error body: a JSON message field, else the start of the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    found = _find_message(body)
+    text = found if found is not None else response.text
+    text = " ".join(text.split())
+    return text[:MAX_MESSAGE_CHARS] or response.reason_phrase
+
+
+def _find_message(body: Any) -> str | None:
+    """The first message-like string in a JSON error body, looking one level into nested error objects."""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, dict):
+        return None
+    for key in MESSAGE_KEYS:
+        value = body.get(key)
+        if isinstance(value, dict):
+            value = _find_message(value)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+class PartnerHTTP:
+    """Sends a partner's calls: shared rate limit before each attempt, retries with backoff, typed errors."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        partner: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        retry: RetryPolicy,
+        limiter: SlidingWindowLimiter | None = None,
+        limit_key: str | None = None,
+        rate_limit: RateLimit | None = None,
+        errors: PartnerErrorTypes = PartnerErrorTypes(),
+    ) -> None:
+        if limiter is not None and (limit_key is None or rate_limit is None):
+            raise ValueError("a limiter needs both limit_key and rate_limit")
+        self._http = http
+        self._partner = partner
+        self._name = partner.capitalize()
+        self._base_url = base_url
+        self._headers = dict(headers)
+        self._retry = retry
+        self._limiter = limiter
+        self._limit_key = limit_key
+        self._rate_limit = rate_limit
+        self._errors = errors
+
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None
+    ) -> httpx.Response:
+        """Send one call, retrying transient failures within the policy; return the 2xx response."""
+        waited = 0.0
+        retry_number = 0
+        while True:
+            await self._acquire()
+            outcome = await self._attempt(method, path, params, json)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            delay = max(outcome.retry_after or 0.0, self._retry.backoff(retry_number))
+            if waited + delay > self._retry.in_call_seconds:
+                message = f"{outcome.description}, after {retry_number + 1} attempts"
+                raise self._errors.unavailable(self._partner, message, outcome.retry_after)
+            log.warning("%s %s %s failed (%s), retrying in %.2fs", self._partner, method, path, outcome.label, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            retry_number += 1
+
+    async def _acquire(self) -> None:
+        """Take a slot of the shared rate limit, when this partner has one."""
+        if self._limiter is None or self._limit_key is None or self._rate_limit is None:
+            return
+        limit = self._rate_limit
+        await self._limiter.acquire(self._limit_key, limit.requests, limit.per_seconds, partner=self._partner)
+
+    async def _attempt(
+        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
+    ) -> httpx.Response | _Failure:
+        """One attempt: the 2xx response, a retryable failure, or a raised final rejection."""
+        url = join_url(self._base_url, path)
+        try:
+            response = await self._http.request(method, url, params=params, json=json, headers=self._headers)
+        except httpx.TimeoutException:
+            return self._count(_Failure("timeout", f"{self._name} did not answer in time"))
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            return self._count(_Failure("connection_error", f"Could not reach {self._name} ({reason})"))
+        metrics.inc("partner_calls_total", partner=self._partner, status=str(response.status_code))
+        if response.is_success:
+            return response
+        if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
+            return self._unavailable_answer(response)
+        raise self._rejection(method, path, response)
+
+    def _count(self, failure: _Failure) -> _Failure:
+        """Count a call that got no HTTP answer."""
+        metrics.inc("partner_calls_total", partner=self._partner, status=failure.label)
+        return failure
+
+    def _unavailable_answer(self, response: httpx.Response) -> _Failure:
+        """Describe a retryable HTTP answer (429, 408, 5xx)."""
+        status = response.status_code
+        if status == 429:
+            description = f"{self._name} is limiting the number of requests (HTTP 429)"
+        else:
+            description = f"{self._name} is unavailable (HTTP {status})"
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+        return _Failure(str(status), description, retry_after)
+
+    def _rejection(self, method: str, path: str, response: httpx.Response) -> PartnerRejected:
+        """The final error for a non-retryable answer, carrying the partner's own message."""
+        status = response.status_code
+        said = self._redact(partner_message(response))
+        if status in AUTH_STATUSES:
+            message = f"{self._name} refused the credentials (HTTP {status}): {said}"
+            return self._errors.auth_failed(self._partner, status, message)
+        message = f"{self._name} refused {method} {path} (HTTP {status}): {said}"
+        return self._errors.rejected(self._partner, status, message)
+
+    def _redact(self, text: str) -> str:
+        """Mask any credential a partner might echo back in an error body (the headers carry them)."""
+        for value in self._headers.values():
+            for secret in {value, *re.split(r"[\s=]+", value)}:
+                if len(secret) >= 8:
+                    text = text.replace(secret, "***")
+        return text

@@ -1,0 +1,45 @@
+"""Typed settings, read from the environment and a `.env` file, checked at start-up."""
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - the known placeholder refused in production
+PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "", "changeme", "change-me", "secret", "please-change"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/lucca_connectors"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    admin_token: SecretStr | None = None
+    app_env: Literal["development", "test", "production"] = "development"
+    allow_http_upstreams: bool = False
+
+    # Partner calls: per-attempt timeout, and the backoff between attempts of a failing call.
+    partner_timeout_seconds: float = 20.0
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    # How long one job attempt may wait inside a call before handing back to the queue.
+    retry_in_call_seconds: float = 60.0
+    # An item whose partner keeps failing for this long fails (contract: 15 minutes).
+    give_up_after_seconds: float = 900.0
+    # arq job timeout; a job left by a dead worker is taken up again after this plus 10 s.
+    job_timeout_seconds: int = 120
+    # How often the worker sweeps for deliveries and runs left unfinished.
+    sweep_every_seconds: int = 30
+    # Establishments and departments are cached this long (shared through Redis).
+    structure_cache_seconds: int = 300
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.app_env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError("SECRET_KEY must be set to a real secret when APP_ENV=production")
+        return self
+
+
+def get_settings() -> Settings:
+    return Settings()

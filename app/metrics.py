@@ -1,0 +1,81 @@
+"""Service-wide counters shared through Redis, so what workers count is not lost in their processes.
+
+Each process adds to a local tally; `flush` moves it into one Redis hash with HINCRBYFLOAT. A tally that
+cannot be flushed (Redis down) stays and goes out with the next flush.
+"""
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+REDIS_KEY = "metrics:counters"
+FIELD_SEPARATOR = "|"
+
+HELP = {
+    "http_requests_total": "HTTP requests answered, by method, route and status.",
+    "webhook_deliveries_total": "Webhook deliveries, by source and outcome.",
+    "runs_finished_total": "Runs finished, by connector, operation and status.",
+    "partner_calls_total": "Calls to partner APIs, by partner and HTTP status (or error).",
+    "rate_limit_waits_total": "Times a partner call waited for the shared rate limit, by partner.",
+    "rate_limit_wait_seconds_total": "Seconds spent waiting for the shared rate limit, by partner.",
+}
+
+
+def _field(name: str, labels: dict[str, str]) -> str:
+    rendered = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return f"{name}{FIELD_SEPARATOR}{rendered}"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._pending: dict[str, float] = {}
+
+    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
+        field = _field(name, labels)
+        self._pending[field] = self._pending.get(field, 0.0) + value
+
+    async def flush(self, redis: Redis) -> None:
+        if not self._pending:
+            return
+        taken, self._pending = self._pending, {}
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for field, value in taken.items():
+                    pipe.hincrbyfloat(REDIS_KEY, field, value)
+                await pipe.execute()
+        except (RedisError, OSError):
+            for field, value in taken.items():
+                self._pending[field] = self._pending.get(field, 0.0) + value
+
+    async def flush_forever(self, redis: Redis, every_seconds: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            await self.flush(redis)
+
+
+metrics = Metrics()
+
+
+async def render(redis: Redis, queue_name: str) -> str:
+    """Prometheus text for the whole service, read from the shared hash."""
+    await metrics.flush(redis)
+    stored: dict[bytes, bytes] = await redis.hgetall(REDIS_KEY)  # type: ignore[misc]
+    by_name: dict[str, list[str]] = {}
+    for raw_field, raw_value in sorted(stored.items()):
+        name, _, labels = raw_field.decode().partition(FIELD_SEPARATOR)
+        sample = f"{name}{{{labels}}}" if labels else name
+        by_name.setdefault(name, []).append(f"{sample} {float(raw_value.decode()):g}")
+    lines: list[str] = []
+    for name, samples in by_name.items():
+        lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter", *samples]
+    depth = await redis.zcard(queue_name)
+    lines += [
+        "# HELP queue_depth Jobs waiting in the queue.",
+        "# TYPE queue_depth gauge",
+        f"queue_depth {depth}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,10 @@
+"""SQLAlchemy models; importing this package registers every table on Base.metadata."""
+
+from app.models.base import Base
+from app.models.connector import Connector
+from app.models.delivery import Delivery
+from app.models.link import Link
+from app.models.run import FINISHED, Run, RunEvent
+from app.models.tenant import Tenant
+
+__all__ = ["FINISHED", "Base", "Connector", "Delivery", "Link", "Run", "RunEvent", "Tenant"]

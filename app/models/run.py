@@ -1,0 +1,51 @@
+"""Runs (an import, a sync or an accepted webhook delivery) and their events, item by item."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, UUIDKey, utcnow
+
+FINISHED = ("succeeded", "partial", "failed")
+
+
+class Run(UUIDKey, Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_tenant_id_created_at", "tenant_id", "created_at"),
+        # The sweep looks only at unfinished runs.
+        Index("ix_runs_unfinished", "retry_at", postgresql_where="status IN ('queued', 'running')"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    connector: Mapped[str] = mapped_column(String(20))
+    operation: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the run works on (e.g. the candidate), and what it has done so far (survives a crash).
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # When the next attempt is due, and since when a partner has kept failing.
+    retry_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failing_since: Mapped[datetime | None]
+
+
+class RunEvent(Base):
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)

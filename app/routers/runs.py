@@ -1,0 +1,48 @@
+"""Runs: what happened, item by item, and retrying what failed."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.auth import TenantDep
+from app.db import SessionDep
+from app.queue import enqueue_run
+from app.schemas.run import RunAccepted, RunEventList, RunList, RunRead, RunStatus
+from app.services import runs
+
+router = APIRouter(prefix="/api/v1/tenants/{slug}/runs", tags=["runs"])
+
+
+@router.get("", response_model=RunList)
+async def list_runs(
+    tenant: TenantDep,
+    session: SessionDep,
+    connector: str | None = None,
+    operation: str | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunList:
+    """List the tenant's runs, newest first."""
+    return RunList(items=await runs.list_runs(session, tenant, connector, operation, status, limit))
+
+
+@router.get("/{run_id}", response_model=RunRead)
+async def read_run(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunRead:
+    """Read one run with its counts."""
+    return runs.read_run(await runs.find_run(session, tenant, run_id))
+
+
+@router.get("/{run_id}/events", response_model=RunEventList)
+async def list_events(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunEventList:
+    """The run's events, oldest first, in plain words."""
+    return RunEventList(items=await runs.list_events(session, tenant, run_id))
+
+
+@router.post("/{run_id}/retry", status_code=202, response_model=RunAccepted)
+async def retry_run(request: Request, run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunAccepted:
+    """Re-run a failed or partial run's failed items as a new run."""
+    retry = await runs.retry_run(session, tenant, run_id)
+    await session.commit()
+    await enqueue_run(request.app.state.services.redis, retry.id)
+    return RunAccepted(run_id=retry.id)

@@ -1,0 +1,65 @@
+"""Tenants: the operator creates and changes them; a tenant's key reads its own."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import delete
+
+from app.auth import Caller, TenantDep, require_operator
+from app.db import SessionDep
+from app.json_body import json_body, openapi_body
+from app.models import Tenant
+from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantRead, TenantUpdate
+from app.services import tenants
+
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+# Declared after the tenant, so another tenant's key gets 404 before its own gets 403.
+OperatorDep = Annotated[Caller, Depends(require_operator)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TenantCreated,
+    openapi_extra=openapi_body(TenantCreate, {"acme": TENANT_EXAMPLE}),
+)
+async def create_tenant(
+    request: Request,
+    _: OperatorDep,
+    session: SessionDep,
+    body: Annotated[TenantCreate, Depends(json_body(TenantCreate))],
+) -> TenantCreated:
+    """Create a tenant (one Lucca account); the answer carries the tenant key, this once."""
+    state = request.app.state
+    return await tenants.create_tenant(session, state.services.box, body, state.settings.allow_http_upstreams)
+
+
+@router.get("/{slug}", response_model=TenantRead)
+async def read_tenant(tenant: TenantDep) -> TenantRead:
+    """Read a tenant; secrets show only as `api_key_set` and `oauth_set`."""
+    return tenants.read_tenant(tenant)
+
+
+@router.patch(
+    "/{slug}",
+    response_model=TenantRead,
+    openapi_extra=openapi_body(
+        TenantUpdate, {"rename": {"name": "Acme Group", "lucca": {"rate_limit": {"requests": 30}}}}
+    ),
+)
+async def update_tenant(
+    request: Request,
+    tenant: TenantDep,
+    _: OperatorDep,
+    body: Annotated[TenantUpdate, Depends(json_body(TenantUpdate))],
+) -> TenantRead:
+    """Change any subset of a tenant; nested objects merge, secrets change only when given."""
+    state = request.app.state
+    return tenants.update_tenant(tenant, state.services.box, body, state.settings.allow_http_upstreams)
+
+
+@router.delete("/{slug}", status_code=204)
+async def delete_tenant(tenant: TenantDep, _: OperatorDep, session: SessionDep) -> Response:
+    """Delete a tenant with its connectors, runs and links."""
+    await session.execute(delete(Tenant).where(Tenant.id == tenant.id))
+    return Response(status_code=204)

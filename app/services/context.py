@@ -1,0 +1,75 @@
+"""What the API and the jobs share in one process: database, Redis, partner HTTP, secrets, rate limiter."""
+
+from dataclasses import dataclass
+
+import httpx
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.clients.http import RateLimit, RetryPolicy
+from app.clients.lucca import LuccaAccount, LuccaClient
+from app.clients.ratelimit import SlidingWindowLimiter
+from app.config import Settings
+from app.crypto import SecretBox
+from app.db import Sessionmaker, create_engine, create_sessionmaker
+from app.models import Tenant
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: Sessionmaker
+    # One connection pool serves the queue, the shared rate limits, caches and metrics. It connects lazily,
+    # so the API starts and keeps taking webhooks while Redis is down.
+    redis: ArqRedis
+    http: httpx.AsyncClient
+    box: SecretBox
+    limiter: SlidingWindowLimiter
+    retry: RetryPolicy
+
+    @classmethod
+    def start(cls, settings: Settings, pool_size: int = 10) -> "Services":
+        engine = create_engine(settings.database_url, pool_size=pool_size)
+        redis = ArqRedis(
+            connection_pool=ConnectionPool.from_url(
+                settings.redis_url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
+            )
+        )
+        timeout = httpx.Timeout(settings.partner_timeout_seconds, connect=5.0)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=redis,
+            http=httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100)),
+            box=SecretBox(settings.secret_key.get_secret_value()),
+            limiter=SlidingWindowLimiter(redis),
+            retry=RetryPolicy(
+                base_seconds=settings.retry_base_seconds,
+                max_seconds=settings.retry_max_seconds,
+                in_call_seconds=settings.retry_in_call_seconds,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+    def lucca(self, tenant: Tenant) -> LuccaClient:
+        """A Lucca client for the tenant's account, rate-limited with every other process."""
+        account = LuccaAccount(
+            base_url=tenant.lucca_base_url,
+            api_key=self.box.decrypt(tenant.lucca_api_key_encrypted),
+            rate_limit=RateLimit(requests=tenant.rate_limit_requests, per_seconds=tenant.rate_limit_per_seconds),
+        )
+        return LuccaClient(
+            self.http,
+            account,
+            limiter=self.limiter,
+            retry=self.retry,
+            cache=self.redis,
+            cache_seconds=self.settings.structure_cache_seconds,
+        )

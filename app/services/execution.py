@@ -1,0 +1,89 @@
+"""Running a queued run: pick its operation, keep going through partner outages, give up after 15 minutes."""
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.clients.http import PartnerRejected, PartnerUnavailable
+from app.models import FINISHED, Connector, Run, Tenant
+from app.models.base import utcnow
+from app.services import softgarden
+from app.services.context import Services
+from app.services.run_log import RunLog, finish_run
+
+log = logging.getLogger(__name__)
+
+Operation = Callable[[Services, Run, Tenant, Connector, RunLog], Awaitable[None]]
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    (softgarden.SOURCE, softgarden.OPERATION): softgarden.process_hire,
+}
+
+
+async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> float | None:
+    """Do the run's work; returns the seconds to wait before the next attempt, or None when it is finished."""
+    async with services.sessionmaker.begin() as session:
+        run = await session.scalar(select(Run).where(Run.id == run_id).with_for_update())
+        if run is None or run.status in FINISHED:
+            return None
+        tenant = await session.get(Tenant, run.tenant_id)
+        connector = await session.scalar(
+            select(Connector).where(Connector.tenant_id == run.tenant_id, Connector.kind == run.connector)
+        )
+        run.status = "running"
+        run.started_at = run.started_at or utcnow()
+    assert tenant is not None
+    run_log = RunLog(services.sessionmaker, run_id, run.state)
+    if connector is None or not connector.enabled:
+        await finish_run(services.sessionmaker, run_id, error=f"The {run.connector} connector is disabled or removed.")
+        return None
+    try:
+        await OPERATIONS[(run.connector, run.operation)](services, run, tenant, connector, run_log)
+    except PartnerUnavailable as outage:
+        return await postpone(
+            services, run, run_log, Setback(outage.partner, outage.message, outage.retry_after), attempt
+        )
+    except PartnerRejected as refusal:
+        await run_log.event("fail", refusal.partner, refusal.message)
+        await finish_run(services.sessionmaker, run_id, error=refusal.message)
+        return None
+    except Exception:
+        # A fault of ours (or of the database): keep the run, try again later, and say so.
+        log.exception("run %s failed unexpectedly", run_id)
+        setback = Setback("service", "An unexpected error interrupted this run; it will be tried again.", None)
+        return await postpone(services, run, run_log, setback, attempt)
+    await finish_run(services.sessionmaker, run_id)
+    return None
+
+
+@dataclass(frozen=True)
+class Setback:
+    source: str
+    message: str
+    retry_after: float | None
+
+
+async def postpone(services: Services, run: Run, run_log: RunLog, setback: Setback, attempt: int) -> float | None:
+    """Wait and try again, unless the partner has been failing for longer than the contract allows."""
+    settings = services.settings
+    now = utcnow()
+    failing_since = run.failing_since or now
+    if now - failing_since >= timedelta(seconds=settings.give_up_after_seconds):
+        minutes = round(settings.give_up_after_seconds / 60)
+        message = f"Gave up after {minutes} minutes of failures: {setback.message}"
+        await run_log.event("fail", setback.source, message)
+        await finish_run(services.sessionmaker, run.id, error=message)
+        return None
+    delay = max(setback.retry_after or 0.0, services.retry.backoff(attempt - 1))
+    async with services.sessionmaker.begin() as session:
+        stored = await session.get(Run, run.id)
+        assert stored is not None
+        stored.failing_since = failing_since
+        stored.retry_at = now + timedelta(seconds=delay)
+    await run_log.event("note", setback.source, f"{setback.message} Trying again in {delay:.0f} s.", level="warning")
+    log.info("run %s postponed %.1fs: %s", run.id, delay, setback.message)
+    return delay

@@ -1,0 +1,103 @@
+"""What a running job writes down as it goes: events, item outcomes, its own progress, and the end.
+
+Each write is its own committed transaction, so progress shows while the run works and survives a crash.
+Item outcomes are recorded once per item id, so a job that runs twice never counts an item twice.
+"""
+
+import uuid
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Sessionmaker
+from app.metrics import metrics
+from app.models import Run, RunEvent
+from app.models.base import utcnow
+
+Level = Literal["info", "warning", "error"]
+Action = Literal["create", "link", "update", "skip", "suspend", "fail", "note"]
+Outcome = Literal["created", "linked", "updated", "skipped", "suspended", "failed"]
+WENT_THROUGH = ("created", "linked", "updated", "skipped", "suspended")
+ACTION_LEVEL: dict[Action, Level] = {"fail": "error"}
+
+
+class RunLog:
+    def __init__(self, sessionmaker: Sessionmaker, run_id: uuid.UUID, state: dict[str, Any]) -> None:
+        self._sessionmaker = sessionmaker
+        self.run_id = run_id
+        self.state = dict(state)
+
+    async def _locked_run(self, session: AsyncSession) -> Run:
+        run = await session.scalar(select(Run).where(Run.id == self.run_id).with_for_update())
+        assert run is not None
+        return run
+
+    async def event(self, action: Action, subject: str, message: str, level: Level | None = None) -> None:
+        async with self._sessionmaker.begin() as session:
+            session.add(_event(self.run_id, action, subject, message, level))
+
+    async def remember(self, key: str, value: Any) -> None:
+        """Save a piece of progress (e.g. the login about to be created) before acting on it."""
+        async with self._sessionmaker.begin() as session:
+            run = await self._locked_run(session)
+            run.state = {**run.state, key: value}
+            self.state = run.state
+
+    async def item(
+        self,
+        item_id: str,
+        outcome: Outcome,
+        action: Action,
+        subject: str,
+        message: str,
+        level: Level | None = None,
+    ) -> None:
+        """Count one item's outcome with the event that explains it, unless this item was already counted."""
+        async with self._sessionmaker.begin() as session:
+            run = await self._locked_run(session)
+            done: dict[str, str] = run.state.get("done_items", {})
+            if item_id in done:
+                return
+            failed = run.state.get("failed_items", [])
+            run.state = {
+                **run.state,
+                "done_items": {**done, item_id: outcome},
+                "failed_items": [*failed, item_id] if outcome == "failed" else failed,
+            }
+            run.counts = {**run.counts, outcome: run.counts.get(outcome, 0) + 1}
+            if outcome == "failed" and run.error is None:
+                run.error = message
+            session.add(_event(self.run_id, action, subject, message, level))
+            self.state = run.state
+
+
+async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str | None = None) -> Run:
+    """Close a run; its status follows from its counts (skips are not failures)."""
+    async with sessionmaker.begin() as session:
+        run = await session.scalar(select(Run).where(Run.id == run_id).with_for_update())
+        assert run is not None
+        counts = dict(run.counts)
+        if error is not None:
+            # Items not reached fail with the run.
+            unfinished = counts.get("total", 0) - sum(counts.get(key, 0) for key in (*WENT_THROUGH, "failed"))
+            counts["failed"] = counts.get("failed", 0) + max(unfinished, 0)
+            run.error = run.error or error
+        went_through = sum(counts.get(key, 0) for key in WENT_THROUGH)
+        failed = counts.get("failed", 0)
+        run.counts = counts
+        run.status = "succeeded" if not failed else ("partial" if went_through else "failed")
+        run.finished_at = utcnow()
+        metrics.inc("runs_finished_total", connector=run.connector, operation=run.operation, status=run.status)
+        return run
+
+
+def _event(run_id: uuid.UUID, action: Action, subject: str, message: str, level: Level | None) -> RunEvent:
+    return RunEvent(
+        run_id=run_id,
+        action=action,
+        subject=subject[:300],
+        message=message,
+        level=level or ACTION_LEVEL.get(action, "info"),
+        at=utcnow(),
+    )

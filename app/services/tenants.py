@@ -1,0 +1,107 @@
+"""Creating, reading, changing and deleting tenants; credentials encrypted, the tenant key hashed."""
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.crypto import SecretBox, hash_token, new_tenant_key
+from app.errors import Conflict, invalid_field
+from app.models import Tenant
+from app.schemas.tenant import (
+    LuccaRead,
+    OAuthPatch,
+    RateLimitRead,
+    TenantCreate,
+    TenantCreated,
+    TenantRead,
+    TenantUpdate,
+)
+
+
+def check_upstream_url(url: str, allow_http: bool, loc: tuple[str, ...]) -> str:
+    """Partner URLs must be https (http only when ALLOW_HTTP_UPSTREAMS is set, for sandboxes and tests)."""
+    parts = urlsplit(url)
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in allowed or not parts.hostname or parts.query or parts.fragment:
+        raise invalid_field(loc, f"must be an {' or '.join(allowed)} URL without query or fragment")
+    return url.rstrip("/")
+
+
+def read_tenant(tenant: Tenant) -> TenantRead:
+    return TenantRead(
+        slug=tenant.slug,
+        name=tenant.name,
+        timezone=tenant.timezone,
+        lucca=LuccaRead(
+            base_url=tenant.lucca_base_url,
+            api_key_set=bool(tenant.lucca_api_key_encrypted),
+            oauth_set=tenant.lucca_oauth_encrypted is not None,
+            rate_limit=RateLimitRead(requests=tenant.rate_limit_requests, per_seconds=tenant.rate_limit_per_seconds),
+        ),
+        created_at=tenant.created_at,
+    )
+
+
+async def create_tenant(session: AsyncSession, box: SecretBox, body: TenantCreate, allow_http: bool) -> TenantCreated:
+    """Create a tenant and return its key, this once."""
+    key = new_tenant_key()
+    oauth = body.lucca.oauth
+    tenant = Tenant(
+        slug=body.slug,
+        name=body.name,
+        timezone=body.timezone,
+        key_hash=hash_token(key),
+        lucca_base_url=check_upstream_url(body.lucca.base_url, allow_http, ("lucca", "base_url")),
+        lucca_api_key_encrypted=box.encrypt(body.lucca.api_key.get_secret_value()),
+        lucca_oauth_encrypted=box.encrypt_json(
+            {"client_id": oauth.client_id, "client_secret": oauth.client_secret.get_secret_value()}
+        )
+        if oauth
+        else None,
+        rate_limit_requests=body.lucca.rate_limit.requests,
+        rate_limit_per_seconds=body.lucca.rate_limit.per_seconds,
+    )
+    if await session.scalar(select(Tenant.id).where(Tenant.slug == body.slug)) is not None:
+        raise Conflict(f"A tenant with slug {body.slug!r} already exists.")
+    session.add(tenant)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"A tenant with slug {body.slug!r} already exists.") from None
+    return TenantCreated(**read_tenant(tenant).model_dump(), api_key=key)
+
+
+def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http: bool) -> TenantRead:
+    """Apply any subset; nested objects are merged and a secret is replaced only when given."""
+    if body.slug is not None and body.slug != tenant.slug:
+        raise invalid_field(("slug",), "the slug is fixed once the tenant is created")
+    if body.name is not None:
+        tenant.name = body.name
+    if body.timezone is not None:
+        tenant.timezone = body.timezone
+    lucca = body.lucca
+    if lucca is not None:
+        if lucca.base_url is not None:
+            tenant.lucca_base_url = check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url"))
+        if lucca.api_key is not None:
+            tenant.lucca_api_key_encrypted = box.encrypt(lucca.api_key.get_secret_value())
+        if lucca.rate_limit is not None:
+            tenant.rate_limit_requests = lucca.rate_limit.requests or tenant.rate_limit_requests
+            tenant.rate_limit_per_seconds = lucca.rate_limit.per_seconds or tenant.rate_limit_per_seconds
+        if lucca.oauth is not None:
+            tenant.lucca_oauth_encrypted = merge_oauth(tenant, box, lucca.oauth)
+    return read_tenant(tenant)
+
+
+def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch) -> str:
+    stored = box.decrypt_json(tenant.lucca_oauth_encrypted)
+    secret = patch.client_secret.get_secret_value() if patch.client_secret else None
+    merged = {
+        "client_id": patch.client_id or stored.get("client_id"),
+        "client_secret": secret or stored.get("client_secret"),
+    }
+    if not merged["client_id"] or not merged["client_secret"]:
+        raise invalid_field(("lucca", "oauth"), "client_id and client_secret are both needed")
+    return box.encrypt_json(merged)

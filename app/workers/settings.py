@@ -1,0 +1,58 @@
+"""The arq worker's configuration: functions, the sweep schedule, and per-process start-up."""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Function, func
+
+from app.config import get_settings
+from app.logging import configure_logging
+from app.metrics import metrics
+from app.queue import EXECUTE_RUN
+from app.services.context import Services
+from app.workers.tasks import JobContext, run_execute, runs_sweep
+
+settings = get_settings()
+log = logging.getLogger(__name__)
+
+
+async def startup(ctx: JobContext) -> None:
+    configure_logging()
+    services = Services.start(settings)
+    ctx["services"] = services
+    ctx["metrics_flusher"] = asyncio.create_task(metrics.flush_forever(services.redis))
+
+
+async def shutdown(ctx: JobContext) -> None:
+    ctx["metrics_flusher"].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ctx["metrics_flusher"]
+    services: Services = ctx["services"]
+    await metrics.flush(services.redis)
+    await services.close()
+
+
+def sweep_seconds() -> set[int]:
+    return set(range(0, 60, max(1, min(settings.sweep_every_seconds, 60))))
+
+
+class WorkerSettings:
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    functions: ClassVar[list[Function]] = [
+        # Our own deadline and the sweep bound retries; arq's try counter must never end a run.
+        func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds)
+    ]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60)
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    job_timeout = settings.job_timeout_seconds
+    # No results are kept, so a run's job id is free again as soon as its job ends.
+    keep_result = 0
+    max_jobs = 10
+    health_check_interval = 30

@@ -1,0 +1,121 @@
+"""Tenants and the authentication matrix of contract section 2."""
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.factories import ADMIN, create_tenant
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+async def test_create_returns_key_once_and_hides_secrets(client: httpx.AsyncClient) -> None:
+    body = {
+        "slug": "acme",
+        "name": "Acme SAS",
+        "lucca": {"base_url": "https://acme.ilucca.net", "api_key": "super-secret-lucca-key",
+                  "oauth": {"client_id": "cid", "client_secret": "oauth-secret-value"}},
+    }  # fmt: skip
+    created = await client.post("/api/v1/tenants", json=body, headers=ADMIN)
+    assert created.status_code == 201
+    data = created.json()
+    assert data["api_key"].startswith("lct_")
+    assert data["timezone"] == "Europe/Paris"
+    assert data["lucca"] == {
+        "base_url": "https://acme.ilucca.net",
+        "api_key_set": True,
+        "oauth_set": True,
+        "rate_limit": {"requests": 50, "per_seconds": 60},
+    }
+    read = await client.get("/api/v1/tenants/acme", headers=ADMIN)
+    assert read.status_code == 200
+    assert "api_key" not in read.json()
+    for answer in (created, read):
+        assert "super-secret-lucca-key" not in answer.text and "oauth-secret-value" not in answer.text
+
+
+async def test_secrets_are_not_stored_in_plain_text(client: httpx.AsyncClient, migrated_database: str) -> None:
+    tenant = await create_tenant(client, "acme", api_key="super-secret-lucca-key")
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        dump = str(await connection.fetch("SELECT * FROM tenants"))
+    finally:
+        await connection.close()
+    assert "super-secret-lucca-key" not in dump
+    assert tenant.key not in dump
+
+
+async def test_duplicate_slug_is_a_conflict(client: httpx.AsyncClient) -> None:
+    await create_tenant(client, "acme")
+    body = {"slug": "acme", "name": "Again", "lucca": {"base_url": "https://a.ilucca.net", "api_key": "k"}}
+    answer = await client.post("/api/v1/tenants", json=body, headers=ADMIN)
+    assert answer.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"slug": "Bad Slug"}, "slug"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"lucca": {"base_url": "https://a.ilucca.net"}}, "api_key"),
+        ({"lucca": {"base_url": "https://a.ilucca.net", "api_key": "k", "rate_limit": {"requests": 0}}}, "requests"),
+    ],
+)
+async def test_invalid_tenant_is_422_naming_the_field(
+    client: httpx.AsyncClient, change: dict[str, object], field: str
+) -> None:
+    body = {"slug": "acme", "name": "Acme", "lucca": {"base_url": "https://a.ilucca.net", "api_key": "k"}, **change}
+    answer = await client.post("/api/v1/tenants", json=body, headers=ADMIN)
+    assert answer.status_code == 422
+    assert field in answer.text
+    assert (await client.get("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
+
+
+async def test_http_upstream_refused_unless_allowed(client: httpx.AsyncClient, app: object) -> None:
+    app.state.settings.allow_http_upstreams = False  # type: ignore[attr-defined]
+    body = {"slug": "acme", "name": "Acme", "lucca": {"base_url": "http://127.0.0.1:9/acme", "api_key": "k"}}
+    assert (await client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 422
+    app.state.settings.allow_http_upstreams = True  # type: ignore[attr-defined]
+    assert (await client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 201
+
+
+async def test_patch_merges_nested_objects_and_keeps_secrets(client: httpx.AsyncClient) -> None:
+    await create_tenant(client, "acme", rate_limit={"requests": 40, "per_seconds": 60})
+    answer = await client.patch(
+        "/api/v1/tenants/acme", json={"name": "Acme Group", "lucca": {"rate_limit": {"requests": 30}}}, headers=ADMIN
+    )
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["name"] == "Acme Group"
+    assert data["lucca"]["rate_limit"] == {"requests": 30, "per_seconds": 60}
+    assert data["lucca"]["api_key_set"] is True
+    fixed = await client.patch("/api/v1/tenants/acme", json={"slug": "other"}, headers=ADMIN)
+    assert fixed.status_code == 422
+
+
+async def test_authentication_matrix(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    other = await create_tenant(client, "other")
+    new = {"slug": "new", "name": "New", "lucca": {"base_url": "https://n.ilucca.net", "api_key": "k"}}
+    nobody: dict[str, str] = {}
+    wrong = {"Authorization": "Bearer not-a-key"}
+    expected = [
+        ("POST", "/api/v1/tenants", new, [(ADMIN, 201), (acme.auth, 403), (nobody, 401), (wrong, 401)]),
+        ("GET", "/api/v1/tenants/acme", None, [(ADMIN, 200), (acme.auth, 200), (other.auth, 404), (nobody, 401)]),
+        ("PATCH", "/api/v1/tenants/acme", {"name": "X"}, [(acme.auth, 403), (other.auth, 404), (wrong, 401)]),
+        ("DELETE", "/api/v1/tenants/acme", None, [(acme.auth, 403), (other.auth, 404), (nobody, 401)]),
+        ("GET", "/api/v1/tenants/acme/runs", None, [(acme.auth, 200), (other.auth, 404), (wrong, 401)]),
+    ]
+    for method, path, body, cases in expected:
+        for headers, status in cases:
+            answer = await client.request(method, path, json=body, headers=headers)
+            assert answer.status_code == status, (method, path, headers, answer.text)
+            if status in (401, 403, 404):
+                assert "acme" not in answer.text.lower()
+
+
+async def test_delete_removes_the_tenant(client: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(client, "acme")
+    assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
+    assert (await client.get("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
+    assert (await client.get("/api/v1/tenants/acme", headers=tenant.auth)).status_code == 401

@@ -1,0 +1,83 @@
+"""Real Postgres (migrated with Alembic), real Redis, the partner sandbox over HTTP, and a real arq worker."""
+
+import os
+
+# Settings are read when the app and worker modules are imported: set the test environment first.
+TEST_DATABASE = "lucca_connectors_test"
+os.environ.update(
+    {
+        "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DATABASE}",
+        "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"),
+        "APP_ENV": "test",
+        "ADMIN_TOKEN": "test-operator-token",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "ALLOW_HTTP_UPSTREAMS": "true",
+        "RETRY_BASE_SECONDS": "0.2",
+        "RETRY_MAX_SECONDS": "2",
+        "RETRY_IN_CALL_SECONDS": "1",
+        "JOB_TIMEOUT_SECONDS": "15",
+        "SWEEP_EVERY_SECONDS": "1",
+    }
+)
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+from app.main import create_app  # noqa: E402
+from tests.sandbox_server import SandboxServer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = {"Authorization": "Bearer test-operator-token"}
+
+
+@pytest.fixture(scope="session")
+def migrated_database() -> str:
+    """A fresh test database, migrated by the real Alembic migrations."""
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", TEST_DATABASE], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", TEST_DATABASE], check=True)
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True, env=os.environ.copy())
+    return os.environ["DATABASE_URL"]
+
+
+@pytest.fixture
+async def clean_state(migrated_database: str) -> None:
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute("TRUNCATE tenants CASCADE")
+    finally:
+        await connection.close()
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+async def app(clean_state: None) -> AsyncIterator[FastAPI]:
+    application = create_app(Settings())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    """The partner sandbox, served over real HTTP so workers in other processes reach it too."""
+    server = SandboxServer()
+    server.start()
+    yield server
+    server.stop()

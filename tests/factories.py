@@ -1,0 +1,63 @@
+"""Building tenants and connectors through the public API, as an operator would."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+ADMIN = {"Authorization": "Bearer test-operator-token"}
+SOFTGARDEN_SETTINGS = {
+    "professional_email_template": "{first_name}.{last_name}@acme.fr",
+    "default_department_id": 10,
+    "default_role_principal_id": 55,
+}
+
+
+@dataclass
+class TenantHandle:
+    slug: str
+    key: str
+    webhook_token: str | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    @property
+    def webhook_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.webhook_token}"}
+
+
+async def create_tenant(
+    client: httpx.AsyncClient, slug: str, base_url: str = "https://acme.ilucca.net", **lucca: Any
+) -> TenantHandle:
+    body = {"slug": slug, "name": f"{slug} SAS", "lucca": {"base_url": base_url, "api_key": "lucca-key", **lucca}}
+    answer = await client.post("/api/v1/tenants", json=body, headers=ADMIN)
+    assert answer.status_code == 201, answer.text
+    return TenantHandle(slug=slug, key=answer.json()["api_key"])
+
+
+async def add_softgarden(client: httpx.AsyncClient, tenant: TenantHandle, **settings: Any) -> TenantHandle:
+    body = {"enabled": True, "settings": {**SOFTGARDEN_SETTINGS, **settings}}
+    answer = await client.put(f"/api/v1/tenants/{tenant.slug}/connectors/softgarden", json=body, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    tenant.webhook_token = answer.json()["webhook_token"]
+    return tenant
+
+
+def hire_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "applicationId": "app-0001",
+        "candidateId": "c-991",
+        "status": "hired",
+        "firstName": "Zoë",
+        "lastName": "Müller",
+        "email": "zoe.m@gmail.com",
+        "phone": "+49 170 1234567",
+        "address": {"street": "Hauptstr. 1", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
+        "jobTitle": "Backend Engineer",
+        "company": "Acme Berlin",
+        "startDate": "2026-12-01",
+    }
+    body.update(changes)
+    return {key: value for key, value in body.items() if value is not None}

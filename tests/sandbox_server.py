@@ -1,0 +1,72 @@
+"""The partner sandbox in a background thread, with helpers to seed accounts and read what it saw."""
+
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import uvicorn
+
+from app.sandbox.app import create_sandbox_app
+from app.sandbox.demo import DEMO_API_KEY, demo_seed_payload
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SandboxServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_sandbox_app(), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.control = httpx.Client(base_url=f"{self.url}/_sandbox", timeout=10)
+
+    def start(self) -> None:
+        self._thread.start()
+        for _ in range(200):
+            if self._server.started:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the sandbox did not start")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.control.close()
+
+    def new_lucca_account(self, **overrides: Any) -> "LuccaAccount":
+        """A fresh copy of the demo account under a unique name, so tests never share a rate window."""
+        name = f"acct-{uuid.uuid4().hex[:10]}"
+        seed = {**demo_seed_payload(), **overrides}
+        self.control.put(f"/lucca/accounts/{name}", json=seed).raise_for_status()
+        return LuccaAccount(self, name, seed["api_key"])
+
+
+class LuccaAccount:
+    def __init__(self, server: SandboxServer, name: str, api_key: str = DEMO_API_KEY) -> None:
+        self.server = server
+        self.name = name
+        self.api_key = api_key
+        self.base_url = f"{server.url}/{name}"
+
+    def users(self) -> list[dict[str, Any]]:
+        answer = self.server.control.get(f"/lucca/accounts/{self.name}/users")
+        answer.raise_for_status()
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+    def calls(self) -> dict[str, Any]:
+        answer = self.server.control.get(f"/lucca/accounts/{self.name}/calls")
+        answer.raise_for_status()
+        calls: dict[str, Any] = answer.json()
+        return calls
+
+    def add_faults(self, *faults: dict[str, Any]) -> None:
+        self.server.control.post(f"/lucca/accounts/{self.name}/faults", json=list(faults)).raise_for_status()

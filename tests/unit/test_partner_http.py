@@ -1,0 +1,198 @@
+"""PartnerHTTP: retries, Retry-After, errors, URL joining and the shared rate limit (partner via respx)."""
+
+import pickle
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+import respx
+from redis.asyncio import Redis
+
+from app.clients.http import (
+    PartnerAuthFailed,
+    PartnerHTTP,
+    PartnerRejected,
+    PartnerUnavailable,
+    RateLimit,
+    RetryPolicy,
+    join_url,
+    parse_retry_after,
+)
+from app.clients.ratelimit import SlidingWindowLimiter
+
+BASE = "http://partner.test/acme"
+FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05, in_call_seconds=1.0)
+SECRET = "s3cr3t-api-key-value"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url("redis://127.0.0.1:6379/0")
+    yield client
+    await client.aclose()
+
+
+def partner(
+    http: httpx.AsyncClient,
+    retry: RetryPolicy = FAST,
+    limiter: SlidingWindowLimiter | None = None,
+    limit_key: str | None = None,
+) -> PartnerHTTP:
+    return PartnerHTTP(
+        http,
+        partner="acme",
+        base_url=BASE,
+        headers={"Authorization": f"Key {SECRET}"},
+        retry=retry,
+        limiter=limiter,
+        limit_key=limit_key,
+        rate_limit=RateLimit(requests=100, per_seconds=60) if limiter else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "expected"),
+    [
+        ("http://host/acme", "/api/v3/users", "http://host/acme/api/v3/users"),
+        ("http://host/acme/", "api/v3/users", "http://host/acme/api/v3/users"),
+        ("https://host", "/api/v3/users", "https://host/api/v3/users"),
+        ("https://host/", "/x", "https://host/x"),
+    ],
+)
+def test_join_url_keeps_the_path_prefix(base: str, path: str, expected: str) -> None:
+    assert join_url(base, path) == expected
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7.0
+    assert parse_retry_after(" 0.5 ", now) == 0.5
+    assert parse_retry_after("-3", now) == 0.0
+    assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
+    assert parse_retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now) == 0.0
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("inf", now) is None
+
+
+@respx.mock
+async def test_retries_then_succeeds_on_the_prefixed_url(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{BASE}/items", params={"q": "1"}).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.ConnectError("refused"),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(429),
+            httpx.Response(408),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    response = await partner(http).request("GET", "/items", params={"q": "1"})
+    assert response.json() == {"ok": True}
+    assert route.call_count == 6
+    assert route.calls.last.request.headers["Authorization"] == f"Key {SECRET}"
+
+
+@respx.mock
+async def test_retry_after_seconds_is_honoured(http: httpx.AsyncClient) -> None:
+    respx.get(f"{BASE}/items").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "0.3"}), httpx.Response(200)]
+    )
+    started = time.monotonic()
+    await partner(http).request("GET", "/items")
+    assert time.monotonic() - started >= 0.3
+
+
+@respx.mock
+async def test_retry_after_date_beyond_the_budget_gives_up_at_once(http: httpx.AsyncClient) -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    route = respx.post(f"{BASE}/items").mock(return_value=httpx.Response(503, headers={"Retry-After": later}))
+    with pytest.raises(PartnerUnavailable) as caught:
+        await partner(http).request("POST", "/items", json={"a": 1})
+    assert route.call_count == 1
+    assert caught.value.retry_after is not None and 100 < caught.value.retry_after <= 120
+    assert "HTTP 503" in caught.value.message
+
+
+@respx.mock
+async def test_exhausted_budget_raises_unavailable(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{BASE}/items").mock(side_effect=httpx.ConnectTimeout("slow"))
+    policy = RetryPolicy(base_seconds=0.01, max_seconds=0.04, in_call_seconds=0.1)
+    with pytest.raises(PartnerUnavailable) as caught:
+        await partner(http, policy).request("GET", "/items")
+    # Waits 0.01, 0.02, 0.04, 0.04 fit in 0.1 s; the next would not.
+    assert route.call_count == 4
+    assert caught.value.partner == "acme"
+    assert caught.value.retry_after is None
+    assert "did not answer in time" in str(caught.value)
+
+
+@respx.mock
+async def test_bad_request_is_final_with_the_partner_message(http: httpx.AsyncClient) -> None:
+    body = {"Status": 400, "Message": f"Login already used (key {SECRET})"}
+    route = respx.post(f"{BASE}/users").mock(return_value=httpx.Response(400, json=body))
+    with pytest.raises(PartnerRejected) as caught:
+        await partner(http).request("POST", "/users", json={})
+    assert route.call_count == 1
+    assert caught.value.status == 400
+    assert "Login already used" in caught.value.message
+    assert SECRET not in caught.value.message
+    assert not isinstance(caught.value, PartnerAuthFailed)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(404, json={"error": {"message": "No such user"}}), "No such user"),
+        (httpx.Response(422, json={"detail": "bad field"}), "bad field"),
+        (httpx.Response(409, text="  conflict\n here "), "conflict here"),
+        (httpx.Response(404), "Not Found"),
+    ],
+)
+async def test_rejection_message_is_read_from_the_body(
+    http: httpx.AsyncClient, response: httpx.Response, expected: str
+) -> None:
+    with respx.mock:
+        respx.get(f"{BASE}/x").mock(return_value=response)
+        with pytest.raises(PartnerRejected) as caught:
+            await partner(http).request("GET", "/x")
+    assert caught.value.message.endswith(expected)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_failure(http: httpx.AsyncClient, status: int) -> None:
+    with respx.mock:
+        respx.get(f"{BASE}/x").mock(return_value=httpx.Response(status, json={"message": "bad key"}))
+        with pytest.raises(PartnerAuthFailed) as caught:
+            await partner(http).request("GET", "/x")
+    assert caught.value.status == status
+    assert "bad key" in caught.value.message
+
+
+@respx.mock
+async def test_rate_limit_is_taken_before_every_attempt(http: httpx.AsyncClient, redis: Redis) -> None:
+    key = f"test:partner-http:{uuid.uuid4().hex}"
+    respx.get(f"{BASE}/x").mock(side_effect=[httpx.Response(500), httpx.Response(502), httpx.Response(200)])
+    client = partner(http, limiter=SlidingWindowLimiter(redis), limit_key=key)
+    try:
+        await client.request("GET", "/x")
+        assert await redis.zcard(key) == 3
+    finally:
+        await redis.delete(key)
+
+
+def test_errors_survive_pickling() -> None:
+    error = pickle.loads(pickle.dumps(PartnerUnavailable("acme", "down", 3.0)))  # noqa: S301 - own object
+    assert (error.partner, error.message, error.retry_after) == ("acme", "down", 3.0)
+    rejected = pickle.loads(pickle.dumps(PartnerAuthFailed("acme", 401, "no")))  # noqa: S301 - own object
+    assert (rejected.status, str(rejected)) == (401, "no")
