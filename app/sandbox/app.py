@@ -1,0 +1,18 @@
+"""The sandbox application: local stand-ins for the partner APIs, plus its control API."""
+
+from fastapi import FastAPI
+
+from app.sandbox import control, lucca
+
+
+def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 50) -> FastAPI:
+    """A sandbox with no accounts; new Lucca accounts get this rate limit unless their seed sets one."""
+    app = FastAPI(
+        title="lucca-connectors partner sandbox",
+        description="Emulates partner APIs in memory. Lucca accounts live under `/{account}`.",
+    )
+    app.state.lucca = lucca.LuccaSandbox(window_seconds, requests_per_window)
+    # The control routes go first: `/{account}/...` must never capture `/_sandbox/...`.
+    app.include_router(control.router)
+    app.include_router(lucca.router)
+    return app
