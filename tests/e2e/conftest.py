@@ -1,0 +1,59 @@
+"""End-to-end: the API in-process, the sandbox over HTTP, and a real arq worker draining the real queue."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from arq.worker import create_worker
+
+from app.workers import WorkerSettings
+from tests.factories import TenantHandle, add_softgarden, create_tenant
+from tests.sandbox_server import LuccaAccount, SandboxServer
+
+WEBHOOK = "/integrations/webhooks/softgarden/candidate-hired"
+
+
+async def drain_queue() -> None:
+    """Run a real arq worker in burst mode until every job, deferred retries included, is done.
+
+    Its schedule is left out: a sweep every second would keep the queue from ever being empty.
+    """
+    worker = create_worker(WorkerSettings, burst=True, poll_delay=0.05, cron_jobs=[])
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+@pytest.fixture
+def lucca(sandbox: SandboxServer) -> LuccaAccount:
+    return sandbox.new_lucca_account()
+
+
+HiringTenant = Callable[..., Awaitable[TenantHandle]]
+
+
+@pytest.fixture
+def hiring_tenant(client: httpx.AsyncClient, lucca: LuccaAccount) -> HiringTenant:
+    """A tenant whose Lucca is the sandbox account, with a Softgarden connector."""
+
+    async def build(slug: str = "acme", **settings: Any) -> TenantHandle:
+        tenant = await create_tenant(client, slug, base_url=lucca.base_url, api_key=lucca.api_key)
+        return await add_softgarden(client, tenant, **settings)
+
+    return build
+
+
+async def run_of(client: httpx.AsyncClient, tenant: TenantHandle, run_id: str) -> dict[str, Any]:
+    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/runs/{run_id}", headers=tenant.auth)
+    assert answer.status_code == 200
+    run: dict[str, Any] = answer.json()
+    return run
+
+
+async def events_of(client: httpx.AsyncClient, tenant: TenantHandle, run_id: str) -> list[dict[str, Any]]:
+    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/runs/{run_id}/events", headers=tenant.auth)
+    assert answer.status_code == 200
+    events: list[dict[str, Any]] = answer.json()["items"]
+    return events
