@@ -184,9 +184,19 @@ class PartnerHTTP:
         self._errors = errors
 
     async def request(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        replay_safe: bool = True,
     ) -> httpx.Response:
-        """Send one call, retrying transient failures within the policy; return the 2xx response."""
+        """Send one call, retrying transient failures within the policy; return the 2xx response.
+
+        A call that is not `replay_safe` (a create) is resent only after a 429, which the partner did not act on:
+        after a timeout or a 5xx it may have acted, so the caller must look before it tries again.
+        """
         waited = 0.0
         retry_number = 0
         while True:
@@ -195,7 +205,7 @@ class PartnerHTTP:
             if isinstance(outcome, httpx.Response):
                 return outcome
             delay = max(outcome.retry_after or 0.0, self._retry.backoff(retry_number))
-            if waited + delay > self._retry.in_call_seconds:
+            if waited + delay > self._retry.in_call_seconds or not (replay_safe or outcome.label == "429"):
                 message = f"{outcome.description}, after {retry_number + 1} attempts"
                 raise self._errors.unavailable(self._partner, message, outcome.retry_after)
             log.warning("%s %s %s failed (%s), retrying in %.2fs", self._partner, method, path, outcome.label, delay)

@@ -208,7 +208,10 @@ class LuccaClient:
     async def create_user(self, body: Mapping[str, Any]) -> LuccaUser:
         """Create a user with their work contract; `body` is Lucca's flat user object."""
         path = "/api/v3/users"
-        response = await self._http.request("POST", path, params={"contract": "true"}, json=dict(body))
+        # Not replayed blindly: a lost answer may hide a created user, which the hire's lookup will find.
+        response = await self._http.request(
+            "POST", path, params={"contract": "true"}, json=dict(body), replay_safe=False
+        )
         with self._reading(path):
             return LuccaUser.model_validate(response.json()["data"])
 

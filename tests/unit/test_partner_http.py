@@ -196,3 +196,12 @@ def test_errors_survive_pickling() -> None:
     assert (error.partner, error.message, error.retry_after) == ("acme", "down", 3.0)
     rejected = pickle.loads(pickle.dumps(PartnerAuthFailed("acme", 401, "no")))  # noqa: S301 - own object
     assert (rejected.status, str(rejected)) == (401, "no")
+
+
+@respx.mock
+async def test_a_create_is_not_replayed_after_an_answer_that_may_hide_success(http: httpx.AsyncClient) -> None:
+    route = respx.post(f"{BASE}/items").mock(side_effect=[httpx.Response(429), httpx.Response(503)])
+    with pytest.raises(PartnerUnavailable):
+        await partner(http).request("POST", "/items", json={"a": 1}, replay_safe=False)
+    # The 429 was resent (the partner did nothing); the 503 was not (it may have created the item).
+    assert route.call_count == 2
