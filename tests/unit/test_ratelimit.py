@@ -36,7 +36,7 @@ async def connections() -> AsyncIterator[list[Redis]]:
 def pending(name: str, **labels: str) -> float:
     """The value counted locally (not yet flushed) for one metric series."""
     rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return metrics._pending[f"{name}|{rendered}"]
+    return metrics._pending.get(f"{name}|{rendered}", 0.0)
 
 
 async def test_never_more_than_the_limit_in_any_window_across_processes(
