@@ -1,0 +1,372 @@
+"""What every benchmark sets up the same way: its own database and Redis DB, the service's processes, a tenant.
+
+Everything listens on 127.0.0.1 only; every wait is bounded; every process started here is stopped on the way
+out (`Processes` is a context manager, and SIGTERM is turned into an exception so its exit still runs).
+"""
+
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import httpx
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+HOST = "127.0.0.1"
+POSTGRES = ["-h", HOST, "-p", "5432", "-U", "postgres"]
+# Only databases with this prefix are ever dropped.
+DATABASE_PREFIX = "lucca_connectors_bench"
+# Variables of the service an inherited environment must not leak into the processes started here.
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "ADMIN_TOKEN",
+    "APP_ENV",
+    "ALLOW_HTTP_UPSTREAMS",
+    "PARTNER_TIMEOUT_SECONDS",
+    "RETRY_BASE_SECONDS",
+    "RETRY_MAX_SECONDS",
+    "RETRY_IN_CALL_SECONDS",
+    "GIVE_UP_AFTER_SECONDS",
+    "JOB_TIMEOUT_SECONDS",
+    "SWEEP_EVERY_SECONDS",
+    "STRUCTURE_CACHE_SECONDS",
+)
+COMMAND_TIMEOUT_SECONDS = 120.0
+READY_TIMEOUT_SECONDS = 30.0
+STOP_GRACE_SECONDS = 15.0
+SOFTGARDEN_SETTINGS: dict[str, Any] = {
+    "professional_email_template": "{first_name}.{last_name}@acme.fr",
+    "default_department_id": 10,
+    "default_role_principal_id": 55,
+}
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not be set up or run; the message says what and where to look."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration and state: one database and one Redis DB per benchmark, wiped at the start.
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The environment of the service processes one benchmark starts."""
+
+    database: str
+    redis_db: int
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.database.startswith(DATABASE_PREFIX):
+            raise ValueError(f"benchmark databases are named {DATABASE_PREFIX}*, not {self.database!r}")
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:5432/{self.database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:6379/{self.redis_db}"
+
+    @property
+    def admin_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def environ(self) -> dict[str, str]:
+        """This process's environment without the service's own variables, plus the benchmark's."""
+        inherited = {key: value for key, value in os.environ.items() if key.upper() not in SERVICE_VARIABLES}
+        return {
+            **inherited,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": self.secret_key,
+            "ADMIN_TOKEN": self.admin_token,
+            "APP_ENV": "development",
+            "ALLOW_HTTP_UPSTREAMS": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+
+def run_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """Run a short command to completion (bounded), returning its output; raise with its stderr on failure."""
+    done = subprocess.run(
+        list(argv), cwd=ROOT, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"`{' '.join(argv)}` failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def prepare_state(config: ServiceConfig) -> None:
+    """A freshly created and migrated database, and an empty Redis DB."""
+    run_command(["dropdb", *POSTGRES, "--if-exists", "--force", config.database])
+    run_command(["createdb", *POSTGRES, config.database])
+    run_command([sys.executable, "-m", "alembic", "upgrade", "head"], env=config.environ())
+    redis = Redis.from_url(config.redis_url, socket_timeout=10)
+    try:
+        redis.flushdb()
+    finally:
+        redis.close()
+
+
+def sql_value(config: ServiceConfig, query: str) -> str:
+    """The single value a read-only SQL query returns, through psql."""
+    return run_command(["psql", *POSTGRES, "-d", config.database, "-X", "-tAc", query]).strip()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Processes: started on free ports, logged to files, always stopped.
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """One process a benchmark started, with the file its output goes to."""
+
+    name: str
+    process: "subprocess.Popen[bytes]"
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        """The end of the process's output, to explain a failure."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it is still there after the grace period; this process only."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
+
+
+class Processes:
+    """The processes of one benchmark run; leaving the `with` block stops them all, newest first."""
+
+    def __init__(self, bench: str) -> None:
+        self.log_dir = RESULTS_DIR / "logs" / f"{bench}-{timestamp()}"
+        self.services: list[Service] = []
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Service:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("wb") as log_file:
+            # A session of its own: a Ctrl-C reaches the benchmark only, which then stops its children in order.
+            process = subprocess.Popen(
+                list(argv),
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service = Service(name, process, log_path)
+        self.services.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        while self.services:
+            self.services.pop().stop()
+
+    def __enter__(self) -> "Processes":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop_all()
+
+
+def wait_ready(service: Service, url: str, timeout: float = READY_TIMEOUT_SECONDS, every: float = 0.2) -> None:
+    """Poll `url` until it answers 200, the process dies, or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    for _ in range(math.ceil(timeout / every) + 1):
+        if not service.alive():
+            raise BenchError(f"{service.name} exited while starting:\n{service.tail()}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(every)
+    raise BenchError(f"{service.name} not ready at {url} after {timeout:.0f} s:\n{service.tail()}")
+
+
+def start_api(processes: Processes, config: ServiceConfig, name: str = "api") -> str:
+    """One uvicorn process serving the API; returns its base URL once /readyz answers 200."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--no-access-log"]
+    service = processes.start(name, argv, config.environ())
+    base_url = f"http://{HOST}:{port}"
+    wait_ready(service, f"{base_url}/readyz")
+    return base_url
+
+
+def start_worker(processes: Processes, config: ServiceConfig, name: str = "worker") -> Service:
+    """One arq worker process (it has no readiness endpoint: it starts taking jobs once connected)."""
+    return processes.start(name, [sys.executable, "-m", "arq", "app.workers.WorkerSettings"], config.environ())
+
+
+def start_sandbox(processes: Processes, window_seconds: float, requests: int) -> str:
+    """The partner sandbox with the demo account and this default rate limit; returns its base URL."""
+    port = free_port()
+    argv = [
+        *(sys.executable, "-m", "app.sandbox", "--host", HOST, "--port", str(port)),
+        *("--window-seconds", str(window_seconds), "--requests", str(requests)),
+    ]
+    service = processes.start("sandbox", argv, dict(os.environ))
+    base_url = f"http://{HOST}:{port}"
+    wait_ready(service, f"{base_url}/_sandbox/healthz")
+    return base_url
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so `finally` blocks and `with Processes` still stop the children."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A tenant with a Softgarden connector, made through the public API as an operator would.
+
+
+@dataclass(frozen=True)
+class Tenant:
+    slug: str
+    key: str = field(repr=False)
+    webhook_token: str = field(repr=False)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    @property
+    def webhook_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.webhook_token}"}
+
+
+def expect(answer: httpx.Response, status: int, what: str) -> Any:
+    """The JSON body of an answer with the expected status, else a BenchError quoting it."""
+    if answer.status_code != status:
+        raise BenchError(f"{what}: expected {status}, got {answer.status_code}: {answer.text[:500]}")
+    return answer.json()
+
+
+def create_softgarden_tenant(
+    api: httpx.Client, config: ServiceConfig, slug: str, lucca: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Tenant:
+    """POST the tenant as the operator, then PUT its softgarden connector with the tenant key."""
+    body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca)}
+    created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
+    key = str(created["api_key"])
+    connector = expect(
+        api.put(
+            f"/api/v1/tenants/{slug}/connectors/softgarden",
+            json={"enabled": True, "settings": dict(settings)},
+            headers={"Authorization": f"Bearer {key}"},
+        ),
+        200,
+        "create softgarden connector",
+    )
+    return Tenant(slug=slug, key=key, webhook_token=str(connector["webhook_token"]))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reporting: a small table on stdout, the whole result as JSON under bench/results/.
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reported figure; `ok` is None for figures that have no target."""
+
+    metric: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return {True: "ok", False: "MISSED", None: ""}[self.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "target": self.target, "ok": self.ok}
+
+
+def print_table(title: str, checks: Sequence[Check]) -> None:
+    header = ("metric", "value", "target", "")
+    rows = [header, *((c.metric, c.value, c.target, c.verdict) for c in checks)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+    print(f"\n{title}")
+    print(line(header))
+    print("  ".join("-" * width for width in widths).rstrip())
+    for row in rows[1:]:
+        print(line(row))
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were measured."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def git_commit() -> str | None:
+    """The checked-out commit (read-only; the working tree may hold uncommitted changes)."""
+    try:
+        return run_command(["git", "rev-parse", "--short", "HEAD"]).strip()
+    except (BenchError, OSError):
+        return None
+
+
+def write_results(bench: str, results: Mapping[str, Any]) -> Path:
+    """Write `results` as bench/results/<bench>-<time>.json and return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{bench}-{timestamp()}.json"
+    document = {"bench": bench, "at": datetime.now(UTC).isoformat(), "commit": git_commit(), **machine(), **results}
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path
