@@ -3,11 +3,10 @@
 import asyncio
 import contextlib
 import logging
-from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import Function, func
+from arq.worker import func
 
 from app.config import get_settings
 from app.logging import configure_logging
@@ -42,13 +41,11 @@ def sweep_seconds() -> set[int]:
 
 class WorkerSettings:
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
-    functions: ClassVar[list[Function]] = [
+    functions = [
         # Our own deadline and the sweep bound retries; arq's try counter must never end a run.
         func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds)
     ]
-    cron_jobs: ClassVar[list[Any]] = [
-        cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60)
-    ]
+    cron_jobs = [cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60)]
     on_startup = startup
     on_shutdown = shutdown
     job_timeout = settings.job_timeout_seconds

@@ -56,11 +56,15 @@ async def test_unknown_kind_is_404_and_unbuilt_kind_is_422(client: httpx.AsyncCl
 async def test_rotation_retires_the_old_token(client: httpx.AsyncClient) -> None:
     tenant = await add_softgarden(client, await create_tenant(client, "acme"))
     old = tenant.webhook_auth
-    rotated = await client.post(f"/api/v1/tenants/{tenant.slug}/connectors/softgarden/rotate-token", headers=tenant.auth)
+    rotated = await client.post(
+        f"/api/v1/tenants/{tenant.slug}/connectors/softgarden/rotate-token", headers=tenant.auth
+    )
     assert rotated.status_code == 200
     tenant.webhook_token = rotated.json()["webhook_token"]
     assert (await client.post(WEBHOOK, json=hire_body(status="interview"), headers=old)).status_code == 401
-    assert (await client.post(WEBHOOK, json=hire_body(status="interview"), headers=tenant.webhook_auth)).status_code == 202
+    assert (
+        await client.post(WEBHOOK, json=hire_body(status="interview"), headers=tenant.webhook_auth)
+    ).status_code == 202
 
 
 async def test_delete_connector(client: httpx.AsyncClient) -> None:

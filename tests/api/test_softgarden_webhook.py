@@ -43,7 +43,12 @@ async def count_rows(database_url: str) -> tuple[int, int]:
     ],
 )
 async def test_bad_input_gets_the_contract_answer_and_changes_nothing(
-    client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str, content: bytes, content_type: str, status: int
+    client: httpx.AsyncClient,
+    tenant: TenantHandle,
+    migrated_database: str,
+    content: bytes,
+    content_type: str,
+    status: int,
 ) -> None:
     headers = {**tenant.webhook_auth, "Content-Type": content_type}
     answer = await client.post(WEBHOOK, content=content, headers=headers)
@@ -89,7 +94,9 @@ async def test_other_status_is_a_skipped_run_that_keeps_the_application_id(
     assert hire.status_code == 202 and hire.json()["duplicate"] is False
 
 
-async def test_a_hire_is_stored_once_and_duplicates_point_at_it(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+async def test_a_hire_is_stored_once_and_duplicates_point_at_it(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
     first = await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
     assert first.status_code == 202
     again = await client.post(WEBHOOK, json=hire_body(firstName="Corrected"), headers=tenant.webhook_auth)

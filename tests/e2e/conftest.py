@@ -1,10 +1,11 @@
 """End-to-end: the API in-process, the sandbox over HTTP, and a real arq worker draining the real queue."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from arq.typing import WorkerSettingsType
 from arq.worker import create_worker
 
 from app.workers import WorkerSettings
@@ -19,7 +20,7 @@ async def drain_queue() -> None:
 
     Its schedule is left out: a sweep every second would keep the queue from ever being empty.
     """
-    worker = create_worker(WorkerSettings, burst=True, poll_delay=0.05, cron_jobs=[])
+    worker = create_worker(cast(WorkerSettingsType, WorkerSettings), burst=True, poll_delay=0.05, cron_jobs=[])
     try:
         await worker.main()
     finally:

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, events_of, run_of
 from app.sandbox.demo import demo_seed_payload
+from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, events_of, run_of
 from tests.factories import add_softgarden, create_tenant, hire_body
 from tests.sandbox_server import LuccaAccount, SandboxServer
 

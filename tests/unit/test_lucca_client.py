@@ -63,9 +63,7 @@ def users_page(request: httpx.Request, total: int) -> httpx.Response:
     return httpx.Response(200, json={"data": {"items": items}})
 
 
-async def test_list_users_reads_every_page_with_the_api_key(
-    lucca: LuccaClient, lucca_api: respx.MockRouter
-) -> None:
+async def test_list_users_reads_every_page_with_the_api_key(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     route = lucca_api.get("/api/v3/users").mock(side_effect=lambda request: users_page(request, 5))
     users = await lucca.list_users(page_size=2)
     assert [u.id for u in users] == [0, 1, 2, 3, 4]
@@ -77,18 +75,14 @@ async def test_list_users_reads_every_page_with_the_api_key(
     assert request.url.params["formerEmployees"] == "true"
 
 
-async def test_list_users_stops_on_an_exactly_full_last_page(
-    lucca: LuccaClient, lucca_api: respx.MockRouter
-) -> None:
+async def test_list_users_stops_on_an_exactly_full_last_page(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     route = lucca_api.get("/api/v3/users").mock(side_effect=lambda request: users_page(request, 4))
     assert len(await lucca.list_users(page_size=2)) == 4
     assert route.call_count == 3
 
 
 async def test_list_users_filters_and_fields(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
-    route = lucca_api.get("/api/v3/users").mock(
-        return_value=httpx.Response(200, json={"data": {"items": []}})
-    )
+    route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json={"data": {"items": []}}))
     filters = {"modifiedAt": "since,2025-01-01T08:45:23"}
     await lucca.list_users(fields=["id", "extendedData"], former_employees=False, filters=filters)
     params = route.calls.last.request.url.params
@@ -120,9 +114,7 @@ async def test_user_fields_and_dates_are_parsed(lucca: LuccaClient, lucca_api: r
     assert LuccaUser.model_validate({"id": 1}).is_employed_on(date(2099, 1, 1))
 
 
-async def test_create_user_posts_a_flat_body_with_contract(
-    lucca: LuccaClient, lucca_api: respx.MockRouter
-) -> None:
+async def test_create_user_posts_a_flat_body_with_contract(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     route = lucca_api.post("/api/v3/users", params={"contract": "true"})
     route.mock(return_value=httpx.Response(200, json={"data": user(900, login="zoe.muller@acme.fr")}))
     body = {"firstName": "Zoë", "lastName": "Müller", "dtContractStart": "2026-12-01T00:00:00"}
@@ -137,22 +129,16 @@ async def test_update_user_puts_a_flat_body(lucca: LuccaClient, lucca_api: respx
     assert json.loads(route.calls.last.request.content) == {"e_quote": {"value": "hi"}}
 
 
-async def test_departments_follow_next_cursors_and_are_cached(
-    lucca: LuccaClient, lucca_api: respx.MockRouter
-) -> None:
+async def test_departments_follow_next_cursors_and_are_cached(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         cursor = request.url.params["page"]
         if cursor == "1":
             return httpx.Response(200, json={"items": [{"id": 1, "name": "IT", "headId": 7}], "next": "!abc"})
         if cursor == "!abc":
             link = f"{request.url.copy_with(query=None)}?limit=50&page=%21def"
-            return httpx.Response(
-                200, json={"items": [{"id": 2, "name": "HR", "parentId": "/1/"}], "next": link}
-            )
+            return httpx.Response(200, json={"items": [{"id": 2, "name": "HR", "parentId": "/1/"}], "next": link})
         assert cursor == "!def"
-        return httpx.Response(
-            200, json={"items": [{"id": 3, "name": "Ops", "isActive": False}], "next": None}
-        )
+        return httpx.Response(200, json={"items": [{"id": 3, "name": "Ops", "isActive": False}], "next": None})
 
     route = lucca_api.get("/organization/structure/api/departments").mock(side_effect=page)
     departments = await lucca.list_departments()
@@ -168,9 +154,7 @@ async def test_departments_follow_next_cursors_and_are_cached(
     assert route.call_count == 3
 
 
-async def test_establishments_fall_back_to_page_numbers(
-    lucca: LuccaClient, lucca_api: respx.MockRouter
-) -> None:
+async def test_establishments_fall_back_to_page_numbers(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params["page"])
         count = 50 if number < 3 else 7
@@ -220,9 +204,7 @@ def test_account_key_and_repr_hide_nothing_wrong() -> None:
     assert API_KEY not in repr(account)
 
 
-async def test_rate_limit_is_keyed_by_account(
-    lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str
-) -> None:
+async def test_rate_limit_is_keyed_by_account(lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(200, json={"data": user(1)}))
     await lucca.get_user(1)
     redis = Redis.from_url("redis://127.0.0.1:6379/0")

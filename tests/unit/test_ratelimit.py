@@ -39,9 +39,7 @@ def pending(name: str, **labels: str) -> float:
     return metrics._pending.get(f"{name}|{rendered}", 0.0)
 
 
-async def test_never_more_than_the_limit_in_any_window_across_processes(
-    key: str, connections: list[Redis]
-) -> None:
+async def test_never_more_than_the_limit_in_any_window_across_processes(key: str, connections: list[Redis]) -> None:
     requests, per_seconds, callers = 5, 0.3, 30
     limiters = [SlidingWindowLimiter(redis) for redis in connections]
     watcher = connections[0]

@@ -1,0 +1,1 @@
+"""Local development helpers used by scripts/run.sh."""

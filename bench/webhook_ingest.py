@@ -1,0 +1,280 @@
+"""Webhook ingestion on ONE API process, no worker: how many new hires per second it stores durably.
+
+    .venv/bin/python -m bench.webhook_ingest [--duration 20] [--connections 50]
+
+wrk first loads `GET /healthz` (the process's ceiling), then posts hires where every request carries a new
+`applicationId`: each one is the full work of a new delivery (auth, validation, insert of delivery + run,
+commit, enqueue) and must be answered 202. Afterwards the `deliveries` rows are counted in Postgres and compared
+with the 202s wrk saw. Exit status: 0 when every target and check holds, 1 when one is missed, 2 when wrk is
+missing.
+"""
+
+import argparse
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.harness import (
+    HOST,
+    SOFTGARDEN_SETTINGS,
+    BenchError,
+    Check,
+    Processes,
+    ServiceConfig,
+    Tenant,
+    create_softgarden_tenant,
+    exit_on_sigterm,
+    prepare_state,
+    print_table,
+    sql_value,
+    start_api,
+    write_results,
+)
+
+BENCH = "webhook_ingest"
+DATABASE = "lucca_connectors_bench_ingest"
+REDIS_DB = 5
+WEBHOOK_PATH = "/integrations/webhooks/softgarden/candidate-hired"
+TARGET_RATIO = 0.15
+TARGET_P99_MS = 150.0
+# Nothing listens there: no worker runs, so Lucca is never called.
+UNUSED_LUCCA = {"base_url": f"http://{HOST}:9/bench", "api_key": "unused-lucca-key"}
+# Seconds left for requests still in flight when wrk stops to commit before rows are counted.
+SETTLE_SECONDS = 3.0
+
+LUA_SCRIPT = """
+-- Every request is a new hire: applicationId = run prefix, thread number, request number.
+local prefix = "%(prefix)s"
+local token = "%(token)s"
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+
+function init(args)
+  sent, answered, accepted, non2xx, first_error = 0, 0, 0, 0, ""
+  headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}
+end
+
+function request()
+  sent = sent + 1
+  local id = string.format("%%s-%%d-%%d", prefix, thread_id, sent)
+  local body = string.format(
+    '{"applicationId":"%%s","firstName":"Bench","lastName":"Hire %%d %%d","email":"%%s@personal.example",'
+    .. '"company":"Acme Berlin","startDate":"2026-12-01"}',
+    id, thread_id, sent, id)
+  return wrk.format("POST", nil, headers, body)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if status == 202 then accepted = accepted + 1 end
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_error == "" then first_error = status .. " " .. string.sub(body, 1, 200) end
+  end
+end
+
+function done(summary, latency, requests)
+  local answered, accepted, non2xx = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    answered = answered + thread:get("answered")
+    accepted = accepted + thread:get("accepted")
+    non2xx = non2xx + thread:get("non2xx")
+    if thread:get("first_error") ~= "" then io.write("BENCH first_error " .. thread:get("first_error") .. "\\n") end
+  end
+  io.write(string.format("BENCH answered=%%d accepted=%%d non2xx=%%d\\n", answered, accepted, non2xx))
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one wrk run measured (latencies in milliseconds)."""
+
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: dict[str, int]
+    wrk_non2xx_3xx: int
+    lua: dict[str, int]
+    lua_errors: list[str]
+    output: str
+
+    @property
+    def socket_error_count(self) -> int:
+        return sum(self.socket_errors.values())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhook_ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each wrk run (default 20)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--timeout", type=int, default=10, help="wrk per-request timeout in seconds (default 10)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000:
+        parser.error("--duration must be 1..600 s and --connections 1..1000")
+    return args
+
+
+# ----------------------------------------------------------------------------------------------------
+# wrk: command, Lua script, output.
+
+
+def wrk_script(tenant: Tenant) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", tenant.webhook_token):
+        raise BenchError("the webhook token has characters this script would need to escape")
+    return LUA_SCRIPT % {"prefix": f"bench-{secrets.token_hex(4)}", "token": tenant.webhook_token}
+
+
+def run_wrk(url: str, args: argparse.Namespace, script: Path | None = None) -> WrkResult:
+    argv = [
+        *("wrk", "-c", str(args.connections), "-t", str(min(args.threads, args.connections))),
+        *("-d", f"{args.duration}s", "--latency", "--timeout", f"{args.timeout}s"),
+        *(["-s", str(script)] if script else []),
+        url,
+    ]
+    print(f"$ {' '.join(argv)}", flush=True)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 120, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    return parse_wrk(done.stdout)
+
+
+LATENCY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * LATENCY_UNITS_MS[unit]
+
+
+def find(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise BenchError(f"wrk output has no match for {pattern!r}:\n{text}")
+    return match
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read totals, percentiles, errors and the Lua script's counters from wrk's text output."""
+    total = find(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    p50 = find(r"^\s*50%\s+([\d.]+)(us|ms|s|m)\s*$", output)
+    p99 = find(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    lua = re.search(r"^BENCH answered=(\d+) accepted=(\d+) non2xx=(\d+)$", output, re.MULTILINE)
+    return WrkResult(
+        requests=int(total[1]),
+        seconds=to_ms(total[2], total[3]) / 1000,
+        rps=float(find(r"^Requests/sec:\s+([\d.]+)", output)[1]),
+        p50_ms=to_ms(p50[1], p50[2]),
+        p99_ms=to_ms(p99[1], p99[2]),
+        socket_errors=dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
+        if errors
+        else {},
+        wrk_non2xx_3xx=int(non2xx[1]) if non2xx else 0,
+        lua=dict(zip(("answered", "accepted", "non2xx"), map(int, lua.groups()), strict=True)) if lua else {},
+        lua_errors=re.findall(r"^BENCH first_error (.*)$", output, re.MULTILINE),
+        output=output,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# The benchmark.
+
+
+@dataclass(frozen=True)
+class Measured:
+    healthz: WrkResult
+    webhook: WrkResult
+    deliveries: int
+    runs: int
+    log_dir: Path
+
+
+def measure(args: argparse.Namespace, config: ServiceConfig) -> Measured:
+    """Start the API, make the tenant, run wrk twice, count the stored deliveries; everything stopped after."""
+    with Processes(BENCH) as processes:
+        base_url = start_api(processes, config)
+        with httpx.Client(base_url=base_url, timeout=30.0) as api:
+            tenant = create_softgarden_tenant(api, config, "bench-ingest", UNUSED_LUCCA, SOFTGARDEN_SETTINGS)
+        healthz = run_wrk(f"{base_url}/healthz", args)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-webhook-") as script:
+            script.write(wrk_script(tenant))
+            script.flush()
+            webhook = run_wrk(f"{base_url}{WEBHOOK_PATH}", args, Path(script.name))
+        time.sleep(SETTLE_SECONDS)
+        deliveries = int(sql_value(config, "SELECT count(*) FROM deliveries"))
+        runs = int(sql_value(config, "SELECT count(*) FROM runs"))
+        return Measured(healthz, webhook, deliveries, runs, processes.log_dir)
+
+
+def evaluate(args: argparse.Namespace, healthz: WrkResult, webhook: WrkResult, deliveries: int) -> list[Check]:
+    """The figures and their targets."""
+    ratio = webhook.rps / healthz.rps if healthz.rps else 0.0
+    accepted = webhook.lua.get("accepted", 0)
+    non2xx = webhook.lua.get("non2xx", webhook.wrk_non2xx_3xx)
+    # Requests cut off by wrk's end (or its timeout) may still be committed: at most one per connection.
+    slack = args.connections + webhook.socket_errors.get("timeout", 0)
+    return [
+        Check("healthz requests/s", f"{healthz.rps:,.0f}"),
+        Check("healthz p50 / p99", f"{healthz.p50_ms:.1f} / {healthz.p99_ms:.1f} ms"),
+        Check("healthz non-2xx / socket errors", f"{healthz.wrk_non2xx_3xx} / {healthz.socket_error_count}", "0 / 0",
+              healthz.wrk_non2xx_3xx == 0 and healthz.socket_error_count == 0),
+        Check("webhook requests/s", f"{webhook.rps:,.0f}"),
+        Check("webhook / healthz requests/s", f"{ratio:.1%}", f">= {TARGET_RATIO:.0%}", ratio >= TARGET_RATIO),
+        Check("webhook p50", f"{webhook.p50_ms:.1f} ms"),
+        Check("webhook p99", f"{webhook.p99_ms:.1f} ms", f"< {TARGET_P99_MS:.0f} ms", webhook.p99_ms < TARGET_P99_MS),
+        Check("webhook non-2xx (Lua)", str(non2xx), "0", non2xx == 0 and bool(webhook.lua)),
+        Check("webhook socket errors", str(webhook.socket_error_count), "0", webhook.socket_error_count == 0),
+        Check("webhook 202s seen by wrk", f"{accepted:,}"),
+        Check("deliveries rows in Postgres", f"{deliveries:,}", f"202s + 0..{slack}",
+              0 <= deliveries - accepted <= slack),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu), then run again.")
+        return 2
+    exit_on_sigterm()
+    config = ServiceConfig(database=DATABASE, redis_db=REDIS_DB)
+    prepare_state(config)
+    measured = measure(args, config)
+    healthz, webhook = measured.healthz, measured.webhook
+    checks = evaluate(args, healthz, webhook, measured.deliveries)
+    title = (
+        f"Webhook ingestion: 1 API process, no worker, wrk -c {args.connections} -t {args.threads} -d {args.duration}s"
+    )
+    print_table(title, checks)
+    for error in webhook.lua_errors:
+        print(f"first non-2xx answer: {error}")
+    results = {
+        "options": vars(args),
+        "healthz": asdict(healthz),
+        "webhook": asdict(webhook),
+        "deliveries_rows": measured.deliveries,
+        "runs_rows": measured.runs,
+        "logs": str(measured.log_dir),
+        "checks": [check.as_dict() for check in checks],
+    }
+    print(f"results: {write_results(BENCH, results)}")
+    return 0 if all(check.ok is not False for check in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
