@@ -17,8 +17,8 @@ def to_ascii(value: str) -> str:
 
 def address_part(value: str) -> str:
     """One substituted value of an e-mail template: `Jean-Loup O'Brien` → `jean-loup-o-brien`."""
-    text = to_ascii(value).lower()
-    text = re.sub(r"[\s'’`]+", "-", text)
+    # Apostrophes first: a typographic one would otherwise vanish in the ASCII folding.
+    text = to_ascii(re.sub(r"[\s'’`]+", "-", value)).lower()
     text = re.sub(r"[^a-z0-9-]", "", text)
     return re.sub(r"-{2,}", "-", text).strip("-")
 
