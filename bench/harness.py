@@ -228,14 +228,22 @@ def wait_ready(service: Service, url: str, timeout: float = READY_TIMEOUT_SECOND
     raise BenchError(f"{service.name} not ready at {url} after {timeout:.0f} s:\n{service.tail()}")
 
 
-def start_api(processes: Processes, config: ServiceConfig, name: str = "api") -> str:
-    """One uvicorn process serving the API; returns its base URL once /readyz answers 200."""
+@dataclass(frozen=True)
+class Endpoint:
+    """A started HTTP process and its base URL."""
+
+    service: Service
+    url: str
+
+
+def start_api(processes: Processes, config: ServiceConfig, name: str = "api") -> Endpoint:
+    """One uvicorn process serving the API, once its /readyz answers 200."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--no-access-log"]
     service = processes.start(name, argv, config.environ())
-    base_url = f"http://{HOST}:{port}"
-    wait_ready(service, f"{base_url}/readyz")
-    return base_url
+    endpoint = Endpoint(service, f"http://{HOST}:{port}")
+    wait_ready(service, f"{endpoint.url}/readyz")
+    return endpoint
 
 
 def start_worker(processes: Processes, config: ServiceConfig, name: str = "worker") -> Service:
@@ -243,17 +251,67 @@ def start_worker(processes: Processes, config: ServiceConfig, name: str = "worke
     return processes.start(name, [sys.executable, "-m", "arq", "app.workers.WorkerSettings"], config.environ())
 
 
-def start_sandbox(processes: Processes, window_seconds: float, requests: int) -> str:
-    """The partner sandbox with the demo account and this default rate limit; returns its base URL."""
+def start_sandbox(processes: Processes, window_seconds: float, requests: int) -> Endpoint:
+    """The partner sandbox with the demo account and this default rate limit, once it answers."""
     port = free_port()
     argv = [
         *(sys.executable, "-m", "app.sandbox", "--host", HOST, "--port", str(port)),
         *("--window-seconds", str(window_seconds), "--requests", str(requests)),
     ]
     service = processes.start("sandbox", argv, dict(os.environ))
-    base_url = f"http://{HOST}:{port}"
-    wait_ready(service, f"{base_url}/_sandbox/healthz")
-    return base_url
+    endpoint = Endpoint(service, f"http://{HOST}:{port}")
+    wait_ready(service, f"{endpoint.url}/_sandbox/healthz")
+    return endpoint
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time so far of one process and of the whole machine, read from /proc (None elsewhere than Linux)."""
+
+    at: float
+    process_seconds: float | None
+    machine_busy: int | None
+    machine_total: int | None
+
+    @classmethod
+    def take(cls, pid: int) -> "CpuSnapshot":
+        ticks = os.sysconf("SC_CLK_TCK")
+        try:
+            # Fields after the command name: state is field 3, utime and stime are fields 14 and 15.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            process_seconds: float | None = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            process_seconds = None
+        try:
+            # user nice system idle iowait irq softirq steal
+            jiffies = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+            busy, total = sum(jiffies) - jiffies[3] - jiffies[4], sum(jiffies)
+        except (OSError, IndexError, ValueError):
+            busy, total = None, None
+        return cls(time.monotonic(), process_seconds, busy, total)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU used between two snapshots: the process's seconds and share of one core, the machine's busy share."""
+
+    process_seconds: float | None
+    process_core_share: float | None
+    machine_busy_share: float | None
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> "CpuUse":
+        elapsed = after.at - before.at
+        process = None
+        if before.process_seconds is not None and after.process_seconds is not None:
+            process = after.process_seconds - before.process_seconds
+        machine = None
+        if None not in (before.machine_busy, before.machine_total, after.machine_busy, after.machine_total):
+            busy = (after.machine_busy or 0) - (before.machine_busy or 0)
+            total = (after.machine_total or 0) - (before.machine_total or 0)
+            machine = busy / total if total else None
+        share = process / elapsed if process is not None and elapsed > 0 else None
+        return cls(process, share, machine)
 
 
 def exit_on_sigterm() -> None:
@@ -285,10 +343,10 @@ class Tenant:
 
 
 def expect(answer: httpx.Response, status: int, what: str) -> Any:
-    """The JSON body of an answer with the expected status, else a BenchError quoting it."""
+    """The JSON body (None when empty) of an answer with the expected status, else a BenchError quoting it."""
     if answer.status_code != status:
         raise BenchError(f"{what}: expected {status}, got {answer.status_code}: {answer.text[:500]}")
-    return answer.json()
+    return answer.json() if answer.content else None
 
 
 def create_softgarden_tenant(

@@ -27,7 +27,10 @@ from bench.harness import (
     SOFTGARDEN_SETTINGS,
     BenchError,
     Check,
+    CpuSnapshot,
+    CpuUse,
     Processes,
+    Service,
     ServiceConfig,
     Tenant,
     create_softgarden_tenant,
@@ -197,49 +200,80 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 @dataclass(frozen=True)
+class Load:
+    """One wrk run and the CPU the API process (and the machine) used meanwhile."""
+
+    wrk: WrkResult
+    cpu: CpuUse
+
+    @property
+    def api_cpu_ms_per_request(self) -> float | None:
+        seconds = self.cpu.process_seconds
+        return seconds * 1000 / self.wrk.requests if seconds is not None and self.wrk.requests else None
+
+
+@dataclass(frozen=True)
 class Measured:
-    healthz: WrkResult
-    webhook: WrkResult
+    healthz: Load
+    webhook: Load
     deliveries: int
     runs: int
     log_dir: Path
 
 
+def load(api: Service, url: str, args: argparse.Namespace, script: Path | None = None) -> Load:
+    before = CpuSnapshot.take(api.process.pid)
+    result = run_wrk(url, args, script)
+    return Load(result, CpuUse.between(before, CpuSnapshot.take(api.process.pid)))
+
+
 def measure(args: argparse.Namespace, config: ServiceConfig) -> Measured:
     """Start the API, make the tenant, run wrk twice, count the stored deliveries; everything stopped after."""
     with Processes(BENCH) as processes:
-        base_url = start_api(processes, config)
-        with httpx.Client(base_url=base_url, timeout=30.0) as api:
-            tenant = create_softgarden_tenant(api, config, "bench-ingest", UNUSED_LUCCA, SOFTGARDEN_SETTINGS)
-        healthz = run_wrk(f"{base_url}/healthz", args)
+        api = start_api(processes, config)
+        with httpx.Client(base_url=api.url, timeout=30.0) as client:
+            tenant = create_softgarden_tenant(client, config, "bench-ingest", UNUSED_LUCCA, SOFTGARDEN_SETTINGS)
+        healthz = load(api.service, f"{api.url}/healthz", args)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-webhook-") as script:
             script.write(wrk_script(tenant))
             script.flush()
-            webhook = run_wrk(f"{base_url}{WEBHOOK_PATH}", args, Path(script.name))
+            webhook = load(api.service, f"{api.url}{WEBHOOK_PATH}", args, Path(script.name))
         time.sleep(SETTLE_SECONDS)
         deliveries = int(sql_value(config, "SELECT count(*) FROM deliveries"))
         runs = int(sql_value(config, "SELECT count(*) FROM runs"))
         return Measured(healthz, webhook, deliveries, runs, processes.log_dir)
 
 
-def evaluate(args: argparse.Namespace, healthz: WrkResult, webhook: WrkResult, deliveries: int) -> list[Check]:
+def cpu_figures(name: str, measured: Load) -> list[Check]:
+    """Where the time went: the API process's CPU per request and load, the whole machine's load."""
+    cpu, per_request = measured.cpu, measured.api_cpu_ms_per_request
+    if per_request is None or cpu.process_core_share is None or cpu.machine_busy_share is None:
+        return []
+    share = f"{cpu.process_core_share:.0%} of a core / {cpu.machine_busy_share:.0%}"
+    return [Check(f"{name} API CPU per request", f"{per_request:.2f} ms"), Check(f"{name} API / machine CPU", share)]
+
+
+def evaluate(args: argparse.Namespace, healthz: Load, webhook: Load, deliveries: int) -> list[Check]:
     """The figures and their targets."""
-    ratio = webhook.rps / healthz.rps if healthz.rps else 0.0
-    accepted = webhook.lua.get("accepted", 0)
-    non2xx = webhook.lua.get("non2xx", webhook.wrk_non2xx_3xx)
+    health, hook = healthz.wrk, webhook.wrk
+    ratio = hook.rps / health.rps if health.rps else 0.0
+    accepted = hook.lua.get("accepted", 0)
+    non2xx = hook.lua.get("non2xx", hook.wrk_non2xx_3xx)
     # Requests cut off by wrk's end (or its timeout) may still be committed: at most one per connection.
-    slack = args.connections + webhook.socket_errors.get("timeout", 0)
+    slack = args.connections + hook.socket_errors.get("timeout", 0)
     return [
-        Check("healthz requests/s", f"{healthz.rps:,.0f}"),
-        Check("healthz p50 / p99", f"{healthz.p50_ms:.1f} / {healthz.p99_ms:.1f} ms"),
-        Check("healthz non-2xx / socket errors", f"{healthz.wrk_non2xx_3xx} / {healthz.socket_error_count}", "0 / 0",
-              healthz.wrk_non2xx_3xx == 0 and healthz.socket_error_count == 0),
-        Check("webhook requests/s", f"{webhook.rps:,.0f}"),
+        Check("healthz requests/s", f"{health.rps:,.0f}"),
+        Check("healthz p50 / p99", f"{health.p50_ms:.1f} / {health.p99_ms:.1f} ms"),
+        Check("healthz non-2xx / socket errors", f"{health.wrk_non2xx_3xx} / {health.socket_error_count}", "0 / 0",
+              health.wrk_non2xx_3xx == 0 and health.socket_error_count == 0),
+        *cpu_figures("healthz", healthz),
+        Check("webhook requests/s", f"{hook.rps:,.0f}"),
         Check("webhook / healthz requests/s", f"{ratio:.1%}", f">= {TARGET_RATIO:.0%}", ratio >= TARGET_RATIO),
-        Check("webhook p50", f"{webhook.p50_ms:.1f} ms"),
-        Check("webhook p99", f"{webhook.p99_ms:.1f} ms", f"< {TARGET_P99_MS:.0f} ms", webhook.p99_ms < TARGET_P99_MS),
-        Check("webhook non-2xx (Lua)", str(non2xx), "0", non2xx == 0 and bool(webhook.lua)),
-        Check("webhook socket errors", str(webhook.socket_error_count), "0", webhook.socket_error_count == 0),
+        Check("webhook p50", f"{hook.p50_ms:.1f} ms"),
+        Check("webhook p99", f"{hook.p99_ms:.1f} ms", f"< {TARGET_P99_MS:.0f} ms", hook.p99_ms < TARGET_P99_MS),
+        Check("webhook non-2xx (Lua)", str(non2xx), "0", non2xx == 0 and bool(hook.lua)),
+        Check("webhook socket errors", str(hook.socket_error_count), "0", hook.socket_error_count == 0),
+        *cpu_figures("webhook", webhook),
         Check("webhook 202s seen by wrk", f"{accepted:,}"),
         Check("deliveries rows in Postgres", f"{deliveries:,}", f"202s + 0..{slack}",
               0 <= deliveries - accepted <= slack),
@@ -255,18 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     config = ServiceConfig(database=DATABASE, redis_db=REDIS_DB)
     prepare_state(config)
     measured = measure(args, config)
-    healthz, webhook = measured.healthz, measured.webhook
-    checks = evaluate(args, healthz, webhook, measured.deliveries)
-    title = (
-        f"Webhook ingestion: 1 API process, no worker, wrk -c {args.connections} -t {args.threads} -d {args.duration}s"
-    )
+    checks = evaluate(args, measured.healthz, measured.webhook, measured.deliveries)
+    wrk = f"wrk -c {args.connections} -t {args.threads} -d {args.duration}s"
+    title = f"Webhook ingestion, 1 API process, no worker ({wrk})"
     print_table(title, checks)
-    for error in webhook.lua_errors:
+    for error in measured.webhook.wrk.lua_errors:
         print(f"first non-2xx answer: {error}")
     results = {
         "options": vars(args),
-        "healthz": asdict(healthz),
-        "webhook": asdict(webhook),
+        "healthz": asdict(measured.healthz),
+        "webhook": asdict(measured.webhook),
         "deliveries_rows": measured.deliveries,
         "runs_rows": measured.runs,
         "logs": str(measured.log_dir),

@@ -5,6 +5,8 @@ from typing import Any
 
 import httpx
 
+from app.schemas.softgarden import HIRE_EXAMPLE
+
 ADMIN = {"Authorization": "Bearer test-operator-token"}
 SOFTGARDEN_SETTINGS = {
     "professional_email_template": "{first_name}.{last_name}@acme.fr",
@@ -46,18 +48,6 @@ async def add_softgarden(client: httpx.AsyncClient, tenant: TenantHandle, **sett
 
 
 def hire_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "applicationId": "app-0001",
-        "candidateId": "c-991",
-        "status": "hired",
-        "firstName": "Zoë",
-        "lastName": "Müller",
-        "email": "zoe.m@gmail.com",
-        "phone": "+49 170 1234567",
-        "address": {"street": "Hauptstr. 1", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
-        "jobTitle": "Backend Engineer",
-        "company": "Acme Berlin",
-        "startDate": "2026-12-01",
-    }
+    body: dict[str, Any] = {**HIRE_EXAMPLE, "applicationId": "app-0001"}
     body.update(changes)
     return {key: value for key, value in body.items() if value is not None}

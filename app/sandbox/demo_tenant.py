@@ -13,6 +13,7 @@ import uuid
 import httpx
 
 from app.sandbox.demo import DEMO_ACCOUNT, DEMO_API_KEY
+from app.schemas.softgarden import HIRE_EXAMPLE
 
 SLUG = "demo"
 SOFTGARDEN = {
@@ -42,18 +43,7 @@ def set_up_tenant(api: httpx.Client, lucca_url: str) -> str:
 
 
 def hire_curl(api_url: str, token: str) -> str:
-    body = {
-        "applicationId": f"demo-{uuid.uuid4().hex[:8]}",
-        "status": "hired",
-        "firstName": "Zoë",
-        "lastName": "Müller",
-        "email": "zoe.m@gmail.com",
-        "phone": "+49 170 1234567",
-        "address": {"street": "Hauptstr. 1", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
-        "jobTitle": "Backend Engineer",
-        "company": "Acme Berlin",
-        "startDate": "2026-12-01",
-    }
+    body = {**HIRE_EXAMPLE, "applicationId": f"demo-{uuid.uuid4().hex[:8]}"}
     return (
         f"curl -sS -X POST {api_url}/integrations/webhooks/softgarden/candidate-hired "
         f"-H {shlex.quote('Authorization: Bearer ' + token)} -H 'Content-Type: application/json' "

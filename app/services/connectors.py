@@ -5,10 +5,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import SecretBox, hash_token, new_webhook_token
-from app.errors import NotFound, invalid_field
+from app.errors import Conflict, NotFound, invalid_field
 from app.models import Connector, Tenant
 from app.schemas.connector import ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
@@ -95,7 +96,10 @@ async def put_connector(
     connector.enabled = body.enabled
     connector.settings = settings
     connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"The {name} connector was being set up at the same time; send the PUT again.") from None
     await session.refresh(connector)
     return read_connector(connector, kind, token)
 
