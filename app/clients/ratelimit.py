@@ -35,7 +35,7 @@ WAKE_MARGIN_SECONDS = 0.002
 
 def window_seconds(per_seconds: float) -> float:
     """The window enforced: a little longer, so calls reaching the partner a bit late still fit its window."""
-    return per_seconds + min(0.25, 0.02 * per_seconds)
+    return per_seconds + min(0.5, 0.04 * per_seconds)
 
 
 class SlidingWindowLimiter:

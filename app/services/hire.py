@@ -71,9 +71,10 @@ async def hire_candidate(
 ) -> LuccaUser | None:
     """Create (or link) the employee and record the outcome; returns the Lucca user, None when stopped."""
     try:
-        establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
-        # One hire at a time per tenant: the lookup and the create must not interleave with another hire's.
+        # One hire at a time per tenant: the lookup and the create must not interleave with another hire's. The
+        # tenant's Lucca budget is shared anyway, and serial hires fill the structure cache once, not in a stampede.
         async with tenant_lock():
+            establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
             people = await lucca.list_users()
             same = find_same_person(people, request, linked_user_id)
             if same is not None:
