@@ -413,18 +413,27 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 
 
-def git_commit() -> str | None:
-    """The checked-out commit (read-only; the working tree may hold uncommitted changes)."""
+def git_state() -> dict[str, Any]:
+    """The checked-out commit and the service files changed since (read-only git commands)."""
     try:
-        return run_command(["git", "rev-parse", "--short", "HEAD"]).strip()
+        commit = run_command(["git", "rev-parse", "--short", "HEAD"]).strip()
+        changed = run_command(["git", "diff", "--name-only", "HEAD", "--", "app", "migrations"]).split()
     except (BenchError, OSError):
-        return None
+        return {"commit": None, "uncommitted_service_files": None}
+    return {"commit": commit, "uncommitted_service_files": changed}
+
+
+def code_summary() -> str:
+    """One line naming the code measured, since the working tree may differ from its commit."""
+    state = git_state()
+    changed = state["uncommitted_service_files"]
+    return f"code: commit {state['commit']}, uncommitted service files: {', '.join(changed or []) or 'none'}"
 
 
 def write_results(bench: str, results: Mapping[str, Any]) -> Path:
     """Write `results` as bench/results/<bench>-<time>.json and return the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{bench}-{timestamp()}.json"
-    document = {"bench": bench, "at": datetime.now(UTC).isoformat(), "commit": git_commit(), **machine(), **results}
+    document = {"bench": bench, "at": datetime.now(UTC).isoformat(), **git_state(), **machine(), **results}
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path

@@ -31,6 +31,7 @@ from bench.harness import (
     Processes,
     ServiceConfig,
     Tenant,
+    code_summary,
     create_softgarden_tenant,
     exit_on_sigterm,
     expect,
@@ -234,7 +235,10 @@ def run_benchmark(args: argparse.Namespace, config: ServiceConfig) -> Outcome:
     with Processes(BENCH) as processes:
         sandbox = start_sandbox(processes, WINDOW_SECONDS, REQUESTS_PER_WINDOW)
         api = start_api(processes, config)
-        with httpx.Client(base_url=sandbox.url, timeout=30.0) as control, httpx.Client(base_url=api.url) as client:
+        with (
+            httpx.Client(base_url=sandbox.url, timeout=30.0) as control,
+            httpx.Client(base_url=api.url, timeout=30.0) as client,
+        ):
             seed_ids = seed_account(control)
             lucca = {
                 "base_url": f"{sandbox.url}/{ACCOUNT}",
@@ -336,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         "logs": str(outcome.log_dir),
         "checks": [check.as_dict() for check in checks],
     }
+    print(code_summary())
     print(f"results: {write_results(BENCH, results)}")
     return 0 if all(check.ok is not False for check in checks) else 1
 

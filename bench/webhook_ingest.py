@@ -33,6 +33,7 @@ from bench.harness import (
     Service,
     ServiceConfig,
     Tenant,
+    code_summary,
     create_softgarden_tenant,
     exit_on_sigterm,
     prepare_state,
@@ -128,8 +129,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk per-request timeout in seconds (default 10)")
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000:
-        parser.error("--duration must be 1..600 s and --connections 1..1000")
+    if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000 or not 1 <= args.timeout <= 60:
+        parser.error("--duration must be 1..600 s, --connections 1..1000 and --timeout 1..60 s")
     return args
 
 
@@ -171,6 +172,11 @@ def find(pattern: str, text: str) -> re.Match[str]:
     return match
 
 
+def named_counts(names: tuple[str, ...], match: re.Match[str] | None) -> dict[str, int]:
+    """The integers a regex captured, by name; empty when the line was absent."""
+    return dict(zip(names, map(int, match.groups()), strict=True)) if match else {}
+
+
 def parse_wrk(output: str) -> WrkResult:
     """Read totals, percentiles, errors and the Lua script's counters from wrk's text output."""
     total = find(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
@@ -185,11 +191,9 @@ def parse_wrk(output: str) -> WrkResult:
         rps=float(find(r"^Requests/sec:\s+([\d.]+)", output)[1]),
         p50_ms=to_ms(p50[1], p50[2]),
         p99_ms=to_ms(p99[1], p99[2]),
-        socket_errors=dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
-        if errors
-        else {},
+        socket_errors=named_counts(("connect", "read", "write", "timeout"), errors),
         wrk_non2xx_3xx=int(non2xx[1]) if non2xx else 0,
-        lua=dict(zip(("answered", "accepted", "non2xx"), map(int, lua.groups()), strict=True)) if lua else {},
+        lua=named_counts(("answered", "accepted", "non2xx"), lua),
         lua_errors=re.findall(r"^BENCH first_error (.*)$", output, re.MULTILINE),
         output=output,
     )
@@ -304,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "logs": str(measured.log_dir),
         "checks": [check.as_dict() for check in checks],
     }
+    print(code_summary())
     print(f"results: {write_results(BENCH, results)}")
     return 0 if all(check.ok is not False for check in checks) else 1
 
