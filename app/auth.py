@@ -1,11 +1,13 @@
 """Who is calling: the operator (ADMIN_TOKEN), a tenant (its key), or a partner (a connector's webhook token)."""
 
 import hmac
+import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.crypto import hash_token
 from app.db import SessionDep
@@ -63,13 +65,28 @@ async def tenant_in_path(slug: str, caller: CallerDep, session: SessionDep) -> T
 TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
 
 
-async def webhook_connector(kind: str, token: str, session: SessionDep) -> Connector:
-    """The enabled connector of `kind` that owns this webhook token (looked up by its hash, never compared raw)."""
-    connector = await session.scalar(
-        select(Connector).where(Connector.kind == kind, Connector.webhook_token_hash == hash_token(token))
-    )
-    if connector is None:
+WEBHOOK_TARGET = (
+    select(Connector.tenant_id, Connector.enabled, Connector.settings, Tenant.timezone)
+    .join(Tenant, Tenant.id == Connector.tenant_id)
+    .where(Connector.kind == bindparam("kind"), Connector.webhook_token_hash == bindparam("token_hash"))
+)
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """What a webhook needs of its connector and tenant, read in one query."""
+
+    tenant_id: uuid.UUID
+    timezone: str
+    settings: dict[str, Any]
+
+
+async def webhook_target(connection: AsyncConnection, kind: str, token: str) -> WebhookTarget:
+    """The enabled connector of `kind` owning this token (looked up by its hash, never compared raw)."""
+    found = await connection.execute(WEBHOOK_TARGET, {"kind": kind, "token_hash": hash_token(token)})
+    row = found.first()
+    if row is None:
         raise Unauthorized(UNAUTHORIZED)
-    if not connector.enabled:
+    if not row.enabled:
         raise Forbidden("This connector is disabled.")
-    return connector
+    return WebhookTarget(tenant_id=row.tenant_id, timezone=row.timezone, settings=row.settings)

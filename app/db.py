@@ -10,7 +10,10 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    """Connections beyond `pool_size` are opened and closed per use: size the pool for the usual concurrency."""
+    # No pre-ping: it costs a round trip per request; a connection broken by a database restart is dropped
+    # by the pool on its first error instead.
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> Sessionmaker:

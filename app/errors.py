@@ -31,6 +31,10 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class ClientGone(DomainError):
+    status_code = 400
+
+
 class PayloadTooLarge(DomainError):
     status_code = 413
 

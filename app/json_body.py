@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
-from app.errors import PayloadTooLarge, UnsupportedMediaType
+from app.errors import ClientGone, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BODY_BYTES = 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -25,11 +26,15 @@ async def read_limited(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         raise PayloadTooLarge(f"The body is over {limit // 1024} KiB.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is over {limit // 1024} KiB.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The body is over {limit // 1024} KiB.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The sender went away mid-body: nothing was stored, and nobody is left to read an answer.
+        raise ClientGone("The client disconnected before sending the whole body.") from None
     return b"".join(chunks)
 
 

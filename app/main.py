@@ -12,7 +12,7 @@ from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import metrics
-from app.routers import connectors, operations, runs, tenants, webhooks
+from app.routers import connectors, operations, runs, taleez, tenants, webhooks
 from app.services.context import Services
 
 DESCRIPTION = """Connects Lucca to Softgarden, Taleez, Cards and Elevo for many tenants.
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
-        services = Services.start(settings)
+        services = Services.start(settings, pool_size=settings.api_database_pool_size)
         app.state.services = services
         app.state.sessionmaker = services.sessionmaker
         flusher = asyncio.create_task(metrics.flush_forever(services.redis))
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="lucca-connectors", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (tenants, connectors, runs, webhooks, operations):
+    for module in (tenants, connectors, runs, taleez, webhooks, operations):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
     return app

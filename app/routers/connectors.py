@@ -34,7 +34,10 @@ async def put_connector(
     body: Annotated[ConnectorPut, Depends(json_body(ConnectorPut))],
 ) -> ConnectorRead:
     """Create or replace a connector; the first PUT of a webhook kind returns its token, once."""
-    return await connectors.put_connector(session, request.app.state.services.box, tenant, kind, body)
+    state = request.app.state
+    return await connectors.put_connector(
+        session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams
+    )
 
 
 @router.get("/{kind}", response_model=ConnectorRead, response_model_exclude_none=True)

@@ -1,13 +1,13 @@
 """Partner webhooks: authenticated by the connector's token, stored durably, then answered."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth import bearer_token, webhook_connector
-from app.db import SessionDep
+from app.auth import WebhookTarget, bearer_token, webhook_target
 from app.json_body import json_body, openapi_body
-from app.models import Connector, Tenant
 from app.queue import enqueue_run
 from app.schemas.run import WebhookAccepted
 from app.schemas.softgarden import HIRE_EXAMPLE, SoftgardenHire
@@ -16,8 +16,17 @@ from app.services import softgarden
 router = APIRouter(prefix="/integrations/webhooks", tags=["webhooks"])
 
 
-async def softgarden_connector(request: Request, session: SessionDep) -> Connector:
-    return await webhook_connector("softgarden", bearer_token(request), session)
+async def webhook_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One connection for the whole delivery: the token lookup, then the inserts, in one transaction."""
+    async with request.app.state.services.engine.connect() as connection:
+        yield connection
+
+
+ConnectionDep = Annotated[AsyncConnection, Depends(webhook_connection)]
+
+
+async def softgarden_target(request: Request, connection: ConnectionDep) -> WebhookTarget:
+    return await webhook_target(connection, "softgarden", bearer_token(request))
 
 
 @router.post(
@@ -30,18 +39,17 @@ async def softgarden_connector(request: Request, session: SessionDep) -> Connect
 async def softgarden_candidate_hired(
     request: Request,
     response: Response,
-    connector: Annotated[Connector, Depends(softgarden_connector)],
-    session: SessionDep,
+    connection: ConnectionDep,
+    target: Annotated[WebhookTarget, Depends(softgarden_target)],
     candidate: Annotated[SoftgardenHire, Depends(json_body(SoftgardenHire))],
 ) -> WebhookAccepted:
     """A candidate moved to a status; a hire becomes a Lucca employee (Authorization: Bearer <webhook token>)."""
-    tenant = await session.get(Tenant, connector.tenant_id)
-    assert tenant is not None
-    run, duplicate = await softgarden.receive_hire(session, tenant, connector, candidate)
-    # Answer only once the delivery is committed; only then may a worker see it.
-    await session.commit()
-    if duplicate:
+    services = request.app.state.services
+    receipt = await softgarden.receive_hire(connection, target, candidate)
+    await connection.commit()
+    # Committed: only now may a worker see the run, and only now is the delivery answered.
+    if receipt.duplicate:
         response.status_code = 200
-    elif run.status == "queued":
-        await enqueue_run(request.app.state.services.redis, run.id)
-    return WebhookAccepted(run_id=run.id, duplicate=duplicate)
+    elif receipt.queued:
+        await enqueue_run(services.redis, receipt.run_id)
+    return WebhookAccepted(run_id=receipt.run_id, duplicate=receipt.duplicate)

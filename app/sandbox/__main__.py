@@ -6,25 +6,26 @@ import logging
 import uvicorn
 
 from app.sandbox.app import create_sandbox_app
-from app.sandbox.demo import DEMO_ACCOUNT, demo_seed
+from app.sandbox.demo import DEMO_ACCOUNT, DEMO_TALEEZ_ACCOUNT, demo_seed, demo_taleez_seed
 from app.sandbox.lucca import lucca_sandbox_of
+from app.sandbox.taleez import taleez_sandbox_of
 
 logger = logging.getLogger("app.sandbox")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: where to listen, the default rate limit, whether to seed the demo account."""
+    """The command line: where to listen, the default rate limit, whether to seed the demo accounts."""
     parser = argparse.ArgumentParser(prog="python -m app.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--window-seconds", type=float, default=60.0, help="rate-limit window per account")
     parser.add_argument("--requests", type=int, default=50, help="calls accepted per window per account")
-    parser.add_argument("--no-demo", action="store_true", help="start without the demo Lucca account")
+    parser.add_argument("--no-demo", action="store_true", help="start without the demo accounts")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Builds the sandbox app, seeds the demo account unless told not to, and serves it."""
+    """Builds the sandbox app, seeds the demo accounts unless told not to, and serves it."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_sandbox_app(window_seconds=args.window_seconds, requests_per_window=args.requests)
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_demo:
         lucca_sandbox_of(app).replace_account(DEMO_ACCOUNT, demo_seed())
         logger.info("Demo Lucca account at %s/%s", base_url, DEMO_ACCOUNT)
+        taleez_sandbox_of(app).replace_account(DEMO_TALEEZ_ACCOUNT, demo_taleez_seed())
+        logger.info("Demo Taleez account at %s/taleez/%s", base_url, DEMO_TALEEZ_ACCOUNT)
     logger.info("Sandbox control API at %s/_sandbox", base_url)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 

@@ -2,17 +2,22 @@
 
 from fastapi import FastAPI
 
-from app.sandbox import control, lucca
+from app.sandbox import control, lucca, taleez
 
 
 def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 50) -> FastAPI:
     """A sandbox with no accounts; new Lucca accounts get this rate limit unless their seed sets one."""
     app = FastAPI(
         title="lucca-connectors partner sandbox",
-        description="Emulates partner APIs in memory. Lucca accounts live under `/{account}`.",
+        description=(
+            "Emulates partner APIs in memory. Lucca accounts live under `/{account}`, "
+            "Taleez accounts under `/taleez/{account}`."
+        ),
     )
     app.state.lucca = lucca.LuccaSandbox(window_seconds, requests_per_window)
-    # The control routes go first: `/{account}/...` must never capture `/_sandbox/...`.
+    app.state.taleez = taleez.TaleezSandbox()
+    # The control and Taleez routes go first: Lucca's `/{account}/...` must never capture them.
     app.include_router(control.router)
+    app.include_router(taleez.router)
     app.include_router(lucca.router)
     return app

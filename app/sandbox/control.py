@@ -1,24 +1,25 @@
 """The `/_sandbox` control API: seed accounts, inject faults and read call logs (tests, benchmarks, demo)."""
 
-from collections import Counter
-from dataclasses import asdict
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from app.sandbox.faults import Fault, Traffic
 from app.sandbox.lucca import (
     FULL_USER_FIELDS,
-    Fault,
     LuccaAccount,
     LuccaAccountSeed,
     LuccaSandbox,
     UserView,
     get_lucca_sandbox,
 )
+from app.sandbox.taleez import TaleezAccount, TaleezAccountSeed, TaleezSandbox, get_taleez_sandbox
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
 LuccaSandboxDep = Annotated[LuccaSandbox, Depends(get_lucca_sandbox)]
+TaleezSandboxDep = Annotated[TaleezSandbox, Depends(get_taleez_sandbox)]
 
 
 def get_control_account(account: str, sandbox: LuccaSandboxDep) -> LuccaAccount:
@@ -30,6 +31,17 @@ def get_control_account(account: str, sandbox: LuccaSandboxDep) -> LuccaAccount:
 
 
 AccountDep = Annotated[LuccaAccount, Depends(get_control_account)]
+
+
+def get_taleez_account(account: str, sandbox: TaleezSandboxDep) -> TaleezAccount:
+    """The Taleez account named in the path, or 404."""
+    found = sandbox.accounts.get(account)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No Taleez account '{account}' in the sandbox")
+    return found
+
+
+TaleezAccountDep = Annotated[TaleezAccount, Depends(get_taleez_account)]
 
 
 @router.get("/healthz")
@@ -57,26 +69,52 @@ async def list_lucca_users(account: str, lucca: AccountDep, request: Request) ->
     return {"items": [view.render(user, FULL_USER_FIELDS) for _, user in sorted(lucca.users.items())]}
 
 
-@router.post("/lucca/accounts/{account}/faults", status_code=status.HTTP_204_NO_CONTENT)
-async def add_lucca_faults(faults: Fault | list[Fault], lucca: AccountDep) -> None:
-    """Queues one fault or a list of faults, served first come, first used."""
-    lucca.faults.extend(faults if isinstance(faults, list) else [faults])
+@router.put("/taleez/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
+async def put_taleez_account(account: str, seed: TaleezAccountSeed, sandbox: TaleezSandboxDep) -> None:
+    """Creates or wholly replaces a Taleez account: secret, candidates; empty call log, no faults."""
+    sandbox.replace_account(account, seed)
 
 
-@router.delete("/lucca/accounts/{account}/faults", status_code=status.HTTP_204_NO_CONTENT)
-async def clear_lucca_faults(lucca: AccountDep) -> None:
-    """Drops every queued fault."""
-    lucca.faults.clear()
+@router.delete("/taleez/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_taleez_account(account: str, sandbox: TaleezSandboxDep) -> None:
+    """Removes a Taleez account (its routes answer 404 afterwards)."""
+    sandbox.accounts.pop(account, None)
 
 
-@router.get("/lucca/accounts/{account}/calls")
-async def list_lucca_calls(lucca: AccountDep) -> dict[str, Any]:
-    """The calls made to the account's Lucca routes, oldest first, with a count per status."""
-    by_status = Counter(str(call.status) for call in lucca.calls)
-    return {"items": [asdict(call) for call in lucca.calls], "count_by_status": dict(by_status)}
+def lucca_traffic(lucca: AccountDep) -> Traffic:
+    """The faults and call log of the Lucca account named in the path."""
+    return lucca.traffic
 
 
-@router.delete("/lucca/accounts/{account}/calls", status_code=status.HTTP_204_NO_CONTENT)
-async def clear_lucca_calls(lucca: AccountDep) -> None:
-    """Empties the call log (the rate-limit window is kept)."""
-    lucca.calls.clear()
+def taleez_traffic(taleez: TaleezAccountDep) -> Traffic:
+    """The faults and call log of the Taleez account named in the path."""
+    return taleez.traffic
+
+
+def add_traffic_routes(partner: str, traffic_of: Callable[..., Traffic]) -> None:
+    """Adds the same fault and call-log routes under `/{partner}/accounts/{account}` for each partner."""
+    base = f"/{partner}/accounts/{{account}}"
+
+    @router.post(f"{base}/faults", status_code=status.HTTP_204_NO_CONTENT)
+    async def add_faults(faults: Fault | list[Fault], traffic: Annotated[Traffic, Depends(traffic_of)]) -> None:
+        """Queues one fault or a list of faults, served first come, first used."""
+        traffic.faults.extend(faults if isinstance(faults, list) else [faults])
+
+    @router.delete(f"{base}/faults", status_code=status.HTTP_204_NO_CONTENT)
+    async def clear_faults(traffic: Annotated[Traffic, Depends(traffic_of)]) -> None:
+        """Drops every queued fault."""
+        traffic.faults.clear()
+
+    @router.get(f"{base}/calls")
+    async def list_calls(traffic: Annotated[Traffic, Depends(traffic_of)]) -> dict[str, Any]:
+        """The calls made to the account's partner routes, oldest first, with a count per status."""
+        return traffic.report()
+
+    @router.delete(f"{base}/calls", status_code=status.HTTP_204_NO_CONTENT)
+    async def clear_calls(traffic: Annotated[Traffic, Depends(traffic_of)]) -> None:
+        """Empties the call log (a Lucca account keeps its rate-limit window)."""
+        traffic.calls.clear()
+
+
+add_traffic_routes("lucca", lucca_traffic)
+add_traffic_routes("taleez", taleez_traffic)

@@ -1,12 +1,17 @@
-"""The demo tenant's Lucca account: Acme, three establishments, three departments, three people."""
+"""The demo tenant's partner accounts: Acme on Lucca (three establishments, departments, people), and on Taleez."""
 
 from typing import Any
 
 from app.sandbox.lucca import LuccaAccountSeed
+from app.sandbox.taleez import TaleezAccountSeed
 
 DEMO_ACCOUNT = "demo"
 DEMO_API_KEY = "demo-lucca-api-key"
 USER_ROLE_ID = 55
+DEMO_TALEEZ_ACCOUNT = "demo"
+DEMO_TALEEZ_SECRET = "demo-taleez-secret"  # noqa: S105 (a public demo value, like the Lucca demo key)
+# 2026-01-05 09:00:00 UTC, fixed so the demo answers the same every run.
+DEMO_TALEEZ_CREATED = 1767603600
 
 
 def demo_user(user_id: int, first: str, last: str, department_id: int, **extra: Any) -> dict[str, Any]:
@@ -61,3 +66,35 @@ def demo_seed_payload() -> dict[str, Any]:
 def demo_seed() -> LuccaAccountSeed:
     """The demo account's seed, validated."""
     return LuccaAccountSeed.model_validate(demo_seed_payload())
+
+
+def demo_candidate(candidate_id: int, first: str, last: str, **extra: Any) -> dict[str, Any]:
+    """One Taleez candidate of Acme, in Taleez's shape, living in Paris."""
+    return {
+        "id": candidate_id,
+        "dateCreation": DEMO_TALEEZ_CREATED + candidate_id,
+        "firstName": first,
+        "lastName": last,
+        "lang": "fr",
+        "unitId": 1,
+        "properties": [],
+        "location": {"country": "FR", "city": "Paris", "postalCode": "75011"},
+        **extra,
+    }
+
+
+def demo_taleez_seed_payload() -> dict[str, Any]:
+    """The body of `PUT /_sandbox/taleez/accounts/demo`; Léa Martin has no mail on purpose."""
+    return {
+        "api_secret": DEMO_TALEEZ_SECRET,
+        "candidates": [
+            demo_candidate(4411, "Inès", "Dupré", mail="ines@perso.fr", phone="0611223344"),
+            demo_candidate(4412, "Karim", "Benali", mail="karim.b@perso.fr", phone="+33622334455"),
+            demo_candidate(4413, "Léa", "Martin", phone="0633445566"),
+        ],
+    }
+
+
+def demo_taleez_seed() -> TaleezAccountSeed:
+    """The demo Taleez account's seed, validated."""
+    return TaleezAccountSeed.model_validate(demo_taleez_seed_payload())

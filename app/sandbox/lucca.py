@@ -1,6 +1,5 @@
 """In-memory Lucca accounts and the router that answers like Lucca's API-key (v3/v4) endpoints."""
 
-import asyncio
 import base64
 import binascii
 import math
@@ -9,20 +8,18 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.datastructures import QueryParams
 
-RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
+from app.sandbox.faults import ErrorStyle, PartnerError, RouteHandler, Traffic, describe_errors, gated_route_class
 
 DAY_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2})(T00:00:00(\.0+)?)?")
 AUTH_PATTERN = re.compile(r"\s*lucca\s+application\s*=\s*(\S+)\s*", re.IGNORECASE)
@@ -48,13 +45,8 @@ def lucca_day(value: str) -> str:
     return f"{date.fromisoformat(match[1]).isoformat()}T00:00:00"
 
 
-class LuccaError(Exception):
+class LuccaError(PartnerError):
     """A Lucca refusal: answered with `status` and `{"Message": message}`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -159,31 +151,6 @@ ItemT = TypeVar("ItemT")
 # Account state: data, rate-limit window, injected faults, call log.
 
 
-class Fault(BaseModel):
-    """An injected failure: answer `status` (or just wait) for the next `count` matching calls."""
-
-    status: int | None = None
-    count: int = Field(default=1, ge=1)
-    retry_after: float | str | None = None
-    match: str | None = None
-    delay_seconds: float = Field(default=0.0, ge=0)
-    after: bool = False
-
-    @property
-    def performs_call(self) -> bool:
-        """Whether the real call happens: a lost answer (`after`) or a mere delay (no status)."""
-        return self.after or self.status is None
-
-    def matches(self, method: str, path: str) -> bool:
-        """`match` is "<METHOD> <path suffix>", a bare path suffix, or null for any call."""
-        if self.match is None:
-            return True
-        parts = self.match.split(maxsplit=1)
-        if len(parts) == 1:
-            return path.endswith(parts[0])
-        return method.upper() == parts[0].upper() and path.endswith(parts[1])
-
-
 class LuccaAccountSeed(BaseModel):
     """The body of `PUT /_sandbox/lucca/accounts/{account}`: an account's whole state."""
 
@@ -197,17 +164,6 @@ class LuccaAccountSeed(BaseModel):
     roles: list[Role] = []
     window_seconds: float | None = Field(default=None, gt=0)
     requests_per_window: int | None = Field(default=None, ge=1)
-
-
-@dataclass
-class CallRecord:
-    """One call made to a Lucca route, as the control API reports it."""
-
-    at: float
-    method: str
-    path: str
-    query: str
-    status: int = 0
 
 
 @dataclass
@@ -243,8 +199,7 @@ class LuccaAccount:
     legal_units: dict[int, LegalUnit]
     roles: dict[int, Role]
     last_value_id: int = 0
-    faults: list[Fault] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
 
     @classmethod
     def from_seed(cls, seed: LuccaAccountSeed, window: SlidingWindow) -> "LuccaAccount":
@@ -264,15 +219,6 @@ class LuccaAccount:
         """Checks `Authorization: lucca application=<key>`."""
         match = AUTH_PATTERN.fullmatch(header or "")
         return match is not None and secrets.compare_digest(match[1].encode(), self.api_key.encode())
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """Uses up one count of the first injected fault matching this call."""
-        fault = next((fault for fault in self.faults if fault.matches(method, path)), None)
-        if fault is not None:
-            fault.count -= 1
-            if fault.count == 0:
-                self.faults.remove(fault)
-        return fault
 
     def new_user_id(self) -> int:
         """The id Lucca would give the next user."""
@@ -345,39 +291,7 @@ def lucca_error(status: int, message: str, retry_after: str | None = None) -> JS
     return JSONResponse({"Message": message}, status_code=status, headers=headers)
 
 
-def fault_response(fault: Fault) -> JSONResponse:
-    """The answer an injected fault gives instead of the real one."""
-    retry_after = fault.retry_after
-    if retry_after is not None and not isinstance(retry_after, str):
-        retry_after = str(math.ceil(retry_after))
-    return lucca_error(fault.status or 500, f"Injected fault {fault.status}", retry_after)
-
-
-def describe_errors(errors: Sequence[Any]) -> str:
-    """The first validation error as one line naming the field."""
-    first = errors[0]
-    location = ".".join(str(part) for part in first["loc"] if part not in ("body", "query", "path"))
-    return f"{location}: {first['msg']}"
-
-
-async def serve_lucca(request: Request, serve: RouteHandler) -> Response:
-    """Runs the real endpoint, turning refusals into Lucca's error bodies."""
-    try:
-        return await serve(request)
-    except LuccaError as exc:
-        return lucca_error(exc.status, exc.message)
-    except RequestValidationError as exc:
-        return lucca_error(400, describe_errors(exc.errors()))
-
-
-async def answer_with_fault(request: Request, serve: RouteHandler, fault: Fault) -> Response:
-    """Answers as the fault says: after a delay, instead of the real call, or after it (a lost answer)."""
-    if not fault.after:
-        await asyncio.sleep(fault.delay_seconds)
-    response = await serve_lucca(request, serve) if fault.performs_call else fault_response(fault)
-    if fault.after:
-        await asyncio.sleep(fault.delay_seconds)
-    return fault_response(fault) if fault.status is not None else response
+LUCCA_ERRORS = ErrorStyle(lucca_error)
 
 
 async def answer_call(account: LuccaAccount, request: Request, serve: RouteHandler) -> Response:
@@ -388,13 +302,11 @@ async def answer_call(account: LuccaAccount, request: Request, serve: RouteHandl
     retry_after = account.window.retry_after(now)
     if retry_after is not None:
         return lucca_error(429, "Too many requests, retry later", str(retry_after))
-    fault = account.take_fault(request.method, request.url.path)
+    fault = account.traffic.take_fault(request.method, request.url.path)
     # Only calls that really reach Lucca use up the window; refused and faked ones do not.
     if fault is None or fault.performs_call:
         account.window.record(now)
-    if fault is None:
-        return await serve_lucca(request, serve)
-    return await answer_with_fault(request, serve, fault)
+    return await LUCCA_ERRORS.answer(request, serve, fault)
 
 
 async def guard_call(request: Request, serve: RouteHandler) -> Response:
@@ -403,25 +315,12 @@ async def guard_call(request: Request, serve: RouteHandler) -> Response:
     account = get_lucca_sandbox(request).accounts.get(name)
     if account is None:
         return lucca_error(404, f"Unknown Lucca account '{name}'")
-    prefix_length = len(name) + 1
-    call = CallRecord(time.time(), request.method, request.url.path[prefix_length:], request.url.query)
-    response = await answer_call(account, request, serve)
-    call.status = response.status_code
-    account.calls.append(call)
-    return response
+    path = request.url.path[len(name) + 1 :]
+    return await account.traffic.logged(request, path, answer_call(account, request, serve))
 
 
-class LuccaRoute(APIRoute):
-    """A Lucca endpoint: authenticated, rate-limited, fault-injected and logged per account."""
-
-    def get_route_handler(self) -> RouteHandler:
-        """Wraps FastAPI's handler in the account gate."""
-        serve = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            return await guard_call(request, serve)
-
-        return guarded
+# A Lucca endpoint: authenticated, rate-limited, fault-injected and logged per account.
+LuccaRoute = gated_route_class(guard_call)
 
 
 def get_account(request: Request, account: str) -> LuccaAccount:

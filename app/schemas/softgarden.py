@@ -1,21 +1,17 @@
 """Softgarden: the connector's settings and the candidate-hired webhook body."""
 
-import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-from app.services.work_email import check_template
-
-PositiveId = Annotated[int, Field(gt=0)]
-Text = Annotated[StrictStr, Field(max_length=500)]
+from app.schemas.common import EmailTemplate, Name, PositiveId, Text, strict_date
 
 
 class SoftgardenSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    professional_email_template: Annotated[str, AfterValidator(check_template)]
+    professional_email_template: EmailTemplate
     default_department_id: PositiveId
     default_role_principal_id: PositiveId
     hire_statuses: list[Annotated[str, Field(min_length=1)]] = Field(default=["hired"], min_length=1)
@@ -36,12 +32,6 @@ class SoftgardenAddress(BaseModel):
         return ", ".join(part for part in (self.street, town, self.countrycode) if part)
 
 
-def _strict_date(value: Any) -> Any:
-    if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
-        raise ValueError("dates are written YYYY-MM-DD")
-    return value
-
-
 def _lower_keys(value: Any) -> Any:
     return {str(key).lower(): item for key, item in value.items()} if isinstance(value, dict) else value
 
@@ -49,11 +39,11 @@ def _lower_keys(value: Any) -> Any:
 class SoftgardenHire(BaseModel):
     """The candidate-hired body; keys are matched ignoring case (`firstname` = `firstName`)."""
 
-    applicationid: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    applicationid: Name
     candidateid: StrictStr | int | None = None
     status: Text | None = None
-    firstname: Annotated[StrictStr, Field(min_length=1, max_length=200)]
-    lastname: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    firstname: Name
+    lastname: Name
     email: Text | None = None
     phone: Text | None = None
     address: Text | SoftgardenAddress | None = None
@@ -61,7 +51,7 @@ class SoftgardenHire(BaseModel):
     company: Text | None = None
     startdate: date | None = None
 
-    _dates_are_strict = field_validator("startdate", mode="before")(_strict_date)
+    _dates_are_strict = field_validator("startdate", mode="before")(strict_date)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,8 @@ from app.errors import Conflict, NotFound, invalid_field
 from app.models import Connector, Tenant
 from app.schemas.connector import ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
+from app.schemas.taleez import TaleezSettings
+from app.services.tenants import check_upstream_url
 
 MASK = "***"
 
@@ -22,11 +24,14 @@ class ConnectorKind:
     settings_model: type[BaseModel] | None  # None: not built yet
     receives_webhooks: bool
     secret_fields: frozenset[str] = frozenset()
+    url_fields: tuple[str, ...] = ()  # partner URLs: https only, unless ALLOW_HTTP_UPSTREAMS
 
 
 KINDS: dict[str, ConnectorKind] = {
     "softgarden": ConnectorKind(SoftgardenSettings, receives_webhooks=True),
-    "taleez": ConnectorKind(None, receives_webhooks=False, secret_fields=frozenset({"api_secret"})),
+    "taleez": ConnectorKind(
+        TaleezSettings, receives_webhooks=False, secret_fields=frozenset({"api_secret"}), url_fields=("api_base_url",)
+    ),
     "cards": ConnectorKind(None, receives_webhooks=True, secret_fields=frozenset({"api_token"})),
     "elevo": ConnectorKind(None, receives_webhooks=False),
 }
@@ -57,6 +62,10 @@ def _describe(error: Any) -> str:
     return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
 
 
+def connector_secrets(box: SecretBox, connector: Connector) -> dict[str, Any]:
+    return box.decrypt_json(connector.secrets_encrypted)
+
+
 def read_connector(connector: Connector, kind: ConnectorKind, webhook_token: str | None = None) -> ConnectorRead:
     settings = dict(connector.settings)
     settings.update({field: MASK for field in kind.secret_fields if connector.secrets_encrypted})
@@ -79,15 +88,17 @@ async def find_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Co
 
 
 async def put_connector(
-    session: AsyncSession, box: SecretBox, tenant: Tenant, name: str, body: ConnectorPut
+    session: AsyncSession, box: SecretBox, tenant: Tenant, name: str, body: ConnectorPut, allow_http: bool
 ) -> ConnectorRead:
     """Create or replace a connector; its first PUT hands out the webhook token, once."""
     kind = connector_kind(name)
     connector = await session.scalar(
         select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == name).with_for_update()
     )
-    stored_secrets = box.decrypt_json(connector.secrets_encrypted) if connector else {}
+    stored_secrets = connector_secrets(box, connector) if connector else {}
     settings = validate_settings(kind, name, body.settings, stored_secrets).model_dump(mode="json")
+    for field in kind.url_fields:
+        settings[field] = check_upstream_url(settings[field], allow_http, ("settings", field))
     secrets = {field: settings.pop(field) for field in kind.secret_fields if settings.get(field) is not None}
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
     if connector is None:

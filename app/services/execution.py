@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.clients.http import PartnerRejected, PartnerUnavailable
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
-from app.services import softgarden
+from app.services import softgarden, taleez
 from app.services.context import Services
 from app.services.run_log import RunLog, finish_run
 
@@ -21,6 +21,7 @@ Operation = Callable[[Services, Run, Tenant, Connector, RunLog], Awaitable[None]
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     (softgarden.SOURCE, softgarden.OPERATION): softgarden.process_hire,
+    (taleez.SOURCE, taleez.OPERATION): taleez.process_import,
 }
 
 

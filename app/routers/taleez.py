@@ -1,0 +1,36 @@
+"""Taleez imports: a recruiter's tool asks for a candidate to become a Lucca employee."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from app.auth import TenantDep
+from app.db import SessionDep
+from app.json_body import json_body, openapi_body
+from app.queue import enqueue_run
+from app.schemas.run import RunAccepted
+from app.schemas.taleez import IMPORT_EXAMPLES, TaleezImport
+from app.services import taleez
+
+router = APIRouter(prefix="/api/v1/tenants/{slug}/taleez", tags=["taleez"])
+
+
+@router.post(
+    "/imports",
+    status_code=202,
+    response_model=RunAccepted,
+    responses={409: {"description": "The Taleez connector is missing or disabled."}},
+    openapi_extra=openapi_body(TaleezImport, IMPORT_EXAMPLES),
+)
+async def import_candidate(
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    body: Annotated[TaleezImport, Depends(json_body(TaleezImport))],
+) -> RunAccepted:
+    """Import a Taleez candidate (by id, or given inline) into Lucca; 422 names what is missing."""
+    services = request.app.state.services
+    run = await taleez.queue_import(session, services.box, tenant, body)
+    await session.commit()
+    await enqueue_run(services.redis, run.id)
+    return RunAccepted(run_id=run.id)

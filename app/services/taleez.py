@@ -1,0 +1,110 @@
+"""Taleez → Lucca: a recruiter's tool imports a candidate, with the company's defaults (contract section 8)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.taleez import TaleezCandidate, TaleezClient
+from app.crypto import SecretBox
+from app.errors import Conflict, invalid_field
+from app.models import Connector, Run, Tenant
+from app.schemas.taleez import TaleezCandidateIn, TaleezImport, TaleezSettings
+from app.services.connectors import connector_secrets
+from app.services.context import Services
+from app.services.hire import ITEM, HireRequest
+from app.services.hiring import hire_and_link
+from app.services.run_log import RunLog
+from app.services.runs import new_run
+
+SOURCE = "taleez"
+OPERATION = "candidate_import"
+
+
+def taleez_settings(box: SecretBox, connector: Connector) -> TaleezSettings:
+    return TaleezSettings.model_validate({**connector.settings, **connector_secrets(box, connector)})
+
+
+async def enabled_connector(session: AsyncSession, tenant: Tenant) -> Connector:
+    connector = await session.scalar(
+        select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == SOURCE)
+    )
+    if connector is None:
+        raise Conflict("No Taleez connector is set up for this tenant: PUT one first.")
+    if not connector.enabled:
+        raise Conflict("The Taleez connector is disabled.")
+    return connector
+
+
+def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
+    """Refuse, before queuing anything, an import that Lucca could not take: name everything missing."""
+    missing = [
+        f"{field} (no {field} in the request and no default_{field} in the settings)"
+        for field, given, default in (
+            ("establishment_id", body.establishment_id, settings.default_establishment_id),
+            ("department_id", body.department_id, settings.default_department_id),
+            ("role_principal_id", body.role_principal_id, settings.default_role_principal_id),
+        )
+        if given is None and default is None
+    ]
+    if body.candidate is not None and not body.candidate.mail and not settings.professional_email_template:
+        missing.append("candidate.mail (needed as the login: no professional_email_template is set)")
+    if missing:
+        raise invalid_field((), "Missing: " + "; ".join(missing) + ".", kind="missing")
+
+
+async def queue_import(session: AsyncSession, box: SecretBox, tenant: Tenant, body: TaleezImport) -> Run:
+    """Check the import and store its run (the caller commits, then queues it)."""
+    settings = taleez_settings(box, await enabled_connector(session, tenant))
+    check_complete(body, settings)
+    today = datetime.now(ZoneInfo(tenant.timezone)).date()
+    run = new_run(
+        tenant, SOURCE, OPERATION, "api", {"request": body.model_dump(mode="json"), "today": today.isoformat()}
+    )
+    run.counts = {**run.counts, "total": 1}
+    session.add(run)
+    await session.flush()
+    return run
+
+
+def hire_request(candidate: TaleezCandidate, body: TaleezImport, settings: TaleezSettings, today: str) -> HireRequest:
+    return HireRequest(
+        first_name=candidate.first_name,
+        last_name=candidate.last_name,
+        personal_email=candidate.mail or None,
+        phone=candidate.phone or None,
+        start_date=body.start_date or today,
+        establishment_id=body.establishment_id or settings.default_establishment_id,
+        department_id=body.department_id or settings.default_department_id,
+        role_principal_id=body.role_principal_id or settings.default_role_principal_id,
+        manager_id=body.manager_id,
+        email_template=settings.professional_email_template,
+        partner=SOURCE,
+        external_id=str(candidate.id),
+    )
+
+
+async def read_candidate(services: Services, settings: TaleezSettings, body: TaleezImport) -> TaleezCandidate:
+    if body.candidate is not None:
+        return inline_candidate(body.candidate)
+    assert body.candidate_id is not None
+    client = TaleezClient(services.http, settings.api_base_url, settings.api_secret, retry=services.retry)
+    return await client.get_candidate(body.candidate_id)
+
+
+def inline_candidate(candidate: TaleezCandidateIn) -> TaleezCandidate:
+    return TaleezCandidate.model_validate(candidate.model_dump())
+
+
+async def process_import(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
+    """The queued job's work: read the candidate (from Taleez when only its id was given), then hire."""
+    settings = taleez_settings(services.box, connector)
+    body = TaleezImport.model_validate(run.input["request"])
+    candidate = await read_candidate(services, settings, body)
+    subject = candidate.mail or f"{candidate.first_name} {candidate.last_name}"
+    if not candidate.mail and not settings.professional_email_template:
+        message = "The candidate has no e-mail in Taleez and no professional_email_template is set: no login to give."
+        await log.item(ITEM, "failed", "fail", subject, message)
+        return
+    await hire_and_link(services, tenant, log, hire_request(candidate, body, settings, run.input["today"]))
