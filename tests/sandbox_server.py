@@ -10,7 +10,7 @@ import httpx
 import uvicorn
 
 from app.sandbox.app import create_sandbox_app
-from app.sandbox.demo import DEMO_API_KEY, demo_seed_payload
+from app.sandbox.demo import DEMO_API_KEY, demo_seed_payload, demo_taleez_seed_payload
 
 
 def free_port() -> int:
@@ -48,25 +48,42 @@ class SandboxServer:
         self.control.put(f"/lucca/accounts/{name}", json=seed).raise_for_status()
         return LuccaAccount(self, name, seed["api_key"])
 
+    def new_taleez_account(self) -> "PartnerAccount":
+        """A fresh copy of the demo Taleez account (candidates 4411, 4412 and 4413, who has no mail)."""
+        name = f"taleez-{uuid.uuid4().hex[:10]}"
+        seed = demo_taleez_seed_payload()
+        self.control.put(f"/taleez/accounts/{name}", json=seed).raise_for_status()
+        return PartnerAccount(self, "taleez", name, seed["api_secret"], f"{self.url}/taleez/{name}")
 
-class LuccaAccount:
-    def __init__(self, server: SandboxServer, name: str, api_key: str = DEMO_API_KEY) -> None:
+
+class PartnerAccount:
+    """One partner account in the sandbox: its credentials, base URL, faults and call log."""
+
+    def __init__(self, server: SandboxServer, partner: str, name: str, secret: str, base_url: str) -> None:
         self.server = server
+        self.partner = partner
         self.name = name
+        self.secret = secret
+        self.base_url = base_url
+
+    def calls(self) -> dict[str, Any]:
+        answer = self.server.control.get(f"/{self.partner}/accounts/{self.name}/calls")
+        answer.raise_for_status()
+        calls: dict[str, Any] = answer.json()
+        return calls
+
+    def add_faults(self, *faults: dict[str, Any]) -> None:
+        answer = self.server.control.post(f"/{self.partner}/accounts/{self.name}/faults", json=list(faults))
+        answer.raise_for_status()
+
+
+class LuccaAccount(PartnerAccount):
+    def __init__(self, server: SandboxServer, name: str, api_key: str = DEMO_API_KEY) -> None:
+        super().__init__(server, "lucca", name, api_key, f"{server.url}/{name}")
         self.api_key = api_key
-        self.base_url = f"{server.url}/{name}"
 
     def users(self) -> list[dict[str, Any]]:
         answer = self.server.control.get(f"/lucca/accounts/{self.name}/users")
         answer.raise_for_status()
         items: list[dict[str, Any]] = answer.json()["items"]
         return items
-
-    def calls(self) -> dict[str, Any]:
-        answer = self.server.control.get(f"/lucca/accounts/{self.name}/calls")
-        answer.raise_for_status()
-        calls: dict[str, Any] = answer.json()
-        return calls
-
-    def add_faults(self, *faults: dict[str, Any]) -> None:
-        self.server.control.post(f"/lucca/accounts/{self.name}/faults", json=list(faults)).raise_for_status()

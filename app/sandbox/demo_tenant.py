@@ -9,14 +9,16 @@ import json
 import shlex
 import sys
 import uuid
+from typing import Any
 
 import httpx
 
-from app.sandbox.demo import DEMO_ACCOUNT, DEMO_API_KEY
+from app.sandbox.demo import DEMO_ACCOUNT, DEMO_API_KEY, DEMO_TALEEZ_ACCOUNT, DEMO_TALEEZ_SECRET
 from app.schemas.softgarden import HIRE_EXAMPLE
 
 SLUG = "demo"
-SOFTGARDEN = {
+TALEEZ_IMPORT = '{"candidate_id": 4411, "department_id": 12, "start_date": "2027-01-04"}'
+SOFTGARDEN: dict[str, Any] = {
     "enabled": True,
     "settings": {
         "professional_email_template": "{first_name}.{last_name}@acme.fr",
@@ -27,7 +29,12 @@ SOFTGARDEN = {
 }
 
 
-def set_up_tenant(api: httpx.Client, lucca_url: str) -> str:
+def taleez_connector(taleez_url: str) -> dict[str, Any]:
+    settings = {"api_base_url": taleez_url, "api_secret": DEMO_TALEEZ_SECRET, "default_establishment_id": 1}
+    return {"enabled": True, "settings": {**SOFTGARDEN["settings"], **settings}}
+
+
+def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str) -> str:
     """Create or refresh the demo tenant; return a fresh Softgarden webhook token."""
     lucca = {"base_url": lucca_url, "api_key": DEMO_API_KEY, "rate_limit": {"requests": 50, "per_seconds": 60}}
     created = api.post("/api/v1/tenants", json={"slug": SLUG, "name": "Acme (demo)", "lucca": lucca})
@@ -36,6 +43,7 @@ def set_up_tenant(api: httpx.Client, lucca_url: str) -> str:
     else:
         created.raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/softgarden", json=SOFTGARDEN).raise_for_status()
+    api.put(f"/api/v1/tenants/{SLUG}/connectors/taleez", json=taleez_connector(taleez_url)).raise_for_status()
     rotated = api.post(f"/api/v1/tenants/{SLUG}/connectors/softgarden/rotate-token")
     rotated.raise_for_status()
     token: str = rotated.json()["webhook_token"]
@@ -59,12 +67,15 @@ def main() -> None:
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.admin_token}"}
     with httpx.Client(base_url=args.api, headers=headers, timeout=10) as api:
-        token = set_up_tenant(api, f"{args.sandbox}/{DEMO_ACCOUNT}")
+        token = set_up_tenant(api, f"{args.sandbox}/{DEMO_ACCOUNT}", f"{args.sandbox}/taleez/{DEMO_TALEEZ_ACCOUNT}")
     admin = shlex.quote(f"Authorization: Bearer {args.admin_token}")
     sys.stdout.write(
         "\nThe demo tenant is ready. Hire someone (Softgarden's webhook):\n\n"
         f"  {hire_curl(args.api, token)}\n\n"
-        "Then see the run and the new employee:\n\n"
+        "Import a Taleez candidate (a recruiter's tool):\n\n"
+        f"  curl -sS -X POST {args.api}/api/v1/tenants/{SLUG}/taleez/imports -H {admin} "
+        f"-H 'Content-Type: application/json' -d '{TALEEZ_IMPORT}'\n\n"
+        "Then see the runs and the new employees:\n\n"
         f"  curl -sS {args.api}/api/v1/tenants/{SLUG}/runs -H {admin}\n"
         f"  curl -sS {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/users\n\n"
     )

@@ -1,0 +1,227 @@
+"""Taleez → Lucca imports (contract section 8), through the API, a real worker and the sandbox."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import drain_queue, events_of, run_of
+from tests.factories import ADMIN, TenantHandle, create_tenant
+from tests.sandbox_server import LuccaAccount, PartnerAccount, SandboxServer
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+INES = {"id": 4411, "firstName": "Inès", "lastName": "Dupré", "mail": "ines@perso.fr", "phone": "0611223344"}
+
+
+@pytest.fixture
+def taleez(sandbox: SandboxServer) -> PartnerAccount:
+    return sandbox.new_taleez_account()
+
+
+async def taleez_tenant(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount, slug: str = "acme", **settings: Any
+) -> TenantHandle:
+    tenant = await create_tenant(client, slug, base_url=lucca.base_url, api_key=lucca.api_key)
+    body = {
+        "enabled": settings.pop("enabled", True),
+        "settings": {
+            "api_base_url": taleez.base_url,
+            "api_secret": taleez.secret,
+            "default_establishment_id": 1,
+            "default_department_id": 10,
+            "default_role_principal_id": 55,
+            "professional_email_template": "{first_name}.{last_name}@acme.fr",
+            **settings,
+        },
+    }
+    body["settings"] = {key: value for key, value in body["settings"].items() if value is not None}
+    answer = await client.put(f"/api/v1/tenants/{slug}/connectors/taleez", json=body, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["settings"]["api_secret"] == "***"
+    return tenant
+
+
+async def import_and_drain(client: httpx.AsyncClient, tenant: TenantHandle, body: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/taleez/imports", json=body, headers=tenant.auth)
+    assert answer.status_code == 202, answer.text
+    await drain_queue()
+    return await run_of(client, tenant, answer.json()["run_id"])
+
+
+def new_users(lucca: LuccaAccount) -> list[dict[str, Any]]:
+    return [user for user in lucca.users() if user["id"] > 102]
+
+
+async def test_import_by_id_reads_taleez_and_creates_the_employee(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    body = {"candidate_id": 4411, "establishment_id": 2, "department_id": 10, "start_date": "2027-01-04"}
+    run = await import_and_drain(client, tenant, body)
+    assert run["status"] == "succeeded" and run["counts"]["created"] == 1
+    assert run["operation"] == "candidate_import" and run["trigger"] == "api"
+    [user] = new_users(lucca)
+    assert {key: user.get(key) for key in (
+        "firstName", "lastName", "personalEmail", "personalMobile", "legalEntityId", "departmentId",
+        "rolePrincipalId", "dtContractStart", "managerId", "mail", "login")} == {
+        "firstName": "Inès", "lastName": "Dupré", "personalEmail": "ines@perso.fr", "personalMobile": "0611223344",
+        "legalEntityId": 2, "departmentId": 10, "rolePrincipalId": 55, "dtContractStart": "2027-01-04T00:00:00",
+        "managerId": 100, "mail": "ines.dupre@acme.fr", "login": "ines.dupre@acme.fr",
+    }  # fmt: skip
+    calls = taleez.calls()["items"]
+    assert [call["path"] for call in calls] == ["/candidates/4411"]
+
+
+async def test_inline_candidate_without_template_logs_in_with_the_personal_email(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez, professional_email_template=None)
+    body = {"candidate": INES, "establishment_id": 1, "department_id": 12, "role_principal_id": 55}
+    run = await import_and_drain(client, tenant, body)
+    assert run["status"] == "succeeded"
+    [user] = new_users(lucca)
+    assert user["login"] == "ines@perso.fr" and user.get("mail") is None
+    assert user["departmentId"] == 12 and user.get("managerId") is None
+    assert taleez.calls()["items"] == []
+
+
+async def test_defaults_fill_what_the_request_leaves_out(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    run = await import_and_drain(client, tenant, {"candidate_id": 4412})
+    assert run["status"] == "succeeded"
+    [user] = new_users(lucca)
+    assert (user["legalEntityId"], user["departmentId"], user["rolePrincipalId"]) == (1, 10, 55)
+    assert user["dtContractStart"].endswith("T00:00:00")
+
+
+@pytest.mark.parametrize(
+    ("department_id", "manager_id", "status", "expected_manager", "warning"),
+    [
+        (12, 102, "succeeded", 102, None),  # explicit, still employed
+        (12, 101, "failed", None, None),  # explicit, has left: the run fails saying so
+        (10, None, "succeeded", 100, None),  # the department's active head
+        (11, None, "succeeded", None, "Paul Durand"),  # inactive head: warning, no manager
+        (12, None, "succeeded", None, None),  # no head
+    ],
+)
+async def test_manager_rules(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    taleez: PartnerAccount,
+    department_id: int,
+    manager_id: int | None,
+    status: str,
+    expected_manager: int | None,
+    warning: str | None,
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    body = {"candidate": INES, "department_id": department_id, "manager_id": manager_id}
+    run = await import_and_drain(client, tenant, body)
+    assert run["status"] == status
+    events = await events_of(client, tenant, run["id"])
+    if status == "failed":
+        assert new_users(lucca) == []
+        assert "no longer employed" in (run["error"] or "") and "101" in run["error"]
+        return
+    [user] = new_users(lucca)
+    assert user.get("managerId") == expected_manager
+    warnings = [event["message"] for event in events if event["level"] == "warning"]
+    assert (warning is None and warnings == []) or (warning is not None and warning in warnings[0])
+
+
+async def test_the_same_candidate_twice_also_concurrently_makes_one_user(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    path = f"/api/v1/tenants/{tenant.slug}/taleez/imports"
+    answers = await asyncio.gather(
+        *(client.post(path, json={"candidate_id": 4413}, headers=tenant.auth) for _ in range(3))
+    )
+    assert [answer.status_code for answer in answers] == [202, 202, 202]
+    assert len({answer.json()["run_id"] for answer in answers}) == 3
+    await drain_queue()
+    assert len(new_users(lucca)) == 1
+    runs = [await run_of(client, tenant, answer.json()["run_id"]) for answer in answers]
+    assert sorted((run["counts"]["created"], run["counts"]["linked"]) for run in runs) == [(0, 1), (0, 1), (1, 0)]
+    later = await import_and_drain(client, tenant, {"candidate_id": 4413})
+    assert later["counts"]["linked"] == 1 and len(new_users(lucca)) == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "candidate_id", "status", "said"),
+    [
+        ([], 9999, "failed", "no candidate 9999"),
+        ([{"status": 401, "count": 1}], 4411, "failed", "refused the credentials"),
+        ([{"status": 503, "count": 3, "retry_after": 1}], 4411, "succeeded", None),
+    ],
+)
+async def test_taleez_failures_end_as_the_contract_says(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    taleez: PartnerAccount,
+    faults: list[dict[str, Any]],
+    candidate_id: int,
+    status: str,
+    said: str | None,
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    if faults:
+        taleez.add_faults(*faults)
+    run = await import_and_drain(client, tenant, {"candidate_id": candidate_id})
+    assert run["status"] == status
+    events = await events_of(client, tenant, run["id"])
+    if said is None:
+        assert len(new_users(lucca)) == 1
+        return
+    assert new_users(lucca) == []
+    assert said in (run["error"] or "")
+    assert any(event["action"] == "fail" and said in event["message"] for event in events)
+    assert len(taleez.calls()["items"]) == 1  # final: not retried
+
+
+async def test_lucca_429_while_importing_still_creates_once(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    lucca.add_faults({"status": 429, "count": 3, "retry_after": 1, "match": "POST /api/v3/users"})
+    run = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert run["status"] == "succeeded" and len(new_users(lucca)) == 1
+
+
+async def test_missing_choices_are_422_naming_them_with_nothing_queued(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(
+        client, lucca, taleez, default_establishment_id=None, default_role_principal_id=None,
+        professional_email_template=None,
+    )  # fmt: skip
+    path = f"/api/v1/tenants/{tenant.slug}/taleez/imports"
+    no_mail = {**INES, "mail": None}
+    answer = await client.post(path, json={"candidate": no_mail, "department_id": 10}, headers=tenant.auth)
+    assert answer.status_code == 422
+    for named in ("establishment_id", "role_principal_id", "candidate.mail"):
+        assert named in answer.text
+    both = await client.post(path, json={"candidate": INES, "candidate_id": 4411}, headers=tenant.auth)
+    assert both.status_code == 422
+    neither = await client.post(path, json={"establishment_id": 1}, headers=tenant.auth)
+    assert neither.status_code == 422
+    runs = await client.get(f"/api/v1/tenants/{tenant.slug}/runs", headers=tenant.auth)
+    assert runs.json()["items"] == []
+
+
+async def test_connector_missing_or_disabled_is_409_and_tenants_are_isolated(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    bare = await create_tenant(client, "bare")
+    path = "/api/v1/tenants/{}/taleez/imports"
+    missing = await client.post(path.format("bare"), json={"candidate_id": 4411}, headers=bare.auth)
+    assert missing.status_code == 409
+    tenant = await taleez_tenant(client, lucca, taleez, enabled=False)
+    disabled = await client.post(path.format(tenant.slug), json={"candidate_id": 4411}, headers=tenant.auth)
+    assert disabled.status_code == 409
+    other = await client.post(path.format(tenant.slug), json={"candidate_id": 4411}, headers=bare.auth)
+    assert other.status_code == 404
+    assert (await client.post(path.format(tenant.slug), json={"candidate_id": 1}, headers=ADMIN)).status_code == 409
