@@ -19,8 +19,9 @@ class Settings(BaseSettings):
     app_env: Literal["development", "test", "production"] = "development"
     allow_http_upstreams: bool = False
 
-    # Database connections kept open per API process (a worker keeps 10): above it, connections churn.
-    api_database_pool_size: int = 30
+    # Database connections an API process may keep open (a worker keeps 10; both open them lazily). Beyond
+    # it, connections are opened and closed per request, which costs both processes dearly.
+    api_database_pool_size: int = 50
     # Partner calls: per-attempt timeout, and the backoff between attempts of a failing call.
     partner_timeout_seconds: float = 20.0
     retry_base_seconds: float = 5.0
