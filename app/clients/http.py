@@ -23,6 +23,9 @@ MESSAGE_KEYS = ("Message", "message", "error_description", "error", "detail", "t
 MAX_MESSAGE_CHARS = 300
 
 
+MIN_RETRY_SECONDS = 0.25
+
+
 class PartnerError(Exception):
     """A partner call failed; `message` is plain words for a tenant admin and never holds a secret."""
 
@@ -204,7 +207,12 @@ class PartnerHTTP:
             outcome = await self._attempt(method, path, params, json)
             if isinstance(outcome, httpx.Response):
                 return outcome
-            delay = max(outcome.retry_after or 0.0, self._retry.backoff(retry_number))
+            # The partner's Retry-After, when it gives one, is the wait (a longer one would idle the account's
+            # budget), with a floor so that "Retry-After: 0" cannot spin.
+            if outcome.retry_after is not None:
+                delay = max(outcome.retry_after, MIN_RETRY_SECONDS)
+            else:
+                delay = self._retry.backoff(retry_number)
             if waited + delay > self._retry.in_call_seconds or not (replay_safe or outcome.label == "429"):
                 message = f"{outcome.description}, after {retry_number + 1} attempts"
                 raise self._errors.unavailable(self._partner, message, outcome.retry_after)
