@@ -40,7 +40,9 @@ async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> fl
     assert tenant is not None
     run_log = RunLog(services.sessionmaker, run_id, run.state)
     if connector is None or not connector.enabled:
-        await finish_run(services.sessionmaker, run_id, error=f"The {run.connector} connector is disabled or removed.")
+        message = f"The {run.connector} connector is disabled or removed: nothing was done. Retry once it is back."
+        await run_log.event("fail", run.connector, message)
+        await finish_run(services.sessionmaker, run_id, error=message)
         return None
     try:
         await OPERATIONS[(run.connector, run.operation)](services, run, tenant, connector, run_log)

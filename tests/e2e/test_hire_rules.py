@@ -150,3 +150,20 @@ async def test_no_secret_reaches_logs_or_events(
     assert tenant.webhook_token and tenant.key
     for secret in (lucca.api_key, tenant.webhook_token, tenant.key, "test-operator-token"):
         assert secret not in text
+
+
+async def test_a_connector_disabled_after_delivery_runs_no_job(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    tenant = await hiring_tenant()
+    answer = await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
+    settings = {"professional_email_template": "{first_name}@acme.fr", "default_department_id": 10,
+                "default_role_principal_id": 55}  # fmt: skip
+    path = f"/api/v1/tenants/{tenant.slug}/connectors/softgarden"
+    await client.put(path, json={"enabled": False, "settings": settings}, headers=tenant.auth)
+    await drain_queue()
+    run = await run_of(client, tenant, answer.json()["run_id"])
+    assert run["status"] == "failed" and "disabled" in (run["error"] or "")
+    assert [event["action"] for event in await events_of(client, tenant, run["id"])] == ["fail"]
+    assert created(lucca) == []
+    assert lucca.calls()["items"] == []
