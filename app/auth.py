@@ -5,14 +5,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
 from app.crypto import hash_token
 from app.db import SessionDep
 from app.errors import Forbidden, NotFound, Unauthorized
-from app.models import Connector, Tenant
+from app.models import Tenant
 
 UNAUTHORIZED = "Missing or invalid credentials."
 
@@ -65,11 +65,11 @@ async def tenant_in_path(slug: str, caller: CallerDep, session: SessionDep) -> T
 TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
 
 
-WEBHOOK_TARGET = (
-    select(Connector.tenant_id, Connector.enabled, Connector.settings, Tenant.timezone)
-    .join(Tenant, Tenant.id == Connector.tenant_id)
-    .where(Connector.kind == bindparam("kind"), Connector.webhook_token_hash == bindparam("token_hash"))
-)
+WEBHOOK_TARGET = """
+    SELECT connectors.tenant_id, connectors.enabled, connectors.settings, tenants.timezone
+    FROM connectors JOIN tenants ON tenants.id = connectors.tenant_id
+    WHERE connectors.kind = $1 AND connectors.webhook_token_hash = $2
+"""
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,11 @@ class WebhookTarget:
     settings: dict[str, Any]
 
 
-async def webhook_target(connection: AsyncConnection, kind: str, token: str) -> WebhookTarget:
+async def webhook_target(connection: asyncpg.Connection, kind: str, token: str) -> WebhookTarget:
     """The enabled connector of `kind` owning this token (looked up by its hash, never compared raw)."""
-    found = await connection.execute(WEBHOOK_TARGET, {"kind": kind, "token_hash": hash_token(token)})
-    row = found.first()
+    row = await connection.fetchrow(WEBHOOK_TARGET, kind, hash_token(token))
     if row is None:
         raise Unauthorized(UNAUTHORIZED)
-    if not row.enabled:
+    if not row["enabled"]:
         raise Forbidden("This connector is disabled.")
-    return WebhookTarget(tenant_id=row.tenant_id, timezone=row.timezone, settings=row.settings)
+    return WebhookTarget(tenant_id=row["tenant_id"], timezone=row["timezone"], settings=row["settings"])

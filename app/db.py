@@ -1,8 +1,10 @@
 """Engine and session factories, and the request-scoped session dependency."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -33,3 +35,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """The pool's asyncpg connection itself, for the few hot statements where SQLAlchemy's layers cost more
+    than the database work. Each statement runs on its own (autocommit): make every one atomic by itself.
+
+    JSON goes in as text and comes out decoded (the codecs SQLAlchemy sets on its connections).
+    """
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        yield raw.driver_connection

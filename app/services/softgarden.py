@@ -1,18 +1,15 @@
 """Softgarden → Lucca: a candidate marked hired becomes an employee (contract section 7)."""
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from app.auth import WebhookTarget
 from app.metrics import metrics
-from app.models import Connector, Delivery, Run, RunEvent, Tenant
+from app.models import Connector, Run, Tenant
 from app.models.base import utcnow
 from app.schemas.run import RunCounts
 from app.schemas.softgarden import SoftgardenHire, SoftgardenSettings
@@ -24,14 +21,24 @@ from app.services.run_log import RunLog
 SOURCE = "softgarden"
 OPERATION = "candidate_hired"
 
-# Built once: SQLAlchemy then reuses their compiled form, which matters on the webhook's hot path.
-CLAIM_DELIVERY = insert(Delivery).on_conflict_do_nothing().returning(Delivery.run_id)
-FIRST_RUN = select(Delivery.run_id).where(
-    Delivery.tenant_id == bindparam("tenant_id"),
-    Delivery.source == bindparam("source"),
-    Delivery.external_id == bindparam("external_id"),
-)
-INSERT_RUN = insert(Run)
+# The webhook's hot path speaks SQL to the driver: one statement claims the applicationId and writes the run, so
+# it is atomic on its own (the delivery's foreign key to its run is deferred to the statement's end).
+CLAIM_AND_QUEUE = """
+    WITH claimed AS (
+        INSERT INTO deliveries (id, tenant_id, source, external_id, run_id, payload, received_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (tenant_id, source, external_id) DO NOTHING
+        RETURNING run_id
+    )
+    INSERT INTO runs (id, tenant_id, connector, operation, trigger, status, counts, input, state,
+                      created_at, started_at, finished_at, retry_at)
+    SELECT run_id, $2, $3, $8, 'webhook', $9, $10, $11, '{}', $7, $12, $12, $7 FROM claimed
+    RETURNING id
+"""
+FIRST_RUN = "SELECT run_id FROM deliveries WHERE tenant_id = $1 AND source = $2 AND external_id = $3"
+SKIP_EVENT = """
+    INSERT INTO run_events (run_id, at, level, subject, action, message) VALUES ($1, $2, 'info', $3, 'skip', $4)
+"""
 
 
 def is_hire(candidate: SoftgardenHire, settings: SoftgardenSettings) -> bool:
@@ -47,81 +54,52 @@ class Receipt:
     queued: bool
 
 
-async def receive_hire(connection: AsyncConnection, target: WebhookTarget, candidate: SoftgardenHire) -> Receipt:
-    """Store a delivery and its run durably, in the caller's transaction; a known hire returns its first run.
-
-    Written with Core statements: this is the hottest path of the service, and the ORM's unit of work costs
-    more CPU than the two inserts themselves.
-    """
+async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, candidate: SoftgardenHire) -> Receipt:
+    """Store a delivery and its run durably; a hire already received returns its first run."""
     settings = SoftgardenSettings.model_validate(target.settings)
     hire = is_hire(candidate, settings)
     received_at = utcnow()
-    run_id = uuid.uuid4()
-    payload = candidate.model_dump(mode="json")
-    claimed = await connection.scalar(
-        CLAIM_DELIVERY,
-        {
-            "id": uuid.uuid4(),
-            "tenant_id": target.tenant_id,
-            "source": SOURCE,
-            # Only a hire uses up its applicationId; other statuses never block a later hire.
-            "external_id": candidate.applicationid if hire else None,
-            "run_id": run_id,
-            "payload": payload,
-            "received_at": received_at,
-        },
-    )
-    if claimed is None:
-        metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="duplicate")
-        first = await connection.scalar(
-            FIRST_RUN, {"tenant_id": target.tenant_id, "source": SOURCE, "external_id": candidate.applicationid}
-        )
-        assert first is not None
-        return Receipt(first, duplicate=True, queued=False)
     arrival_day = received_at.astimezone(ZoneInfo(target.timezone)).date()
-    run = new_run_values(
-        run_id,
+    payload = candidate.model_dump(mode="json")
+    counts = {**RunCounts().model_dump(), "total": 1, "skipped": 0 if hire else 1}
+    values = (
+        uuid.uuid4(),
         target.tenant_id,
-        {"candidate": payload, "arrival_date": arrival_day.isoformat()},
+        SOURCE,
+        # Only a hire uses up its applicationId; other statuses never block a later hire.
+        candidate.applicationid if hire else None,
+        uuid.uuid4(),
+        json.dumps(payload),
+        received_at,
+        OPERATION,
+        "queued" if hire else "succeeded",
+        json.dumps(counts),
+        json.dumps({"candidate": payload, "arrival_date": arrival_day.isoformat()}),
+        None if hire else received_at,
     )
-    if hire:
-        await connection.execute(INSERT_RUN, run)
-    else:
-        await record_skipped_status(connection, run, candidate, settings, received_at)
-    metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="hire" if hire else "other_status")
-    return Receipt(run_id, duplicate=False, queued=hire)
+    if not hire:
+        async with connection.transaction():
+            run_id = await connection.fetchval(CLAIM_AND_QUEUE, *values)
+            await connection.execute(
+                SKIP_EVENT, run_id, received_at, subject_of(candidate), skip_reason(candidate, settings)
+            )
+        metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="other_status")
+        return Receipt(run_id, duplicate=False, queued=False)
+    run_id = await connection.fetchval(CLAIM_AND_QUEUE, *values)
+    if run_id is None:
+        metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="duplicate")
+        first = await connection.fetchval(FIRST_RUN, target.tenant_id, SOURCE, candidate.applicationid)
+        return Receipt(first, duplicate=True, queued=False)
+    metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="hire")
+    return Receipt(run_id, duplicate=False, queued=True)
 
 
-def new_run_values(run_id: uuid.UUID, tenant_id: uuid.UUID, input: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": run_id,
-        "tenant_id": tenant_id,
-        "connector": SOURCE,
-        "operation": OPERATION,
-        "trigger": "webhook",
-        "status": "queued",
-        "counts": {**RunCounts().model_dump(), "total": 1},
-        "input": input,
-        "state": {},
-    }
+def subject_of(candidate: SoftgardenHire) -> str:
+    return candidate.email or f"{candidate.firstname} {candidate.lastname}"
 
 
-async def record_skipped_status(
-    connection: AsyncConnection,
-    run: dict[str, Any],
-    candidate: SoftgardenHire,
-    settings: SoftgardenSettings,
-    at: datetime,
-) -> None:
-    """A status other than hired: a run that is already over, with one skipped item and the reason."""
-    counts = {**run["counts"], "skipped": 1}
-    values = {**run, "status": "succeeded", "counts": counts, "started_at": at, "finished_at": at}
-    await connection.execute(INSERT_RUN, values)
-    message = f"Status {candidate.status!r} is not a hire status ({', '.join(settings.hire_statuses)}): nothing to do."
-    subject = candidate.email or f"{candidate.firstname} {candidate.lastname}"
-    await connection.execute(
-        insert(RunEvent).values(run_id=run["id"], at=at, level="info", action="skip", subject=subject, message=message)
-    )
+def skip_reason(candidate: SoftgardenHire, settings: SoftgardenSettings) -> str:
+    return f"Status {candidate.status!r} is not a hire status ({', '.join(settings.hire_statuses)}): nothing to do."
 
 
 def hire_request(candidate: SoftgardenHire, settings: SoftgardenSettings, arrival_date: str) -> HireRequest:
