@@ -59,12 +59,7 @@ class RunLog:
             done: dict[str, str] = run.state.get("done_items", {})
             if item_id in done:
                 return
-            failed = run.state.get("failed_items", [])
-            run.state = {
-                **run.state,
-                "done_items": {**done, item_id: outcome},
-                "failed_items": [*failed, item_id] if outcome == "failed" else failed,
-            }
+            run.state = {**run.state, "done_items": {**done, item_id: outcome}}
             run.counts = {**run.counts, outcome: run.counts.get(outcome, 0) + 1}
             if outcome == "failed" and run.error is None:
                 run.error = message

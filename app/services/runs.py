@@ -70,18 +70,13 @@ async def list_events(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) 
 
 
 async def retry_run(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) -> Run:
-    """A new run over the failed run's failed items (for a single-item run: the item itself)."""
+    """A new run doing the failed run's work again; items already done are recognised (linked) by the lookups."""
     run = await find_run(session, tenant, run_id)
     if run.status not in ("failed", "partial"):
         raise Conflict(f"Only a failed or partial run can be retried; this one is {run.status}.")
-    retry = new_run(tenant, run.connector, run.operation, "retry", failed_items_input(run))
+    retry = new_run(tenant, run.connector, run.operation, "retry", dict(run.input))
+    retry.counts = {**retry.counts, "total": run.counts.get("total", 0)}
     retry.retry_of = run.id
     session.add(retry)
     await session.flush()
     return retry
-
-
-def failed_items_input(run: Run) -> dict[str, Any]:
-    """Multi-item runs record the ids of their failed items in their state; single-item runs retry as they were."""
-    failed = run.state.get("failed_items")
-    return {**run.input, "only_items": failed} if failed else dict(run.input)
