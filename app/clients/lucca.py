@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 
@@ -114,6 +114,22 @@ class Department(LuccaModel):
     parent_id: str | None = None
     hierarchy: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _head_of_any_generation(cls, value: Any) -> Any:
+        """v4 says `headId`; v3-style answers say `headID` or `head: {id}`: all mean the department's head."""
+        if isinstance(value, dict) and value.get("headId") is None:
+            head = value.get("head")
+            head_id = value.get("headID") or (head.get("id") if isinstance(head, dict) else None)
+            if head_id is not None:
+                return {**value, "headId": head_id}
+        return value
+
+
+def single_item(body: Any) -> Any:
+    """v3 wraps one item as `{"data": {...}}`; an answer without the wrapper is the item itself."""
+    return body["data"] if isinstance(body, dict) and isinstance(body.get("data"), dict) else body
+
 
 @dataclass(frozen=True)
 class LuccaAccount:
@@ -203,7 +219,7 @@ class LuccaClient:
         path = f"/api/v3/users/{user_id}"
         body = await self._get_json(path, {"fields": ",".join(fields)})
         with self._reading(path):
-            return LuccaUser.model_validate(body["data"])
+            return LuccaUser.model_validate(single_item(body))
 
     async def create_user(self, body: Mapping[str, Any]) -> LuccaUser:
         """Create a user with their work contract; `body` is Lucca's flat user object."""
@@ -213,7 +229,7 @@ class LuccaClient:
             "POST", path, params={"contract": "true"}, json=dict(body), replay_safe=False
         )
         with self._reading(path):
-            return LuccaUser.model_validate(response.json()["data"])
+            return LuccaUser.model_validate(single_item(response.json()))
 
     async def update_user(self, user_id: int, body: Mapping[str, Any]) -> None:
         """Update a user; `body` is flat, extended data (`e_*`) at its root."""

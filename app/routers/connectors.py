@@ -24,6 +24,8 @@ KindDep = Annotated[str, Depends(known_kind)]
 @router.put(
     "/{kind}",
     response_model=ConnectorRead,
+    # `webhook_token` appears only when there is one: on the first PUT of a kind that receives webhooks.
+    response_model_exclude_none=True,
     openapi_extra=openapi_body(ConnectorPut, {"softgarden": SOFTGARDEN_EXAMPLE}),
 )
 async def put_connector(

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from app.clients.http import PartnerAuthFailed, PartnerRejected, PartnerUnavailable, RateLimit, RetryPolicy
 from app.clients.lucca import (
     USER_FIELDS,
+    Department,
     LuccaAccount,
     LuccaAuthFailed,
     LuccaClient,
@@ -210,3 +211,10 @@ async def test_rate_limit_is_keyed_by_account(lucca: LuccaClient, lucca_api: res
     redis = Redis.from_url("redis://127.0.0.1:6379/0")
     assert await redis.zcard(f"ratelimit:lucca:{account_key(base_url)}") == 1
     await redis.aclose()
+
+
+def test_department_head_is_read_from_any_generation_of_the_field() -> None:
+    assert Department.model_validate({"id": 1, "name": "IT", "headId": 7}).head_id == 7
+    assert Department.model_validate({"id": 1, "name": "IT", "headID": 8}).head_id == 8
+    assert Department.model_validate({"id": 1, "name": "IT", "head": {"id": 9, "name": "X"}}).head_id == 9
+    assert Department.model_validate({"id": 1, "name": "IT", "head": None}).head_id is None
