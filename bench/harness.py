@@ -389,6 +389,12 @@ class Check:
         return {"metric": self.metric, "value": self.value, "target": self.target, "ok": self.ok}
 
 
+def say(text: str) -> None:
+    """One line of the report, on standard output at once (a benchmark's report is its output)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def print_table(title: str, checks: Sequence[Check]) -> None:
     header = ("metric", "value", "target", "")
     rows = [header, *((c.metric, c.value, c.target, c.verdict) for c in checks)]
@@ -397,11 +403,11 @@ def print_table(title: str, checks: Sequence[Check]) -> None:
     def line(row: Sequence[str]) -> str:
         return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
-    print(f"\n{title}")
-    print(line(header))
-    print("  ".join("-" * width for width in widths).rstrip())
+    say(f"\n{title}")
+    say(line(header))
+    say("  ".join("-" * width for width in widths).rstrip())
     for row in rows[1:]:
-        print(line(row))
+        say(line(row))
 
 
 def timestamp() -> str:
@@ -437,3 +443,10 @@ def write_results(bench: str, results: Mapping[str, Any]) -> Path:
     document = {"bench": bench, "at": datetime.now(UTC).isoformat(), **git_state(), **machine(), **results}
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
+
+
+def finish(bench: str, checks: Sequence[Check], results: Mapping[str, Any]) -> int:
+    """Name the code measured, write the results, and turn the checks into the exit status."""
+    say(code_summary())
+    say(f"results: {write_results(bench, {**results, 'checks': [check.as_dict() for check in checks]})}")
+    return 0 if all(check.ok is not False for check in checks) else 1

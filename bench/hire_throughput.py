@@ -31,16 +31,16 @@ from bench.harness import (
     Processes,
     ServiceConfig,
     Tenant,
-    code_summary,
     create_softgarden_tenant,
     exit_on_sigterm,
     expect,
+    finish,
     prepare_state,
     print_table,
+    say,
     start_api,
     start_sandbox,
     start_worker,
-    write_results,
 )
 
 BENCH = "hire_throughput"
@@ -246,10 +246,10 @@ def run_benchmark(args: argparse.Namespace, config: ServiceConfig) -> Outcome:
                 "rate_limit": {"requests": REQUESTS_PER_WINDOW, "per_seconds": WINDOW_SECONDS},
             }
             tenant = create_softgarden_tenant(client, config, "bench-hires", lucca, SOFTGARDEN_SETTINGS)
-            print(f"posting {args.hires} hires with no worker running", flush=True)
+            say(f"posting {args.hires} hires with no worker running")
             post_hires(client, tenant, args.hires)
             expect(control.delete(f"/_sandbox/lucca/accounts/{ACCOUNT}/calls"), 204, "clear the call log")
-            print(f"starting {args.workers} worker(s); waiting up to {args.timeout} s", flush=True)
+            say(f"starting {args.workers} worker(s); waiting up to {args.timeout} s")
             started_at = time.time()
             for index in range(args.workers):
                 start_worker(processes, config, f"worker-{index + 1}")
@@ -323,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     checks = evaluate(args, outcome)
     title = f"Hire throughput: {args.hires} queued hires, {args.workers} worker(s), sandbox limit 50 calls / 5 s"
     print_table(title, checks)
-    print("calls by route: " + ", ".join(f"{route} x{count}" for route, count in outcome.calls_by_route.items()))
+    say("calls by route: " + ", ".join(f"{route} x{count}" for route, count in outcome.calls_by_route.items()))
     for line in [*refused_calls_summary(outcome), *failed_runs_summary(outcome)]:
-        print(line)
+        say(line)
     results = {
         "options": vars(args),
         "runs_by_status": {status: len(runs) for status, runs in outcome.runs.items()},
@@ -338,11 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         "refused_calls": refused_calls_summary(outcome, limit=50),
         "calls": outcome.calls,
         "logs": str(outcome.log_dir),
-        "checks": [check.as_dict() for check in checks],
     }
-    print(code_summary())
-    print(f"results: {write_results(BENCH, results)}")
-    return 0 if all(check.ok is not False for check in checks) else 1
+    return finish(BENCH, checks, results)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,14 @@ from bench.harness import (
     Service,
     ServiceConfig,
     Tenant,
-    code_summary,
     create_softgarden_tenant,
     exit_on_sigterm,
+    finish,
     prepare_state,
     print_table,
+    say,
     sql_value,
     start_api,
-    write_results,
 )
 
 BENCH = "webhook_ingest"
@@ -151,7 +151,7 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path | None = None) -> W
         *(["-s", str(script)] if script else []),
         url,
     ]
-    print(f"$ {' '.join(argv)}", flush=True)
+    say(f"$ {' '.join(argv)}")
     done = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 120, check=False)
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
@@ -287,7 +287,7 @@ def evaluate(args: argparse.Namespace, healthz: Load, webhook: Load, deliveries:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
-        print("wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu), then run again.")
+        say("wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu), then run again.")
         return 2
     exit_on_sigterm()
     config = ServiceConfig(database=DATABASE, redis_db=REDIS_DB)
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Webhook ingestion, 1 API process, no worker ({wrk})"
     print_table(title, checks)
     for error in measured.webhook.wrk.lua_errors:
-        print(f"first non-2xx answer: {error}")
+        say(f"first non-2xx answer: {error}")
     results = {
         "options": vars(args),
         "healthz": asdict(measured.healthz),
@@ -306,11 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         "deliveries_rows": measured.deliveries,
         "runs_rows": measured.runs,
         "logs": str(measured.log_dir),
-        "checks": [check.as_dict() for check in checks],
     }
-    print(code_summary())
-    print(f"results: {write_results(BENCH, results)}")
-    return 0 if all(check.ok is not False for check in checks) else 1
+    return finish(BENCH, checks, results)
 
 
 if __name__ == "__main__":
