@@ -217,11 +217,19 @@ async def create_with_free_login(
             return await lucca.create_user(user_body(request, address, establishment_id, manager_id))
         except PartnerRejected as refused:
             refusals += 1
-            if refused.status != 400 or "login" not in refused.message.lower() or refusals >= MAX_LOGIN_REFUSALS:
+            if not says_address_taken(refused) or refusals >= MAX_LOGIN_REFUSALS:
                 raise ItemStopped("failed", f"Lucca refused the new employee: {refused.message}") from None
             taken.add(address.casefold())
             await log.event("note", request.subject, f"Lucca says {address} is in use; trying the next one.")
     raise ItemStopped("failed", f"The login {request.personal_email} is already used by someone else in Lucca.")
+
+
+def says_address_taken(refused: PartnerRejected) -> bool:
+    """Lucca's 400 for a login (or mail) someone holds; its wording is not documented, so read it loosely."""
+    text = refused.message.lower()
+    about_login = "login" in text or "identifiant" in text
+    mail_taken = "mail" in text and any(word in text for word in ("already", "in use", "exist", "taken", "déjà"))
+    return refused.status == 400 and (about_login or mail_taken) and not ("required" in text or "requis" in text)
 
 
 def login_candidates(request: HireRequest) -> Iterator[str]:

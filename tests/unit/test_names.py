@@ -4,7 +4,9 @@ import itertools
 
 import pytest
 
+from app.clients.http import PartnerRejected
 from app.services import work_email
+from app.services.hire import says_address_taken
 from app.services.names import comparable
 
 TEMPLATE = "{first_name}.{last_name}@acme.fr"
@@ -46,3 +48,19 @@ def test_bad_templates_are_refused(template: str) -> None:
 def test_comparison_ignores_case_accents_punctuation_and_spaces() -> None:
     assert comparable("  ACME  Bérlin. ") == comparable("Acme Berlin")
     assert comparable("Acme Berlin") != comparable("Acme Paris")
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "taken"),
+    [
+        (400, "The login 'jean.dupont@acme.fr' is already in use", True),
+        (400, "L'identifiant jean.dupont@acme.fr est déjà utilisé", True),
+        (400, "A user with this mail already exists", True),
+        (400, "departmentId: 99 does not exist", False),
+        (400, "login is required", False),
+        (400, "legalEntityId is required", False),
+        (403, "login already in use", False),
+    ],
+)
+def test_lucca_refusals_that_mean_the_address_is_taken(status: int, message: str, taken: bool) -> None:
+    assert says_address_taken(PartnerRejected("lucca", status, message)) is taken
