@@ -1,7 +1,5 @@
 """The HTTP API: `uvicorn app.main:app`."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
-from app.metrics import metrics
+from app.metrics import Flusher, metrics
 from app.routers import connectors, operations, runs, taleez, tenants, webhooks
 from app.services.context import Services
 
@@ -55,14 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services.start(settings, pool_size=settings.api_database_pool_size)
         app.state.services = services
         app.state.sessionmaker = services.sessionmaker
-        flusher = asyncio.create_task(metrics.flush_forever(services.redis))
+        flusher = Flusher(services.redis)
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            await metrics.flush(services.redis)
+            await flusher.stop()
             await services.close()
 
     app = FastAPI(title="lucca-connectors", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)

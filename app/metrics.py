@@ -5,6 +5,7 @@ cannot be flushed (Redis down) stays and goes out with the next flush.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from redis.asyncio import Redis
@@ -51,10 +52,29 @@ class Metrics:
             for field, value in taken.items():
                 self._pending[field] = self._pending.get(field, 0.0) + value
 
-    async def flush_forever(self, redis: Redis, every_seconds: float = 1.0) -> None:
-        while True:
-            await asyncio.sleep(every_seconds)
-            await self.flush(redis)
+
+class Flusher:
+    """Flushes the counters every second in the background; `stop` ends it between flushes, never mid-command,
+    and flushes once more (a shutdown must neither hang on a cancelled Redis call nor drop counts)."""
+
+    def __init__(self, redis: Redis, every_seconds: float = 1.0) -> None:
+        self._redis = redis
+        self._every = every_seconds
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._every)
+            await metrics.flush(self._redis)
+
+    async def stop(self, within_seconds: float = 10.0) -> None:
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(self._task, within_seconds)
+        except TimeoutError:
+            log.warning("metrics were not flushed within %.0f s of shutdown", within_seconds)
 
 
 metrics = Metrics()

@@ -1,5 +1,7 @@
 """What the API and the jobs share in one process: database, Redis, partner HTTP, secrets, rate limiter."""
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -14,6 +16,8 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.db import Sessionmaker, create_engine, create_sessionmaker
 from app.models import Tenant
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,10 +57,13 @@ class Services:
             ),
         )
 
-    async def close(self) -> None:
-        await self.http.aclose()
-        await self.redis.aclose()
-        await self.engine.dispose()
+    async def close(self, within_seconds: float = 10.0) -> None:
+        """Close every connection; a part that does not close in time is left to the process's exit."""
+        for closing in (self.http.aclose(), self.redis.aclose(), self.engine.dispose()):
+            try:
+                await asyncio.wait_for(closing, within_seconds)
+            except TimeoutError:
+                log.warning("a connection pool did not close within %.0f s", within_seconds)
 
     def lucca(self, tenant: Tenant) -> LuccaClient:
         """A Lucca client for the tenant's account, rate-limited with every other process."""

@@ -1,7 +1,5 @@
 """The arq worker's configuration: functions, the sweep schedule, and per-process start-up."""
 
-import asyncio
-import contextlib
 import logging
 
 from arq import cron
@@ -10,7 +8,7 @@ from arq.worker import func
 
 from app.config import get_settings
 from app.logging import configure_logging
-from app.metrics import metrics
+from app.metrics import Flusher
 from app.queue import EXECUTE_RUN
 from app.services.context import Services
 from app.workers.tasks import JobContext, run_execute, runs_sweep
@@ -23,15 +21,12 @@ async def startup(ctx: JobContext) -> None:
     configure_logging()
     services = Services.start(settings)
     ctx["services"] = services
-    ctx["metrics_flusher"] = asyncio.create_task(metrics.flush_forever(services.redis))
+    ctx["metrics_flusher"] = Flusher(services.redis)
 
 
 async def shutdown(ctx: JobContext) -> None:
-    ctx["metrics_flusher"].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await ctx["metrics_flusher"]
+    await ctx["metrics_flusher"].stop()
     services: Services = ctx["services"]
-    await metrics.flush(services.redis)
     await services.close()
 
 
