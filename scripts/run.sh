@@ -11,7 +11,7 @@ export APP_ENV=${APP_ENV:-development}
 export DATABASE_URL=${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/lucca_connectors}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export ALLOW_HTTP_UPSTREAMS=true
-export ADMIN_TOKEN=${ADMIN_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')}
+export ADMIN_TOKEN=${ADMIN_TOKEN:-$(.venv/bin/python -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(24))')}
 API_PORT=${API_PORT:-8000}
 SANDBOX_PORT=${SANDBOX_PORT:-8100}
 
