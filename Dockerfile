@@ -1,12 +1,13 @@
 # One image for both processes: the API (default command) and the worker (`arq app.workers.WorkerSettings`).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production LOG_FORMAT=json
 WORKDIR /srv
 
-COPY pyproject.toml ./
+# Exactly the pinned runtime dependencies (hashes checked); the code runs from /srv, as from a checkout.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock && useradd --system --no-create-home service
 COPY app ./app
-RUN pip install --no-cache-dir . && useradd --system --no-create-home service
 COPY alembic.ini ./
 COPY migrations ./migrations
 

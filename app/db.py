@@ -23,7 +23,12 @@ def create_sessionmaker(engine: AsyncEngine) -> Sessionmaker:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request is the transaction: commit on success, roll back on error."""
+    """The request is the transaction: commit on success, roll back on error.
+
+    Declared with `scope="function"` (below): the commit runs when the route function returns, *before* the
+    response is sent, so an answer never reports what is not committed yet (with the default scope FastAPI would
+    run it after the response has left, and the next request could miss the change).
+    """
     sessionmaker: Sessionmaker = request.app.state.sessionmaker
     async with sessionmaker() as session:
         try:
@@ -34,7 +39,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 @asynccontextmanager

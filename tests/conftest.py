@@ -3,7 +3,8 @@
 import os
 
 # Settings are read when the app and worker modules are imported: set the test environment first.
-TEST_DATABASE = "lucca_connectors_test"
+# Overridable so that several checkouts (or people) can run the suite at once on one machine.
+TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "lucca_connectors_test")
 os.environ.update(
     {
         "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DATABASE}",
@@ -33,6 +34,7 @@ from redis.asyncio import Redis  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
+from tests.live_server import LiveServer  # noqa: E402
 from tests.sandbox_server import SandboxServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +69,25 @@ async def app(clean_state: None) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@pytest.fixture(scope="session")
+def live_api(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The API as production runs it: a `uvicorn app.main:app` process, reached over TCP."""
+    server = LiveServer(tmp_path_factory.mktemp("live-api") / "api.log")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(live_api: LiveServer, clean_state: None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real server: what it sees is what the service's clients see (when answers leave, too)."""
+    async with httpx.AsyncClient(base_url=live_api.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an in-process app, for tests that change or read the app's own state."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
         yield http

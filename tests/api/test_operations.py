@@ -16,11 +16,11 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200 and ready.json() == {"status": "ok"}
 
 
-async def test_metrics_count_requests_and_deliveries(client: httpx.AsyncClient) -> None:
-    tenant = await add_softgarden(client, await create_tenant(client, "acme"))
-    await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
-    await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
-    text = (await client.get("/metrics")).text
+async def test_metrics_count_requests_and_deliveries(asgi_client: httpx.AsyncClient) -> None:
+    tenant = await add_softgarden(asgi_client, await create_tenant(asgi_client, "acme"))
+    await asgi_client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
+    await asgi_client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
+    text = (await asgi_client.get("/metrics")).text
     assert 'webhook_deliveries_total{outcome="duplicate",source="softgarden"} 1' in text
     assert 'route="/integrations/webhooks/softgarden/candidate-hired",status="202"} 1' in text
     assert "queue_depth 1" in text

@@ -71,12 +71,12 @@ async def test_invalid_tenant_is_422_naming_the_field(
     assert (await client.get("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
 
 
-async def test_http_upstream_refused_unless_allowed(client: httpx.AsyncClient, app: object) -> None:
+async def test_http_upstream_refused_unless_allowed(asgi_client: httpx.AsyncClient, app: object) -> None:
     app.state.settings.allow_http_upstreams = False  # type: ignore[attr-defined]
     body = {"slug": "acme", "name": "Acme", "lucca": {"base_url": "http://127.0.0.1:9/acme", "api_key": "k"}}
-    assert (await client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 422
+    assert (await asgi_client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 422
     app.state.settings.allow_http_upstreams = True  # type: ignore[attr-defined]
-    assert (await client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 201
+    assert (await asgi_client.post("/api/v1/tenants", json=body, headers=ADMIN)).status_code == 201
 
 
 async def test_patch_merges_nested_objects_and_keeps_secrets(client: httpx.AsyncClient) -> None:
