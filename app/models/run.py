@@ -31,12 +31,16 @@ class Run(UUIDKey, Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    # The newest run that redid this run's work (a retry of it, or of one of its retries).
+    retried_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # When the next attempt is due, and since when a partner has kept failing.
+    # When the next attempt is due; since when, and how many times, the work's partner calls have failed (the
+    # position in the backoff schedule, kept across job attempts).
     retry_at: Mapped[datetime] = mapped_column(default=utcnow)
     failing_since: Mapped[datetime | None]
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class RunEvent(Base):

@@ -31,6 +31,10 @@ class RunRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    retry_of: uuid.UUID | None = Field(description="The run this one retries, if it is a retry.")
+    retried_by: uuid.UUID | None = Field(
+        description="The latest run that redid this run's work (a retry of it or of its retries), if any."
+    )
 
 
 class RunList(BaseModel):
