@@ -7,6 +7,7 @@ cannot be flushed (Redis down) stays and goes out with the next flush.
 import asyncio
 import contextlib
 import logging
+import math
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -80,20 +81,34 @@ class Flusher:
 metrics = Metrics()
 
 
+def format_value(value: float) -> str:
+    """A sample's value, exact: whole numbers as integers, others as the shortest text that reads back the same."""
+    if math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return repr(value) if math.isfinite(value) else {math.inf: "+Inf", -math.inf: "-Inf"}.get(value, "NaN")
+
+
+def render_counters(stored: dict[str, float]) -> list[str]:
+    """Prometheus lines for every known counter family, zero when nothing was counted yet, then any other."""
+    by_name: dict[str, list[str]] = {name: [] for name in HELP}
+    for field, value in sorted(stored.items()):
+        name, _, labels = field.partition(FIELD_SEPARATOR)
+        sample = f"{name}{{{labels}}}" if labels else name
+        by_name.setdefault(name, []).append(f"{sample} {format_value(value)}")
+    lines: list[str] = []
+    for name, samples in by_name.items():
+        lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter", *(samples or [f"{name} 0"])]
+    return lines
+
+
 async def render(redis: Redis, queue_name: str) -> str:
     """Prometheus text for the whole service, read from the shared hash."""
     await metrics.flush(redis)
     stored: dict[bytes, bytes] = await redis.hgetall(REDIS_KEY)  # type: ignore[misc]
-    by_name: dict[str, list[str]] = {}
-    for raw_field, raw_value in sorted(stored.items()):
-        name, _, labels = raw_field.decode().partition(FIELD_SEPARATOR)
-        sample = f"{name}{{{labels}}}" if labels else name
-        by_name.setdefault(name, []).append(f"{sample} {float(raw_value.decode()):g}")
-    lines: list[str] = []
-    for name, samples in by_name.items():
-        lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter", *samples]
+    counters = {field.decode(): float(value.decode()) for field, value in stored.items()}
     depth = await redis.zcard(queue_name)
-    lines += [
+    lines = [
+        *render_counters(counters),
         "# HELP queue_depth Jobs waiting in the queue.",
         "# TYPE queue_depth gauge",
         f"queue_depth {depth}",
