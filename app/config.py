@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     app_env: Literal["development", "test", "production"] = "development"
     allow_http_upstreams: bool = False
+    # `json` writes one JSON object per log line (for log collectors); `text` one readable line.
+    log_format: Literal["text", "json"] = "text"
 
     # Database connections an API process may keep open (a worker keeps 10; both open them lazily). Beyond
     # it, connections are opened and closed per request, which costs both processes dearly.

@@ -1,35 +1,138 @@
-"""Logging set-up, with secrets kept out of every line."""
+"""Logging set-up: one line per event, text or JSON, with the run's context and no secret in any line."""
 
+import copy
+import json
 import logging
 import re
+import sys
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Literal
 
-# Webhook tokens may travel in URL paths (Cards); API keys and bearer tokens in headers.
-REDACTIONS = [
-    (re.compile(r"(/integrations/webhooks/[a-z]+/)[^\s/?\"']+"), r"\1[redacted]"),
-    (re.compile(r"(?i)(bearer\s+)[^\s\"']+"), r"\1[redacted]"),
-    (re.compile(r"(?i)(lucca\s+application=)[^\s\"']+"), r"\1[redacted]"),
+LogFormat = Literal["text", "json"]
+
+MASK = "***"
+# The loggers whose handlers we format: ours, the server's and the worker's (root covers everything propagating).
+LOGGER_FAMILIES = ("app", "uvicorn", "arq")
+
+# A secret value ends at whitespace, quotes, separators or brackets; "<key>" in a partner's instructions is none.
+_VALUE = r"[^\s\"'`,;&<>()\[\]{}]+"
+_ROUTE_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_WEBHOOK_PATH = re.compile(r"(/integrations/webhooks)((?:/[^\s/?#\"']+)+)")
+_SECRETS = [
+    re.compile(rf"(?i)\b(bearer\s+)(?!(?:tokens?|auth\w*|scheme|header|credentials?)\b){_VALUE}"),
+    re.compile(rf"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?basic\s+){_VALUE}"),
+    re.compile(rf"(?i)(\blucca\s+application\s*=\s*){_VALUE}"),
+    re.compile(
+        r"(?i)(\b(?:api[-_]?(?:key|secret|token)|client[-_]?secret|(?:access|refresh|webhook|admin)[-_]?token"
+        rf"|secret[-_]?key|password)[\"']?\s*[:=]\s*[\"']?){_VALUE}"
+    ),
+    re.compile(rf"(?i)([?&](?:token|key|secret|api[-_]?key|access[-_]?token)=){_VALUE}"),
+    re.compile(r"\b(lct_)[A-Za-z0-9_-]+"),
 ]
+
+_context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=MappingProxyType({}))
 
 
 def redact(text: str) -> str:
-    for pattern, replacement in REDACTIONS:
-        text = pattern.sub(replacement, text)
+    """Mask the secrets themselves (tokens, keys, tokens in webhook paths), leaving the words around them."""
+    text = _WEBHOOK_PATH.sub(_redact_webhook_path, text)
+    for pattern in _SECRETS:
+        text = pattern.sub(rf"\g<1>{MASK}", text)
     return text
 
 
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
+def _redact_webhook_path(match: re.Match[str]) -> str:
+    """Route names (`softgarden`, `candidate-hired`) stay; any other segment of a webhook path is a token."""
+    segments = match.group(2).split("/")[1:]
+    kept = [segment if _is_route_word(segment) else MASK for segment in segments]
+    return match.group(1) + "".join(f"/{segment}" for segment in kept)
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Every handler of the root and uvicorn loggers redacts, whatever logged the line."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "arq"):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-                handler.addFilter(RedactingFilter())
+def _is_route_word(segment: str) -> bool:
+    return _ROUTE_WORD.fullmatch(segment) is not None and _GUID.fullmatch(segment) is None
+
+
+def bind_log_context(*, run: object = None, tenant: object = None, connector: object = None) -> None:
+    """Name the run, tenant or connector in every line logged from here on in this task (and tasks it starts)."""
+    fields = {"run": run, "tenant": tenant, "connector": connector}
+    bound = {key: str(value) for key, value in fields.items() if value is not None}
+    _context.set({**_context.get(), **bound})
+
+
+def log_context() -> Mapping[str, str]:
+    """The fields bound in the current task."""
+    return _context.get()
+
+
+def _utc_time(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(logging.Formatter):
+    """`<UTC time> LEVEL logger [run=… tenant=… connector=…]: message`, redacted as a whole."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(log_context)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _utc_time(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A copy: other handlers (uvicorn's, pytest's) format the same record after us.
+        record = copy.copy(record)
+        context = " ".join(f"{key}={value}" for key, value in log_context().items())
+        record.__dict__["log_context"] = f" [{context}]" if context else ""
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the bound context, and the exception if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _utc_time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            **log_context(),
+        }
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            line["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def make_formatter(log_format: LogFormat) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else TextFormatter()
+
+
+def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
+    """Every handler of root, uvicorn, arq and app loggers writes through our formatter, each event once.
+
+    Safe to call again. Handlers that uvicorn or arq set up keep their streams; root gets one of ours only when
+    nobody gave it one. A logger with its own handlers stops propagating, or its lines would also reach root's.
+    """
+    formatter = make_formatter(log_format)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+        root.setLevel(level)
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+    for logger in _family_loggers():
+        for handler in logger.handlers:
+            handler.setFormatter(formatter)
+        if logger.handlers:
+            logger.propagate = False
+
+
+def _family_loggers() -> list[logging.Logger]:
+    """The existing loggers of our families (`arq`, `arq.worker`, `uvicorn.access`, …)."""
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in LOGGER_FAMILIES]
+    return [logging.getLogger(name) for name in (*LOGGER_FAMILIES, *names)]

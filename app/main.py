@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging()
+        configure_logging(settings.log_format)
         services = Services.start(settings, pool_size=settings.api_database_pool_size)
         app.state.services = services
         app.state.sessionmaker = services.sessionmaker

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from app.clients.ratelimit import SlidingWindowLimiter
+from app.logging import redact
 from app.metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,10 @@ class PartnerHTTP:
             if waited + delay > self._retry.in_call_seconds or not (replay_safe or outcome.label == "429"):
                 message = f"{outcome.description}, after {retry_number + 1} attempts"
                 raise self._errors.unavailable(self._partner, message, outcome.retry_after)
-            log.warning("%s %s %s failed (%s), retrying in %.2fs", self._partner, method, path, outcome.label, delay)
+            # The log context (bound by execute_run) names the run and tenant.
+            log.warning(
+                "%s %s %s failed (%s); trying again in %.2f s", self._partner, method, path, outcome.label, delay
+            )
             await asyncio.sleep(delay)
             waited += delay
             retry_number += 1
@@ -273,9 +277,15 @@ class PartnerHTTP:
         return self._errors.rejected(self._partner, status, message)
 
     def _redact(self, text: str) -> str:
-        """Mask any credential a partner might echo back in an error body (the headers carry them)."""
-        for value in self._headers.values():
-            for secret in {value, *re.split(r"[\s=]+", value)}:
-                if len(secret) >= 8:
-                    text = text.replace(secret, "***")
-        return text
+        """Mask the credentials a partner might echo back in an error body, and only them: the words stay."""
+        for name, value in self._headers.items():
+            if name.lower() == "authorization":
+                # "lucca application=<key>", "Bearer <token>": the secret is what follows the scheme.
+                secret = re.sub(r"^(?:lucca\s+application=|\S+\s+)", "", value.strip())
+            elif re.search(r"(?i)secret|token|key", name):
+                secret = value.strip()
+            else:
+                continue
+            if len(secret) >= 6:  # a shorter value is no real secret, and masking it would eat ordinary words
+                text = text.replace(secret, "***")
+        return redact(text)

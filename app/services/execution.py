@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.clients.http import PartnerRejected, PartnerUnavailable
+from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
 from app.services import softgarden, taleez
@@ -38,6 +39,7 @@ async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> fl
         run.status = "running"
         run.started_at = run.started_at or utcnow()
     assert tenant is not None
+    bind_log_context(run=run.id, tenant=tenant.slug, connector=run.connector)
     run_log = RunLog(services.sessionmaker, run_id, run.state)
     if connector is None or not connector.enabled:
         message = f"The {run.connector} connector is disabled or removed: nothing was done. Retry once it is back."
@@ -56,7 +58,7 @@ async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> fl
         return None
     except Exception:
         # A fault of ours (or of the database): keep the run, try again later, and say so.
-        log.exception("run %s failed unexpectedly", run_id)
+        log.exception("run %s stopped on an unexpected error; it will be tried again", run_id)
         setback = Setback("service", "An unexpected error interrupted this run; it will be tried again.", None)
         return await postpone(services, run, run_log, setback, attempt)
     await finish_run(services.sessionmaker, run_id)
@@ -88,5 +90,5 @@ async def postpone(services: Services, run: Run, run_log: RunLog, setback: Setba
         stored.failing_since = failing_since
         stored.retry_at = now + timedelta(seconds=delay)
     await run_log.event("note", setback.source, f"{setback.message} Trying again in {delay:.0f} s.", level="warning")
-    log.info("run %s postponed %.1fs: %s", run.id, delay, setback.message)
+    log.info("run %s postponed by %.1f s: %s", run.id, delay, setback.message)
     return delay

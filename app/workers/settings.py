@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 async def startup(ctx: JobContext) -> None:
-    configure_logging()
+    # arq's cli has given its logger a handler by now; from here on its lines go through our formatter, once.
+    configure_logging(settings.log_format)
     services = Services.start(settings)
     ctx["services"] = services
     ctx["metrics_flusher"] = Flusher(services.redis)
