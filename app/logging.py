@@ -123,6 +123,8 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))
         root.setLevel(level)
+        # httpx writes a line per partner call; ours say what matters (retries), and /metrics counts the calls.
+        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     for handler in root.handlers:
         handler.setFormatter(formatter)
     for logger in _family_loggers():
@@ -134,5 +136,9 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
 
 def _family_loggers() -> list[logging.Logger]:
     """The existing loggers of our families (`arq`, `arq.worker`, `uvicorn.access`, …)."""
-    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in LOGGER_FAMILIES]
-    return [logging.getLogger(name) for name in (*LOGGER_FAMILIES, *names)]
+    loggers = [logging.getLogger(name) for name in LOGGER_FAMILIES]
+    for name, logger in logging.root.manager.loggerDict.items():
+        # A placeholder is a parent nobody asked for yet (`uvicorn` when only `uvicorn.error` exists).
+        if name.split(".")[0] in LOGGER_FAMILIES and isinstance(logger, logging.Logger):
+            loggers.append(logger)
+    return loggers
