@@ -5,10 +5,13 @@ import email.utils
 import logging
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -25,6 +28,23 @@ MAX_MESSAGE_CHARS = 300
 
 
 MIN_RETRY_SECONDS = 0.25
+# A retryable HTTP answer in words, after "<Partner> at <host>".
+STATUS_WORDS = {
+    408: "timed out the request",
+    429: "is limiting requests",
+    500: "had an internal error",
+    502: "is unreachable behind its gateway",
+    503: "is unavailable",
+    504: "timed out behind its gateway",
+}
+# What the network said, read from the error's text when its type does not tell.
+TRANSPORT_WORDS = (
+    (("refused", "connect call failed"), "connection refused"),
+    (("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo"), "name not found"),
+    (("reset",), "connection reset"),
+    (("timed out", "timeout"), "timed out"),
+    (("ssl", "certificate", "tls"), "secure connection failed"),
+)
 
 
 class PartnerError(Exception):
@@ -71,13 +91,33 @@ class PartnerErrorTypes:
     auth_failed: type[PartnerAuthFailed] = PartnerAuthFailed
 
 
+@dataclass
+class FailureStreak:
+    """Where one piece of work stands in the backoff schedule: its failed attempts so far, and the first one's time.
+
+    It outlives a call and a job attempt (the run stores it), so the waits keep doubling across both.
+    """
+
+    failures: int = 0
+    since: datetime | None = None
+
+    def failed(self, now: datetime) -> None:
+        self.failures += 1
+        self.since = self.since or now
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff doubling from `base_seconds` up to `max_seconds`, retried in-process for `in_call_seconds`."""
+    """Backoff doubling from `base_seconds` up to `max_seconds`, retried in-process for `in_call_seconds`.
+
+    Bound to a `streak` (`following`), every call counts its failures there and continues its schedule;
+    without one, each call starts the schedule afresh.
+    """
 
     base_seconds: float = 5.0
     max_seconds: float = 300.0
     in_call_seconds: float = 60.0
+    streak: FailureStreak | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.base_seconds <= 0 or self.max_seconds < self.base_seconds or self.in_call_seconds < 0:
@@ -85,7 +125,21 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """Seconds to wait before retry number `retry_number` (0 for the first retry)."""
-        return min(self.max_seconds, self.base_seconds * 2.0**retry_number)
+        return min(self.max_seconds, self.base_seconds * 2.0 ** min(retry_number, 64))
+
+    def wait(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the `failures`-th failed attempt in a row.
+
+        The partner's Retry-After, when it gives one, is the wait (a longer one would idle the account's budget),
+        with a floor so that "Retry-After: 0" cannot spin; otherwise the backoff.
+        """
+        if retry_after is not None:
+            return max(retry_after, MIN_RETRY_SECONDS)
+        return self.backoff(max(failures - 1, 0))
+
+    def following(self, streak: FailureStreak) -> "RetryPolicy":
+        """The same policy, counting failures in `streak` (one run's work) instead of per call."""
+        return replace(self, streak=streak)
 
 
 @dataclass(frozen=True)
@@ -124,6 +178,43 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 def _aware(moment: datetime) -> datetime:
     """Read a naive datetime as UTC, as HTTP dates are."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def host_of(base_url: str) -> str:
+    """The host (and port, when given) a base URL names, as a tenant admin would recognise it."""
+    return urlsplit(base_url.strip()).netloc.rpartition("@")[2] or base_url
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it, down the chain (httpx wraps httpcore, which wraps the OSError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def transport_reason(error: httpx.TransportError) -> str:
+    """Why a call got no HTTP answer, in words (connection refused, name not found, ...), never a class name."""
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror):
+            return "name not found"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return "connection reset"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        if isinstance(cause, ssl.SSLError):
+            return "secure connection failed"
+    said = " ".join(str(cause) for cause in _causes(error)).lower()
+    for words, reason in TRANSPORT_WORDS:
+        if any(word in said for word in words):
+            return reason
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "connection closed without an answer"
+    return "could not connect" if isinstance(error, httpx.ConnectError) else "network error"
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -179,6 +270,8 @@ class PartnerHTTP:
         self._http = http
         self._partner = partner
         self._name = partner.capitalize()
+        # How events name the partner: "Lucca at acme.ilucca.net".
+        self._where = f"{self._name} at {host_of(base_url)}"
         self._base_url = base_url
         self._headers = dict(headers)
         self._retry = retry
@@ -201,29 +294,25 @@ class PartnerHTTP:
         A call that is not `replay_safe` (a create) is resent only after a 429, which the partner did not act on:
         after a timeout or a 5xx it may have acted, so the caller must look before it tries again.
         """
+        # The run's streak continues the schedule where its earlier calls and job attempts left it.
+        streak = self._retry.streak or FailureStreak()
         waited = 0.0
-        retry_number = 0
         while True:
             await self._acquire()
             outcome = await self._attempt(method, path, params, json)
             if isinstance(outcome, httpx.Response):
                 return outcome
-            # The partner's Retry-After, when it gives one, is the wait (a longer one would idle the account's
-            # budget), with a floor so that "Retry-After: 0" cannot spin.
-            if outcome.retry_after is not None:
-                delay = max(outcome.retry_after, MIN_RETRY_SECONDS)
-            else:
-                delay = self._retry.backoff(retry_number)
+            streak.failed(datetime.now(UTC))
+            delay = self._retry.wait(streak.failures, outcome.retry_after)
             if waited + delay > self._retry.in_call_seconds or not (replay_safe or outcome.label == "429"):
-                message = f"{outcome.description}, after {retry_number + 1} attempts"
-                raise self._errors.unavailable(self._partner, message, outcome.retry_after)
+                # The wait goes on in the queue (execution.postpone), from the same streak.
+                raise self._errors.unavailable(self._partner, outcome.description, outcome.retry_after)
             # The log context (bound by execute_run) names the run and tenant.
             log.warning(
                 "%s %s %s failed (%s); trying again in %.2f s", self._partner, method, path, outcome.label, delay
             )
             await asyncio.sleep(delay)
             waited += delay
-            retry_number += 1
 
     async def _acquire(self) -> None:
         """Take a slot of the shared rate limit, when this partner has one."""
@@ -240,10 +329,10 @@ class PartnerHTTP:
         try:
             response = await self._http.request(method, url, params=params, json=json, headers=self._headers)
         except httpx.TimeoutException:
-            return self._count(_Failure("timeout", f"{self._name} did not answer in time"))
+            return self._count(_Failure("timeout", f"{self._where} did not answer (timed out)"))
         except httpx.TransportError as exc:
-            reason = type(exc).__name__
-            return self._count(_Failure("connection_error", f"Could not reach {self._name} ({reason})"))
+            description = f"{self._where} did not answer ({transport_reason(exc)})"
+            return self._count(_Failure("connection_error", description))
         metrics.inc("partner_calls_total", partner=self._partner, status=str(response.status_code))
         if response.is_success:
             return response
@@ -259,10 +348,7 @@ class PartnerHTTP:
     def _unavailable_answer(self, response: httpx.Response) -> _Failure:
         """Describe a retryable HTTP answer (429, 408, 5xx)."""
         status = response.status_code
-        if status == 429:
-            description = f"{self._name} is limiting the number of requests (HTTP 429)"
-        else:
-            description = f"{self._name} is unavailable (HTTP {status})"
+        description = f"{self._where} {STATUS_WORDS.get(status, 'is unavailable')} (HTTP {status})"
         retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
         return _Failure(str(status), description, retry_after)
 

@@ -1,5 +1,6 @@
 """Running a queued run: pick its operation, keep going through partner outages, give up after 15 minutes."""
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -8,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.clients.http import PartnerRejected, PartnerUnavailable
+from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
@@ -26,7 +27,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 }
 
 
-async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> float | None:
+async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
     """Do the run's work; returns the seconds to wait before the next attempt, or None when it is finished."""
     async with services.sessionmaker.begin() as session:
         run = await session.scalar(select(Run).where(Run.id == run_id).with_for_update())
@@ -46,12 +47,17 @@ async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> fl
         await run_log.event("fail", run.connector, message)
         await finish_run(services.sessionmaker, run_id, error=message)
         return None
+    # The run's place in the backoff schedule: its partner calls continue it, across job attempts too.
+    streak = FailureStreak(run.failed_attempts, run.failing_since)
+    counted = streak.failures
+    working = dataclasses.replace(services, retry=services.retry.following(streak))
     try:
-        await OPERATIONS[(run.connector, run.operation)](services, run, tenant, connector, run_log)
+        await OPERATIONS[(run.connector, run.operation)](working, run, tenant, connector, run_log)
     except PartnerUnavailable as outage:
-        return await postpone(
-            services, run, run_log, Setback(outage.partner, outage.message, outage.retry_after), attempt
-        )
+        if streak.failures == counted:
+            streak.failed(utcnow())  # raised without going through PartnerHTTP, which counts its own
+        setback = Setback(outage.partner, outage.message, outage.retry_after)
+        return await postpone(services, run, run_log, setback, streak)
     except PartnerRejected as refusal:
         await run_log.event("fail", refusal.partner, refusal.message)
         await finish_run(services.sessionmaker, run_id, error=refusal.message)
@@ -59,36 +65,55 @@ async def execute_run(services: Services, run_id: uuid.UUID, attempt: int) -> fl
     except Exception:
         # A fault of ours (or of the database): keep the run, try again later, and say so.
         log.exception("run %s stopped on an unexpected error; it will be tried again", run_id)
-        setback = Setback("service", "An unexpected error interrupted this run; it will be tried again.", None)
-        return await postpone(services, run, run_log, setback, attempt)
+        streak.failed(utcnow())
+        setback = Setback("service", "An unexpected error interrupted this run", None)
+        return await postpone(services, run, run_log, setback, streak)
     await finish_run(services.sessionmaker, run_id)
     return None
 
 
 @dataclass(frozen=True)
 class Setback:
+    """Why the work stopped for now: `message` is a clause in plain words, without a full stop."""
+
     source: str
     message: str
     retry_after: float | None
 
 
-async def postpone(services: Services, run: Run, run_log: RunLog, setback: Setback, attempt: int) -> float | None:
-    """Wait and try again, unless the partner has been failing for longer than the contract allows."""
+async def postpone(
+    services: Services, run: Run, run_log: RunLog, setback: Setback, streak: FailureStreak
+) -> float | None:
+    """Wait and try again on the run's backoff schedule, unless its work has been failing for longer than allowed."""
     settings = services.settings
     now = utcnow()
-    failing_since = run.failing_since or now
+    failing_since = streak.since or now
     if now - failing_since >= timedelta(seconds=settings.give_up_after_seconds):
-        minutes = round(settings.give_up_after_seconds / 60)
-        message = f"Gave up after {minutes} minutes of failures: {setback.message}"
+        message = f"Gave up after {duration_in_words(settings.give_up_after_seconds)}: {setback.message}."
         await run_log.event("fail", setback.source, message)
         await finish_run(services.sessionmaker, run.id, error=message)
         return None
-    delay = max(setback.retry_after or 0.0, services.retry.backoff(attempt - 1))
+    delay = services.retry.wait(streak.failures, setback.retry_after)
     async with services.sessionmaker.begin() as session:
         stored = await session.get(Run, run.id)
         assert stored is not None
         stored.failing_since = failing_since
+        stored.failed_attempts = streak.failures
         stored.retry_at = now + timedelta(seconds=delay)
-    await run_log.event("note", setback.source, f"{setback.message} Trying again in {delay:.0f} s.", level="warning")
+    message = f"{setback.message}; next try in {seconds_in_words(delay)}."
+    await run_log.event("note", setback.source, message, level="warning")
     log.info("run %s postponed by %.1f s: %s", run.id, delay, setback.message)
     return delay
+
+
+def seconds_in_words(seconds: float) -> str:
+    """A wait as people read it: "40 s", "1.6 s", "5 min"."""
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{round(seconds, 1) if seconds < 10 else round(seconds):g} s"
+
+
+def duration_in_words(seconds: float) -> str:
+    """A duration of the give-up rule: "15 minutes", "1 minute", "30 seconds"."""
+    amount, unit = (round(seconds), "second") if seconds < 60 else (round(seconds / 60), "minute")
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"

@@ -62,7 +62,7 @@ class RunLog:
             run.state = {**run.state, "done_items": {**done, item_id: outcome}}
             run.counts = {**run.counts, outcome: run.counts.get(outcome, 0) + 1}
             if outcome == "failed" and run.error is None:
-                run.error = message
+                run.error = sentence(message)
             session.add(_event(self.run_id, action, subject, message, level))
             self.state = run.state
 
@@ -77,7 +77,7 @@ async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str |
             # Items not reached fail with the run.
             unfinished = counts.get("total", 0) - sum(counts.get(key, 0) for key in (*WENT_THROUGH, "failed"))
             counts["failed"] = counts.get("failed", 0) + max(unfinished, 0)
-            run.error = run.error or error
+            run.error = run.error or sentence(error)
         went_through = sum(counts.get(key, 0) for key in WENT_THROUGH)
         failed = counts.get("failed", 0)
         run.counts = counts
@@ -87,12 +87,18 @@ async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str |
         return run
 
 
+def sentence(message: str) -> str:
+    """Events read as sentences: a partner's own words (a refusal's message) may lack the full stop."""
+    message = message.strip()
+    return message if not message or message.endswith((".", "!", "?")) else f"{message}."
+
+
 def _event(run_id: uuid.UUID, action: Action, subject: str, message: str, level: Level | None) -> RunEvent:
     return RunEvent(
         run_id=run_id,
         action=action,
         subject=subject[:300],
-        message=message,
+        message=sentence(message),
         level=level or ACTION_LEVEL.get(action, "info"),
         at=utcnow(),
     )

@@ -28,7 +28,7 @@ async def run_execute(ctx: JobContext, run_id: str) -> None:
     deadline = services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS
     try:
         async with asyncio.timeout(deadline):
-            delay = await execute_run(services, uuid.UUID(run_id), ctx["job_try"])
+            delay = await execute_run(services, uuid.UUID(run_id))
     except TimeoutError:
         log.warning("run %s reached the job deadline; continuing in a new attempt", run_id)
         delay = 1.0

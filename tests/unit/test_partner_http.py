@@ -1,6 +1,8 @@
 """PartnerHTTP: retries, Retry-After, errors, URL joining and the shared rate limit (partner via respx)."""
 
+import os
 import pickle
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ import respx
 from redis.asyncio import Redis
 
 from app.clients.http import (
+    FailureStreak,
     PartnerAuthFailed,
     PartnerHTTP,
     PartnerRejected,
@@ -37,7 +40,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url("redis://127.0.0.1:6379/0")
+    client = Redis.from_url(os.environ["REDIS_URL"])
     yield client
     await client.aclose()
 
@@ -134,7 +137,7 @@ async def test_exhausted_budget_raises_unavailable(http: httpx.AsyncClient) -> N
     assert route.call_count == 4
     assert caught.value.partner == "acme"
     assert caught.value.retry_after is None
-    assert "did not answer in time" in str(caught.value)
+    assert str(caught.value) == "Acme at partner.test did not answer (timed out)"
 
 
 @respx.mock
@@ -205,3 +208,86 @@ async def test_a_create_is_not_replayed_after_an_answer_that_may_hide_success(ht
         await partner(http).request("POST", "/items", json={"a": 1}, replay_safe=False)
     # The 429 was resent (the partner did nothing); the 503 was not (it may have created the item).
     assert route.call_count == 2
+
+
+def test_the_schedule_doubles_up_to_the_maximum() -> None:
+    policy = RetryPolicy(base_seconds=5, max_seconds=300)
+    assert [policy.wait(failures) for failures in range(1, 10)] == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert policy.wait(3, retry_after=7.5) == 7.5
+    assert policy.wait(3, retry_after=0) == 0.25  # the floor: "Retry-After: 0" cannot spin
+    assert policy.wait(10_000) == 300
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits PartnerHTTP asks for, without waiting."""
+    asked: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        asked.append(seconds)
+
+    monkeypatch.setattr("app.clients.http.asyncio.sleep", no_sleep)
+    return asked
+
+
+@respx.mock
+async def test_a_streak_continues_the_schedule_across_calls(http: httpx.AsyncClient, sleeps: list[float]) -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(503))
+    streak = FailureStreak()
+    policy = RetryPolicy(base_seconds=1, max_seconds=16, in_call_seconds=5).following(streak)
+    for _ in range(3):
+        with pytest.raises(PartnerUnavailable):
+            await partner(http, policy).request("GET", "/items")
+    # Call 1 waits 1 and 2 (4 would pass the 5 s budget); the later calls go on from there instead of restarting.
+    assert sleeps == [1, 2]
+    assert streak.failures == 5 and streak.since is not None
+    assert [policy.wait(failures) for failures in range(streak.failures + 1, streak.failures + 3)] == [16, 16]
+
+
+@respx.mock
+async def test_without_a_streak_each_call_starts_afresh(http: httpx.AsyncClient, sleeps: list[float]) -> None:
+    respx.get(f"{BASE}/items").mock(side_effect=[httpx.Response(500), httpx.Response(200)] * 2)
+    policy = RetryPolicy(base_seconds=1, max_seconds=16, in_call_seconds=5)
+    await partner(http, policy).request("GET", "/items")
+    await partner(http, policy).request("GET", "/items")
+    assert sleeps == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), "did not answer (connection refused)"),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "did not answer (connection reset)"),
+        (httpx.RemoteProtocolError("Server disconnected"), "did not answer (connection closed without an answer)"),
+        (httpx.ConnectTimeout(""), "did not answer (timed out)"),
+        (httpx.Response(429), "is limiting requests (HTTP 429)"),
+        (httpx.Response(503), "is unavailable (HTTP 503)"),
+        (httpx.Response(500), "had an internal error (HTTP 500)"),
+        (httpx.Response(502), "is unreachable behind its gateway (HTTP 502)"),
+    ],
+)
+async def test_outages_are_told_in_words_naming_the_host(
+    http: httpx.AsyncClient, answer: httpx.Response | Exception, said: str
+) -> None:
+    policy = RetryPolicy(base_seconds=0.01, max_seconds=0.01, in_call_seconds=0)
+    with respx.mock:
+        respx.get(f"{BASE}/x").mock(side_effect=[answer])
+        with pytest.raises(PartnerUnavailable) as caught:
+            await partner(http, policy).request("GET", "/x")
+    assert caught.value.message == f"Acme at partner.test {said}"
+    assert "Error" not in caught.value.message and "Exception" not in caught.value.message
+
+
+async def test_a_real_refused_connection_and_an_unknown_name_are_told_in_words(http: httpx.AsyncClient) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    policy = RetryPolicy(base_seconds=0.01, max_seconds=0.01, in_call_seconds=0)
+    for base_url, said in (
+        (f"http://127.0.0.1:{closed_port}/acme", f"127.0.0.1:{closed_port} did not answer (connection refused)"),
+        ("http://no-such-host.invalid/acme", "no-such-host.invalid did not answer (name not found)"),
+    ):
+        client = PartnerHTTP(http, partner="lucca", base_url=base_url, headers={}, retry=policy)
+        with pytest.raises(PartnerUnavailable) as caught:
+            await client.request("GET", "/x")
+        assert caught.value.message == f"Lucca at {said}"
