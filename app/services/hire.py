@@ -76,7 +76,8 @@ async def hire_candidate(
         async with tenant_lock():
             establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
             people = await lucca.list_users()
-            same = find_same_person(people, request, linked_user_id)
+            linked = await check_link(log, people, request, linked_user_id)
+            same = linked or find_same_person(people, request)
             if same is not None:
                 await record_same_person(log, request, same)
                 return same
@@ -131,11 +132,41 @@ def check_covered(rules: EstablishmentRules, establishment_id: int, described: s
     return establishment_id
 
 
-def find_same_person(people: list[LuccaUser], request: HireRequest, linked_user_id: int | None) -> LuccaUser | None:
-    """The same person: already linked, same personal email, or (without one) same names and start date."""
-    for person in people:
-        if linked_user_id is not None and person.id == linked_user_id:
-            return person
+async def check_link(
+    log: RunLog, people: list[LuccaUser], request: HireRequest, linked_user_id: int | None
+) -> LuccaUser | None:
+    """The user this partner record was linked to, if Lucca still holds them as the same person; else a warning.
+
+    Lucca does not reuse ids, but a deleted or merged user (or a restored account) can leave a link to someone else.
+    """
+    if linked_user_id is None:
+        return None
+    user = next((person for person in people if person.id == linked_user_id), None)
+    if user is not None and still_the_person(user, request):
+        return user
+    if user is None:
+        message = f"This candidate was linked to Lucca user {linked_user_id}, who is no longer in Lucca"
+    else:
+        message = (
+            f"This candidate was linked to Lucca user {linked_user_id}, who is now "
+            f"{user.first_name} {user.last_name} ({user.personal_email or 'no personal e-mail'}), not "
+            f"{request.first_name} {request.last_name}"
+        )
+    await log.event("note", request.subject, f"{message}: the link was ignored and the person looked up again.",
+                    level="warning")  # fmt: skip
+    return None
+
+
+def still_the_person(user: LuccaUser, request: HireRequest) -> bool:
+    """Same personal email (ignoring case), or same first and last names (ignoring case and accents)."""
+    if request.personal_email and (user.personal_email or "").casefold() == request.personal_email.casefold():
+        return True
+    names = (comparable(request.first_name), comparable(request.last_name))
+    return (comparable(user.first_name or ""), comparable(user.last_name or "")) == names
+
+
+def find_same_person(people: list[LuccaUser], request: HireRequest) -> LuccaUser | None:
+    """The same person: same personal email, or (without one) same names and start date (contract section 7)."""
     if request.personal_email:
         wanted = request.personal_email.casefold()
         return next((p for p in people if (p.personal_email or "").casefold() == wanted), None)

@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.sandbox.demo import demo_seed_payload, demo_user
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import ADMIN, TenantHandle, create_tenant
 from tests.sandbox_server import LuccaAccount, PartnerAccount, SandboxServer
@@ -225,3 +226,59 @@ async def test_connector_missing_or_disabled_is_409_and_tenants_are_isolated(
     other = await client.post(path.format(tenant.slug), json={"candidate_id": 4411}, headers=bare.auth)
     assert other.status_code == 404
     assert (await client.post(path.format(tenant.slug), json={"candidate_id": 1}, headers=ADMIN)).status_code == 409
+
+
+def replace_lucca_users(lucca: LuccaAccount, *users: dict[str, Any]) -> None:
+    """Rebuild the sandbox account (as after a restart or a restore) with the demo seed plus `users`."""
+    seed = demo_seed_payload()
+    seed["users"] += list(users)
+    lucca.server.control.put(f"/lucca/accounts/{lucca.name}", json=seed).raise_for_status()
+
+
+async def test_a_link_to_a_user_who_is_now_someone_else_is_ignored_with_a_warning(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    first = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    [ines] = new_users(lucca)
+    assert first["counts"]["created"] == 1 and ines["id"] == 103
+    # The account comes back with user 103 holding someone else.
+    marc = demo_user(103, "Marc", "Petit", 10, personalEmail="marc@perso.fr", dtContractStart="2026-01-05")
+    replace_lucca_users(lucca, marc)
+
+    second = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert second["status"] == "succeeded" and second["counts"]["created"] == 1 and second["counts"]["linked"] == 0
+    warnings = [
+        event["message"] for event in await events_of(client, tenant, second["id"]) if event["level"] == "warning"
+    ]
+    assert len(warnings) == 1 and "Lucca user 103" in warnings[0] and "Marc Petit" in warnings[0]
+    assert "ignored" in warnings[0] and warnings[0].endswith(".")
+    users = {user["id"]: user for user in new_users(lucca)}
+    assert users[103]["firstName"] == "Marc"  # untouched
+    assert users[104]["firstName"] == "Inès" and users[104]["personalEmail"] == "ines@perso.fr"
+
+    # The link now names the new user: the next import links to it, without a warning.
+    third = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert third["counts"]["linked"] == 1 and len(new_users(lucca)) == 2
+    events = await events_of(client, tenant, third["id"])
+    assert [event["level"] for event in events] == ["info"] and "user 104" in events[-1]["message"]
+
+
+@pytest.mark.parametrize(
+    "still_her",
+    [
+        {"firstName": "INES", "lastName": "dupre", "personalEmail": "other@perso.fr"},  # same names, no accents
+        {"firstName": "Inès", "lastName": "Martin", "personalEmail": "INES@perso.fr"},  # married name, same email
+    ],
+)
+async def test_a_link_to_the_same_person_is_kept(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount, still_her: dict[str, str]
+) -> None:
+    tenant = await taleez_tenant(client, lucca, taleez)
+    await import_and_drain(client, tenant, {"candidate_id": 4411})
+    her = demo_user(103, still_her["firstName"], still_her["lastName"], 10, personalEmail=still_her["personalEmail"])
+    replace_lucca_users(lucca, {**her, "login": "ines.dupre@acme.fr", "mail": "ines.dupre@acme.fr"})
+    again = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert again["counts"]["linked"] == 1 and [user["id"] for user in new_users(lucca)] == [103]
+    events = await events_of(client, tenant, again["id"])
+    assert [event["level"] for event in events] == ["info"]
