@@ -90,3 +90,17 @@ async def test_two_concurrent_retries_of_one_run_make_one_retry(
         await drain_queue()  # the retry fails (no alias yet), so the next round may retry again
     runs = (await client.get(f"/api/v1/tenants/{tenant.slug}/runs", headers=tenant.auth)).json()["items"]
     assert len(runs) == 4 and all(run["status"] == "failed" for run in runs)
+
+
+async def test_a_retry_of_a_retry_is_the_latest_retry_of_the_whole_lineage(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant
+) -> None:
+    tenant, first = await failed_hire(client, hiring_tenant)
+    second = (await retry(client, tenant, first)).json()["run_id"]
+    await drain_queue()
+    third = (await retry(client, tenant, second)).json()["run_id"]
+    assert (await run_of(client, tenant, third))["retry_of"] == second
+    assert [(await run_of(client, tenant, run_id))["retried_by"] for run_id in (first, second)] == [third, third]
+    for run_id in (first, second):
+        refused = await retry(client, tenant, run_id)
+        assert refused.status_code == 409 and third in refused.json()["detail"]
