@@ -6,15 +6,37 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from app.crypto import hash_token
 from app.db import SessionDep
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.models import Tenant
+from app.schemas.common import SLUG_PATTERN
 
 UNAUTHORIZED = "Missing or invalid credentials."
+
+# The bearer schemes the OpenAPI declares, so that /docs can "Authorize". They only document: every route reads
+# the header itself (`bearer_token`), so a missing or wrong token is always the same 401.
+OPERATOR_SCHEME = HTTPBearer(
+    scheme_name="operatorToken", description="The operator token (`ADMIN_TOKEN`).", auto_error=False
+)
+TENANT_SCHEME = HTTPBearer(
+    scheme_name="tenantKey",
+    description="A tenant key, returned once by `POST /api/v1/tenants`; it acts on its own tenant only.",
+    auto_error=False,
+)
+WEBHOOK_SCHEME = "softgardenWebhookToken"
+WEBHOOK_SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The Softgarden connector's webhook token, returned by its first PUT and by `rotate-token`.",
+}
+OperatorScheme = Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_SCHEME)]
+TenantScheme = Annotated[HTTPAuthorizationCredentials | None, Depends(TENANT_SCHEME)]
+SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="The tenant's slug.", examples=["acme"])]
 
 
 @dataclass(frozen=True)
@@ -44,13 +66,15 @@ async def current_caller(request: Request, session: SessionDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def require_operator(caller: CallerDep) -> Caller:
+def require_operator(caller: CallerDep, _: OperatorScheme) -> Caller:
     if not caller.is_operator:
         raise Forbidden("Only the operator may do this.")
     return caller
 
 
-async def tenant_in_path(slug: str, caller: CallerDep, session: SessionDep) -> Tenant:
+async def tenant_in_path(
+    caller: CallerDep, slug: SlugPath, session: SessionDep, _operator: OperatorScheme, _tenant: TenantScheme
+) -> Tenant:
     """The tenant named in the path; another tenant's key sees it exactly as if it did not exist."""
     if caller.tenant is not None:
         if caller.tenant.slug != slug:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from app.errors import ClientGone, PayloadTooLarge, UnsupportedMediaType
+from app.errors import ClientGone, PayloadTooLarge, UnsupportedMediaType, body_errors
 
 MAX_BODY_BYTES = 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -56,7 +56,6 @@ async def parse_json(request: Request) -> Any:
                     "type": "json_invalid",
                     "loc": ("body",),
                     "msg": f"The body is not valid JSON: {exc}",
-                    "input": None,
                 }
             ]
         ) from None
@@ -66,8 +65,7 @@ def validate_body(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in errors]) from None
+        raise body_errors(exc) from None
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
@@ -77,9 +75,9 @@ def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
     return dependency
 
 
-def openapi_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """Document a body read by `json_body` (FastAPI cannot see it), with its schema and examples."""
-    schema = model.model_json_schema()
+def openapi_body(model: type[BaseModel] | dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
+    """Document a body read by `json_body` (FastAPI cannot see it), with its schema (or a model's) and examples."""
+    schema = dict(model) if isinstance(model, dict) else model.model_json_schema()
     return {
         "requestBody": {
             "required": True,

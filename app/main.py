@@ -2,21 +2,28 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import WEBHOOK_SCHEME, WEBHOOK_SECURITY_SCHEME
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
 from app.routers import connectors, operations, runs, taleez, tenants, webhooks
+from app.schemas.common import PARTNER_URL_MARK, partner_url_pattern
 from app.services.context import Services
 
 DESCRIPTION = """Connects Lucca to Softgarden, Taleez, Cards and Elevo for many tenants.
 
 Operator calls use `Authorization: Bearer <ADMIN_TOKEN>`; tenant calls `Authorization: Bearer <tenant key>`;
-webhooks the connector's own token. Errors are JSON `{"detail": ...}`."""
+webhooks the connector's own token ("Authorize" above takes each). Errors are JSON `{"detail": ...}`: a 422
+lists one error per field, each naming it in `loc` (e.g. `["body", "settings", "default_department_id"]`).
+A request body field that the schema does not define is refused; webhooks ignore the keys they do not use."""
 
 
 class RequestMetrics:
@@ -60,13 +67,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await flusher.stop()
             await services.close()
 
-    app = FastAPI(title="lucca-connectors", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI and ReDoc from the installed fastapi-offline package's assets: /docs works without internet.
+    app = FastAPIOffline(
+        title="lucca-connectors",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     for module in (tenants, connectors, runs, taleez, webhooks, operations):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
+    app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """FastAPI's document, plus what it cannot see: the webhook's scheme and this deployment's partner URL rule."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[WEBHOOK_SCHEME] = WEBHOOK_SECURITY_SCHEME
+        app.openapi_schema = _with_partner_urls(document, settings.allow_http_upstreams)
+    return app.openapi_schema
+
+
+def _with_partner_urls(node: Any, allow_http: bool) -> Any:
+    if isinstance(node, dict):
+        node = {key: _with_partner_urls(value, allow_http) for key, value in node.items()}
+        if node.pop(PARTNER_URL_MARK, False):
+            scheme = "https or http" if allow_http else "https"
+            node["pattern"] = partner_url_pattern(allow_http)
+            node["description"] = f"An {scheme} URL: a host name, no credentials, query or fragment."
+        return node
+    if isinstance(node, list):
+        return [_with_partner_urls(item, allow_http) for item in node]
+    return node
 
 
 app = create_app()

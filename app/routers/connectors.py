@@ -1,62 +1,167 @@
-"""Connectors of a tenant: settings per kind, and webhook token rotation."""
+"""Connectors of a tenant: settings per kind, and webhook token rotation.
 
-from typing import Annotated
+Each built kind has routes of its own, so that the OpenAPI document gives each its settings schema; the
+`{kind}` routes (hidden) answer every other kind: 404 for an unknown one, 422 "not supported yet" for a PUT of a
+kind that is not built.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from app.auth import TenantDep
 from app.db import SessionDep
+from app.errors import answers
 from app.json_body import json_body, openapi_body
-from app.schemas.connector import SOFTGARDEN_EXAMPLE, ConnectorPut, ConnectorRead, WebhookToken
+from app.models import Tenant
+from app.schemas.connector import (
+    PATCH_EXAMPLES,
+    SOFTGARDEN_EXAMPLE,
+    TALEEZ_EXAMPLE,
+    ConnectorPatch,
+    ConnectorPut,
+    ConnectorRead,
+    WebhookToken,
+    patch_body_schema,
+    put_body_schema,
+)
 from app.services import connectors
+from app.services.connectors import KINDS
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/connectors", tags=["connectors"])
+PutBody = Annotated[ConnectorPut, Depends(json_body(ConnectorPut))]
+PatchBody = Annotated[ConnectorPatch, Depends(json_body(ConnectorPatch))]
+PUT_EXAMPLES = {"softgarden": SOFTGARDEN_EXAMPLE, "taleez": TALEEZ_EXAMPLE}
+NO_CONNECTOR = {404: "No such tenant (or one the caller may not see), or this connector is not set up."}
+# `webhook_token` appears only when there is one: on the first PUT of a kind that receives webhooks.
+READ: dict[str, Any] = {"response_model": ConnectorRead, "response_model_exclude_none": True}
 
 
-def known_kind(kind: str) -> str:
-    connectors.connector_kind(kind)
-    return kind
-
-
-KindDep = Annotated[str, Depends(known_kind)]
-
-
-@router.put(
-    "/{kind}",
-    response_model=ConnectorRead,
-    # `webhook_token` appears only when there is one: on the first PUT of a kind that receives webhooks.
-    response_model_exclude_none=True,
-    openapi_extra=openapi_body(ConnectorPut, {"softgarden": SOFTGARDEN_EXAMPLE}),
-)
 async def put_connector(
-    request: Request,
-    tenant: TenantDep,
-    kind: KindDep,
-    session: SessionDep,
-    body: Annotated[ConnectorPut, Depends(json_body(ConnectorPut))],
+    request: Request, tenant: Tenant, session: SessionDep, kind: str, body: ConnectorPut
 ) -> ConnectorRead:
-    """Create or replace a connector; the first PUT of a webhook kind returns its token, once."""
     state = request.app.state
     return await connectors.put_connector(
         session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams
     )
 
 
-@router.get("/{kind}", response_model=ConnectorRead, response_model_exclude_none=True)
-async def read_connector(kind: str, tenant: TenantDep, session: SessionDep) -> ConnectorRead:
-    """Read a connector; secret settings show as "***"."""
+async def patch_connector(
+    request: Request, tenant: Tenant, session: SessionDep, kind: str, body: ConnectorPatch
+) -> ConnectorRead:
+    state = request.app.state
+    return await connectors.patch_connector(
+        session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams
+    )
+
+
+async def read_connector(tenant: Tenant, session: SessionDep, kind: str) -> ConnectorRead:
     connector = await connectors.find_connector(session, tenant, kind)
     return connectors.read_connector(connector, connectors.connector_kind(kind))
 
 
-@router.delete("/{kind}", status_code=204)
-async def delete_connector(kind: str, tenant: TenantDep, session: SessionDep) -> Response:
-    """Remove a connector (its runs stay)."""
+async def delete_connector(tenant: Tenant, session: SessionDep, kind: str) -> Response:
     await session.delete(await connectors.find_connector(session, tenant, kind))
     return Response(status_code=204)
 
 
-@router.post("/{kind}/rotate-token", response_model=WebhookToken)
-async def rotate_token(kind: str, tenant: TenantDep, session: SessionDep) -> WebhookToken:
-    """Issue a new webhook token; the old one stops working at once."""
+async def rotate_token(tenant: Tenant, session: SessionDep, kind: str) -> WebhookToken:
     return WebhookToken(webhook_token=await connectors.rotate_token(session, tenant, kind))
+
+
+def add_kind_routes(name: str) -> None:
+    """The documented routes of one built kind, with its settings schema and examples."""
+    kind = KINDS[name]
+    assert kind.settings_model is not None
+    path = f"/{name}"
+    title = name.capitalize()
+
+    async def put(request: Request, tenant: TenantDep, session: SessionDep, body: PutBody) -> ConnectorRead:
+        return await put_connector(request, tenant, session, name, body)
+
+    async def patch(request: Request, tenant: TenantDep, session: SessionDep, body: PatchBody) -> ConnectorRead:
+        return await patch_connector(request, tenant, session, name, body)
+
+    async def read(tenant: TenantDep, session: SessionDep) -> ConnectorRead:
+        return await read_connector(tenant, session, name)
+
+    async def delete(tenant: TenantDep, session: SessionDep) -> Response:
+        return await delete_connector(tenant, session, name)
+
+    put_description = "Create or replace the connector with all its settings."
+    if kind.receives_webhooks:
+        put_description += " The first PUT returns its webhook token, this once."
+    if kind.secret_fields:
+        put_description += ' A secret left out or sent as "***" keeps the stored one.'
+    routes: list[tuple[str, str, Callable[..., Awaitable[Any]], dict[str, Any]]] = [
+        ("GET", f"Read the {title} connector", read, {**READ, "responses": answers(401, 404, 422, described=NO_CONNECTOR),
+                                                       "description": 'Secret settings show as "***".'}),
+        ("PUT", f"Set up the {title} connector", put, {
+            **READ,
+            "responses": answers(401, 404, 409, 413, 415, 422, described={
+                409: "The connector was being set up at the same time: send the PUT again."}),
+            "description": put_description,
+            "openapi_extra": openapi_body(put_body_schema(kind.settings_model, kind.secret_fields),
+                                          {name: PUT_EXAMPLES[name]}),
+        }),
+        ("PATCH", f"Change some {title} settings", patch, {
+            **READ,
+            "responses": answers(401, 404, 413, 415, 422, described=NO_CONNECTOR),
+            "description": "Merge the given settings keys into the stored ones (null: back to the default) and "
+            'validate the result like a PUT; a secret left out or sent as "***" keeps the stored one.',
+            "openapi_extra": openapi_body(patch_body_schema(kind.settings_model), {name: PATCH_EXAMPLES[name]}),
+        }),
+        ("DELETE", f"Remove the {title} connector", delete, {
+            "status_code": 204, "responses": answers(401, 404, 422, described=NO_CONNECTOR),
+            "description": "Its runs stay.",
+        }),
+    ]  # fmt: skip
+    for method, summary, endpoint, options in routes:
+        router.add_api_route(
+            path, endpoint, methods=[method], summary=summary, name=f"{method.lower()}_{name}_connector", **options
+        )
+    if kind.receives_webhooks:
+
+        async def rotate(tenant: TenantDep, session: SessionDep) -> WebhookToken:
+            return await rotate_token(tenant, session, name)
+
+        router.add_api_route(
+            f"{path}/rotate-token",
+            rotate,
+            methods=["POST"],
+            response_model=WebhookToken,
+            summary=f"Rotate the {title} webhook token",
+            description="Issue a new webhook token; the old one stops working at once.",
+            name=f"rotate_{name}_token",
+            responses=answers(401, 404, 422, described=NO_CONNECTOR),
+        )
+
+
+for built in (name for name, kind in KINDS.items() if kind.settings_model is not None):
+    add_kind_routes(built)
+
+
+@router.put("/{kind}", include_in_schema=False, **READ)
+async def put_other_kind(request: Request, tenant: TenantDep, kind: str, session: SessionDep, body: PutBody) -> Any:
+    return await put_connector(request, tenant, session, kind, body)
+
+
+@router.patch("/{kind}", include_in_schema=False, **READ)
+async def patch_other_kind(request: Request, tenant: TenantDep, kind: str, session: SessionDep, body: PatchBody) -> Any:
+    return await patch_connector(request, tenant, session, kind, body)
+
+
+@router.get("/{kind}", include_in_schema=False, **READ)
+async def read_other_kind(tenant: TenantDep, kind: str, session: SessionDep) -> Any:
+    return await read_connector(tenant, session, kind)
+
+
+@router.delete("/{kind}", include_in_schema=False, status_code=204)
+async def delete_other_kind(tenant: TenantDep, kind: str, session: SessionDep) -> Response:
+    return await delete_connector(tenant, session, kind)
+
+
+@router.post("/{kind}/rotate-token", include_in_schema=False, response_model=WebhookToken)
+async def rotate_other_kind(tenant: TenantDep, kind: str, session: SessionDep) -> WebhookToken:
+    return await rotate_token(tenant, session, kind)

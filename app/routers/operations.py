@@ -1,7 +1,10 @@
 """Liveness, readiness and metrics for the whole service."""
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +21,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Names what is down."}})
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    down: list[Literal["postgres", "redis"]] = Field(default=[], description="Only when unavailable.")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Names what is down."}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 when Postgres and Redis answer, else 503 naming what is down."""
     services: Services = request.app.state.services
@@ -37,7 +49,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        503: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Redis is down."},
+    },
+)
 async def prometheus_metrics(request: Request) -> PlainTextResponse:
     """Prometheus text: requests, deliveries, runs, partner calls, rate-limit waits, queue depth."""
     services: Services = request.app.state.services

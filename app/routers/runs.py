@@ -7,14 +7,16 @@ from fastapi import APIRouter, Query, Request
 
 from app.auth import TenantDep
 from app.db import SessionDep
+from app.errors import answers
 from app.queue import enqueue_run
 from app.schemas.run import RunAccepted, RunEventList, RunList, RunRead, RunStatus
 from app.services import runs
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/runs", tags=["runs"])
+NO_RUN = {404: "No such tenant (or one the caller may not see), or no such run in it."}
 
 
-@router.get("", response_model=RunList)
+@router.get("", response_model=RunList, responses=answers(401, 404, 422))
 async def list_runs(
     tenant: TenantDep,
     session: SessionDep,
@@ -27,19 +29,26 @@ async def list_runs(
     return RunList(items=await runs.list_runs(session, tenant, connector, operation, status, limit))
 
 
-@router.get("/{run_id}", response_model=RunRead)
+@router.get("/{run_id}", response_model=RunRead, responses=answers(401, 404, 422, described=NO_RUN))
 async def read_run(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunRead:
     """Read one run with its counts."""
     return runs.read_run(await runs.find_run(session, tenant, run_id))
 
 
-@router.get("/{run_id}/events", response_model=RunEventList)
+@router.get("/{run_id}/events", response_model=RunEventList, responses=answers(401, 404, 422, described=NO_RUN))
 async def list_events(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunEventList:
     """The run's events, oldest first, in plain words."""
     return RunEventList(items=await runs.list_events(session, tenant, run_id))
 
 
-@router.post("/{run_id}/retry", status_code=202, response_model=RunAccepted)
+@router.post(
+    "/{run_id}/retry",
+    status_code=202,
+    response_model=RunAccepted,
+    responses=answers(
+        401, 404, 409, 422, described={**NO_RUN, 409: "The run, or its latest retry, is not one to retry."}
+    ),
+)
 async def retry_run(request: Request, run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunAccepted:
     """Re-run a failed or partial run's failed items as a new run."""
     retry = await runs.retry_run(session, tenant, run_id)

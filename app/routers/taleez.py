@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from app.auth import TenantDep
 from app.db import SessionDep
+from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.queue import enqueue_run
 from app.schemas.run import RunAccepted
@@ -19,7 +20,19 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/taleez", tags=["taleez"])
     "/imports",
     status_code=202,
     response_model=RunAccepted,
-    responses={409: {"description": "The Taleez connector is missing or disabled."}},
+    responses=answers(
+        401,
+        404,
+        409,
+        413,
+        415,
+        422,
+        described={
+            409: "The Taleez connector is missing or disabled.",
+            422: "Invalid input, or something Lucca needs is in neither the request nor the settings "
+            "(establishment, department, primary role; a login: a template or the candidate's mail).",
+        },
+    ),
     openapi_extra=openapi_body(TaleezImport, IMPORT_EXAMPLES),
 )
 async def import_candidate(

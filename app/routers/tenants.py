@@ -7,6 +7,7 @@ from sqlalchemy import delete
 
 from app.auth import Caller, TenantDep, require_operator
 from app.db import SessionDep
+from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.models import Tenant
 from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantRead, TenantUpdate
@@ -15,12 +16,29 @@ from app.services import tenants
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 # Declared after the tenant, so another tenant's key gets 404 before its own gets 403.
 OperatorDep = Annotated[Caller, Depends(require_operator)]
+# What a new tenant's slug leads to (OpenAPI links, which /docs shows and schemathesis follows).
+TENANT_LINKS = {
+    name: {"operationId": operation, "parameters": {"slug": "$response.body#/slug"}}
+    for name, operation in (
+        ("ReadTenant", "read_tenant_api_v1_tenants__slug__get"),
+        ("ChangeTenant", "update_tenant_api_v1_tenants__slug__patch"),
+        ("DeleteTenant", "delete_tenant_api_v1_tenants__slug__delete"),
+        ("SetUpSoftgarden", "put_softgarden_connector_api_v1_tenants__slug__connectors_softgarden_put"),
+        ("SetUpTaleez", "put_taleez_connector_api_v1_tenants__slug__connectors_taleez_put"),
+        ("ListRuns", "list_runs_api_v1_tenants__slug__runs_get"),
+    )
+}
+OPERATOR_ONLY = {403: "Only the operator may do this (a tenant key may not)."}
 
 
 @router.post(
     "",
     status_code=201,
     response_model=TenantCreated,
+    responses={
+        **answers(401, 403, 409, 413, 415, 422, described={**OPERATOR_ONLY, 409: "The slug is taken."}),
+        201: {"description": "Created; the answer carries the tenant key, this once.", "links": TENANT_LINKS},
+    },
     openapi_extra=openapi_body(TenantCreate, {"acme": TENANT_EXAMPLE}),
 )
 async def create_tenant(
@@ -34,7 +52,7 @@ async def create_tenant(
     return await tenants.create_tenant(session, state.services.box, body, state.settings.allow_http_upstreams)
 
 
-@router.get("/{slug}", response_model=TenantRead)
+@router.get("/{slug}", response_model=TenantRead, responses=answers(401, 404, 422))
 async def read_tenant(tenant: TenantDep) -> TenantRead:
     """Read a tenant; secrets show only as `api_key_set` and `oauth_set`."""
     return tenants.read_tenant(tenant)
@@ -43,6 +61,7 @@ async def read_tenant(tenant: TenantDep) -> TenantRead:
 @router.patch(
     "/{slug}",
     response_model=TenantRead,
+    responses=answers(401, 403, 404, 413, 415, 422, described=OPERATOR_ONLY),
     openapi_extra=openapi_body(
         TenantUpdate, {"rename": {"name": "Acme Group", "lucca": {"rate_limit": {"requests": 30}}}}
     ),
@@ -53,12 +72,12 @@ async def update_tenant(
     _: OperatorDep,
     body: Annotated[TenantUpdate, Depends(json_body(TenantUpdate))],
 ) -> TenantRead:
-    """Change any subset of a tenant; nested objects merge, secrets change only when given."""
+    """Change any subset of a tenant (not its slug); nested objects merge, secrets change only when given."""
     state = request.app.state
     return tenants.update_tenant(tenant, state.services.box, body, state.settings.allow_http_upstreams)
 
 
-@router.delete("/{slug}", status_code=204)
+@router.delete("/{slug}", status_code=204, responses=answers(401, 403, 404, 422, described=OPERATOR_ONLY))
 async def delete_tenant(tenant: TenantDep, _: OperatorDep, session: SessionDep) -> Response:
     """Delete a tenant with its connectors, runs and links."""
     await session.execute(delete(Tenant).where(Tenant.id == tenant.id))

@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.auth import bearer_token, webhook_target
+from app.auth import WEBHOOK_SCHEME, bearer_token, webhook_target
 from app.db import driver_connection
+from app.errors import answers
 from app.json_body import openapi_body, parse_json, validate_body
 from app.queue import enqueue_run
 from app.schemas.run import WebhookAccepted
@@ -18,14 +19,21 @@ router = APIRouter(prefix="/integrations/webhooks", tags=["webhooks"])
     "/softgarden/candidate-hired",
     status_code=202,
     response_model=WebhookAccepted,
-    responses={200: {"model": WebhookAccepted, "description": "A duplicate: the first run's id."}},
-    openapi_extra=openapi_body(SoftgardenHire, {"hired": HIRE_EXAMPLE}),
+    responses={
+        200: {"model": WebhookAccepted, "description": "A duplicate: the first run's id."},
+        **answers(401, 403, 413, 415, 422, described={403: "The Softgarden connector is disabled."}),
+    },
+    openapi_extra={
+        **openapi_body(SoftgardenHire, {"hired": HIRE_EXAMPLE}),
+        "security": [{WEBHOOK_SCHEME: []}],
+    },
 )
 async def softgarden_candidate_hired(request: Request) -> JSONResponse:
-    """A candidate moved to a status; a hire becomes a Lucca employee (Authorization: Bearer <webhook token>).
+    """A candidate moved to a status: a hire becomes a Lucca employee, any other status a skipped run.
 
-    The busiest route, so it does its own steps instead of using dependencies: token, then body, then one insert.
+    Keys are matched ignoring case; keys this service does not use are ignored.
     """
+    # The busiest route, so it does its own steps instead of using dependencies: token, then body, then one insert.
     services = request.app.state.services
     token = bearer_token(request)
     async with driver_connection(services.engine) as connection:

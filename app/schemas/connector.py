@@ -1,16 +1,28 @@
 """Connectors: one per tenant and kind, with settings validated per kind."""
 
+import copy
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from app.schemas.common import RequestBody
 
 KINDS = ("softgarden", "taleez", "cards", "elevo")
+MASK = "***"
 
 
-class ConnectorPut(BaseModel):
-    enabled: bool = True
-    settings: dict[str, Any] = Field(default_factory=dict)
+class ConnectorPut(RequestBody):
+    enabled: StrictBool = True
+    settings: dict[str, Any] = Field(description="Validated per kind.")
+
+
+class ConnectorPatch(RequestBody):
+    enabled: StrictBool | None = Field(default=None, description="Omitted or null: unchanged.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys merged into the stored settings; a key set to null goes back to its default.",
+    )
 
 
 class ConnectorRead(BaseModel):
@@ -28,6 +40,41 @@ class WebhookToken(BaseModel):
     webhook_token: str
 
 
+def put_body_schema(settings: type[BaseModel], secret_fields: frozenset[str]) -> dict[str, Any]:
+    """`ConnectorPut` with this kind's settings; a secret may be left out (or sent as "***") to keep the stored one."""
+    schema = settings.model_json_schema()
+    schema["required"] = [name for name in schema.get("required", []) if name not in secret_fields]
+    return _body_schema(ConnectorPut, schema)
+
+
+def patch_body_schema(settings: type[BaseModel]) -> dict[str, Any]:
+    """`ConnectorPatch` with this kind's settings, every key optional; null resets a key that has a default."""
+    schema = settings.model_json_schema()
+    required = set(schema.pop("required", []))
+    schema["properties"] = {
+        name: prop if name in required or _allows_null(prop) else _nullable(prop)
+        for name, prop in schema["properties"].items()
+    }
+    return _body_schema(ConnectorPatch, schema)
+
+
+def _body_schema(body: type[BaseModel], settings: dict[str, Any]) -> dict[str, Any]:
+    schema = copy.deepcopy(body.model_json_schema())
+    described = schema["properties"]["settings"].get("description")
+    schema["properties"]["settings"] = {**settings, "description": described}
+    return schema
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return any(option.get("type") == "null" for option in prop.get("anyOf", []))
+
+
+def _nullable(prop: dict[str, Any]) -> dict[str, Any]:
+    outer: dict[str, Any] = {key: prop[key] for key in ("title", "description", "default") if key in prop}
+    inner = {key: value for key, value in prop.items() if key not in outer}
+    return {**outer, "anyOf": [inner, {"type": "null"}]}
+
+
 SOFTGARDEN_EXAMPLE = {
     "enabled": True,
     "settings": {
@@ -38,4 +85,19 @@ SOFTGARDEN_EXAMPLE = {
         "establishment_aliases": {"Acme GmbH": 2},
         "default_establishment_id": 1,
     },
+}
+TALEEZ_EXAMPLE = {
+    "enabled": True,
+    "settings": {
+        "api_base_url": "https://api.taleez.com/0",
+        "api_secret": "<Taleez API secret>",
+        "default_establishment_id": 1,
+        "default_department_id": 10,
+        "default_role_principal_id": 55,
+        "professional_email_template": "{first_name}.{last_name}@acme.fr",
+    },
+}
+PATCH_EXAMPLES = {
+    "softgarden": {"settings": {"establishment_aliases": {"Acme GmbH": 2, "Acme Berlin": 3}}},
+    "taleez": {"settings": {"default_department_id": 12, "professional_email_template": None}},
 }

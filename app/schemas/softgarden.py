@@ -3,65 +3,118 @@
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from app.schemas.common import EmailTemplate, Name, PositiveId, Text, strict_date
+from app.schemas.common import EmailTemplate, Name, PositiveId, RequestBody, Text, strict_date
+
+TEXT_MAX = 500
+# Blank names are refused (the server strips them): in the schema, "has a character other than white space".
+NotBlank = Annotated[Name, Field(json_schema_extra={"pattern": r"\S"})]
 
 
-class SoftgardenSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SoftgardenSettings(RequestBody):
     professional_email_template: EmailTemplate
-    default_department_id: PositiveId
-    default_role_principal_id: PositiveId
-    hire_statuses: list[Annotated[str, Field(min_length=1)]] = Field(default=["hired"], min_length=1)
-    establishment_ids: list[PositiveId] | None = None
-    establishment_aliases: dict[str, PositiveId] = Field(default_factory=dict)
-    default_establishment_id: PositiveId | None = None
+    default_department_id: PositiveId = Field(description="Lucca department for every hire.")
+    default_role_principal_id: PositiveId = Field(description="Lucca primary role for every hire.")
+    hire_statuses: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(
+        default=["hired"], min_length=1, description="Statuses that mean hired, compared ignoring case."
+    )
+    establishment_ids: list[PositiveId] | None = Field(
+        default=None, description="The Lucca establishments this configuration covers; absent: all."
+    )
+    establishment_aliases: dict[str, PositiveId] = Field(
+        default_factory=dict, description="Company as Softgarden sends it → Lucca establishment id."
+    )
+    default_establishment_id: PositiveId | None = Field(default=None, description="Used when `company` is missing.")
 
 
-class SoftgardenAddress(BaseModel):
-    street: Text | None = None
-    postalcode: Text | None = None
-    city: Text | None = None
-    countrycode: Text | None = None
+class SenderKeys(BaseModel):
+    """A partner payload: keys matched ignoring case, named as the sender spells them; unknown keys ignored.
 
-    def one_line(self) -> str:
-        """`street, postalCode city, countryCode`, empty parts left out."""
-        town = " ".join(part for part in (self.postalcode, self.city) if part)
-        return ", ".join(part for part in (self.street, town, self.countrycode) if part)
+    Runs stored before the aliases held lower-case keys (`firstname`): they still validate.
+    """
 
-
-def _lower_keys(value: Any) -> Any:
-    return {str(key).lower(): item for key, item in value.items()} if isinstance(value, dict) else value
-
-
-class SoftgardenHire(BaseModel):
-    """The candidate-hired body; keys are matched ignoring case (`firstname` = `firstName`)."""
-
-    applicationid: Name
-    candidateid: StrictStr | int | None = None
-    status: Text | None = None
-    firstname: Name
-    lastname: Name
-    email: Text | None = None
-    phone: Text | None = None
-    address: Text | SoftgardenAddress | None = None
-    jobtitle: Text | None = None
-    company: Text | None = None
-    startdate: date | None = None
-
-    _dates_are_strict = field_validator("startdate", mode="before")(strict_date)
+    model_config = ConfigDict(extra="ignore")
 
     @model_validator(mode="before")
     @classmethod
     def _keys_ignoring_case(cls, value: Any) -> Any:
-        value = _lower_keys(value)
-        if isinstance(value, dict) and "address" in value:
-            value["address"] = _lower_keys(value["address"])
-        return value
+        if not isinstance(value, dict):
+            return value
+        names = {(field.alias or name).lower(): field.alias or name for name, field in cls.model_fields.items()}
+        return {names.get(str(key).lower(), key): item for key, item in value.items()}
 
-    @field_validator("applicationid", "firstname", "lastname")
+
+class SoftgardenAddress(SenderKeys):
+    street: Text | None = None
+    postal_code: Text | None = Field(default=None, alias="postalCode")
+    city: Text | None = None
+    country_code: Text | None = Field(default=None, alias="countryCode")
+
+    def one_line(self) -> str:
+        """`street, postalCode city, countryCode`, empty parts left out."""
+        town = " ".join(part for part in (self.postal_code, self.city) if part)
+        return ", ".join(part for part in (self.street, town, self.country_code) if part)
+
+
+def _string_or_number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be a string or a number")
+    return value
+
+
+def _one_line_or_object(value: Any) -> Any:
+    """An address is one string or an object; a string is kept as its `line`."""
+    if isinstance(value, str):
+        if len(value) > TEXT_MAX:
+            raise ValueError(f"must be at most {TEXT_MAX} characters")
+        return {"line": value}
+    if value is not None and not isinstance(value, dict | SoftgardenAddress):
+        raise ValueError("must be one string or an object with street, postalCode, city and countryCode")
+    return value
+
+
+class SoftgardenAddressLine(SoftgardenAddress):
+    line: str | None = None
+
+
+ADDRESS_SCHEMA = {
+    "anyOf": [{"type": "string", "maxLength": TEXT_MAX}, SoftgardenAddress.model_json_schema(), {"type": "null"}],
+    "description": "One line, or its parts.",
+}
+
+
+class SoftgardenHire(SenderKeys):
+    """The candidate-hired body; keys are matched ignoring case (`firstname` = `firstName`)."""
+
+    application_id: NotBlank = Field(alias="applicationId")
+    candidate_id: Annotated[
+        str | None, BeforeValidator(_string_or_number), WithJsonSchema({"type": ["string", "integer", "null"]})
+    ] = Field(default=None, alias="candidateId")
+    status: Text | None = Field(default=None, description="A missing status means hired.")
+    first_name: NotBlank = Field(alias="firstName")
+    last_name: NotBlank = Field(alias="lastName")
+    email: Text | None = None
+    phone: Text | None = None
+    address: Annotated[
+        SoftgardenAddressLine | None, BeforeValidator(_one_line_or_object), WithJsonSchema(ADDRESS_SCHEMA)
+    ] = None
+    job_title: Text | None = Field(default=None, alias="jobTitle")
+    company: Text | None = None
+    start_date: Annotated[date | None, BeforeValidator(strict_date)] = Field(default=None, alias="startDate")
+
+    @field_validator("application_id", "first_name", "last_name")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -69,9 +122,9 @@ class SoftgardenHire(BaseModel):
         return value.strip()
 
     def address_line(self) -> str | None:
-        if isinstance(self.address, SoftgardenAddress):
-            return self.address.one_line() or None
-        return self.address or None
+        if self.address is None:
+            return None
+        return self.address.line or self.address.one_line() or None
 
 
 HIRE_EXAMPLE = {

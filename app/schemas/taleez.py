@@ -3,25 +3,26 @@
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
-from app.schemas.common import EmailTemplate, Name, PositiveId, Text, strict_date
+from app.schemas.common import EmailTemplate, Name, PartnerUrl, PositiveId, RequestBody, Text, strict_date
 
 TALEEZ_API = "https://api.taleez.com/0"
 
 
-class TaleezSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    api_base_url: Annotated[str, Field(min_length=1, max_length=500)] = TALEEZ_API
-    api_secret: Annotated[str, Field(min_length=1, max_length=500)]
+class TaleezSettings(RequestBody):
+    api_base_url: PartnerUrl = TALEEZ_API
+    api_secret: Annotated[StrictStr, Field(min_length=1, max_length=500)] = Field(
+        description='Required on the first PUT; comes back as "***"; omitted or "***" keeps the stored one.'
+    )
     default_establishment_id: PositiveId | None = None
     default_department_id: PositiveId | None = None
     default_role_principal_id: PositiveId | None = None
     professional_email_template: EmailTemplate | None = None
 
 
-class TaleezCandidateIn(BaseModel):
+class TaleezCandidateIn(RequestBody):
     """A candidate as Taleez describes it (`GET /candidates/{id}`), sent inline by the caller."""
 
     id: PositiveId
@@ -31,24 +32,35 @@ class TaleezCandidateIn(BaseModel):
     phone: Text | None = None
 
 
-class TaleezImport(BaseModel):
+# "Either candidate_id or candidate": exactly one of them is given and not null.
+ONE_CANDIDATE: JsonDict = {
+    "oneOf": [
+        {"required": ["candidate_id"], "properties": {"candidate_id": {"type": "integer"}}},
+        {"required": ["candidate"], "properties": {"candidate": {"type": "object"}}},
+    ]
+}
+
+
+class TaleezImport(RequestBody):
     """Either `candidate_id` (read from Taleez) or `candidate`, plus the recruiter's choices."""
 
+    model_config = ConfigDict(json_schema_extra=ONE_CANDIDATE)
+
     candidate_id: PositiveId | None = None
-    candidate: TaleezCandidateIn | None = None
+    candidate: TaleezCandidateIn | None = Field(default=None, validate_default=True)
     establishment_id: PositiveId | None = None
     department_id: PositiveId | None = None
     role_principal_id: PositiveId | None = None
     manager_id: PositiveId | None = None
-    start_date: date | None = None
+    start_date: Annotated[date | None, BeforeValidator(strict_date)] = None
 
-    _dates_are_strict = field_validator("start_date", mode="before")(strict_date)
-
-    @model_validator(mode="after")
-    def _one_candidate(self) -> "TaleezImport":
-        if (self.candidate_id is None) == (self.candidate is None):
+    @field_validator("candidate")
+    @classmethod
+    def _one_candidate(cls, value: TaleezCandidateIn | None, info: ValidationInfo) -> TaleezCandidateIn | None:
+        # An invalid candidate_id has its own error already.
+        if "candidate_id" in info.data and (info.data["candidate_id"] is None) == (value is None):
             raise ValueError("give either candidate_id or candidate, not both and not neither")
-        return self
+        return value
 
 
 IMPORT_EXAMPLES = {

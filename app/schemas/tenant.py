@@ -2,70 +2,74 @@
 
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, StrictStr
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+from app.schemas.common import Name, PartnerUrl, RequestBody, Slug, json_integer
+
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=2000)]
-Url = Annotated[str, Field(min_length=1, max_length=500)]
+TIMEZONES = sorted(available_timezones())
+_KNOWN_TIMEZONES = frozenset(TIMEZONES)
 
 
 def _known_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
+    if value not in _KNOWN_TIMEZONES:
+        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Paris")
     return value
 
 
-Timezone = Annotated[str, AfterValidator(_known_timezone)]
+Timezone = Annotated[
+    StrictStr, AfterValidator(_known_timezone), Field(json_schema_extra={"enum": TIMEZONES}, examples=["Europe/Paris"])
+]
+Requests = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(json_integer)]
+PerSeconds = Annotated[int, Field(ge=1, le=86_400), BeforeValidator(json_integer)]
 
 
-class RateLimitIn(BaseModel):
-    requests: int = Field(default=50, ge=1, le=100_000)
-    per_seconds: int = Field(default=60, ge=1, le=86_400)
+class RateLimitIn(RequestBody):
+    requests: Requests = 50
+    per_seconds: PerSeconds = 60
 
 
-class RateLimitPatch(BaseModel):
-    requests: int | None = Field(default=None, ge=1, le=100_000)
-    per_seconds: int | None = Field(default=None, ge=1, le=86_400)
+class RateLimitPatch(RequestBody):
+    requests: Requests | None = None
+    per_seconds: PerSeconds | None = None
 
 
-class OAuthIn(BaseModel):
-    client_id: str = Field(min_length=1, max_length=500)
+class OAuthIn(RequestBody):
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=500)]
     client_secret: Secret
 
 
-class OAuthPatch(BaseModel):
-    client_id: str | None = Field(default=None, min_length=1, max_length=500)
+class OAuthPatch(RequestBody):
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = None
     client_secret: Secret | None = None
 
 
-class LuccaCreate(BaseModel):
-    base_url: Url
+class LuccaCreate(RequestBody):
+    base_url: PartnerUrl
     api_key: Secret
     oauth: OAuthIn | None = None
     rate_limit: RateLimitIn = RateLimitIn()
 
 
-class LuccaPatch(BaseModel):
-    base_url: Url | None = None
+class LuccaPatch(RequestBody):
+    base_url: PartnerUrl | None = None
     api_key: Secret | None = None
     oauth: OAuthPatch | None = None
     rate_limit: RateLimitPatch | None = None
 
 
-class TenantCreate(BaseModel):
+class TenantCreate(RequestBody):
     slug: Slug
     name: Name
     timezone: Timezone = "Europe/Paris"
     lucca: LuccaCreate
 
 
-class TenantUpdate(BaseModel):
-    slug: Slug | None = None
+class TenantUpdate(RequestBody):
+    """Any subset of a tenant; the slug is fixed once created, so it is not one of them."""
+
     name: Name | None = None
     timezone: Timezone | None = None
     lucca: LuccaPatch | None = None

@@ -9,14 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import SecretBox, hash_token, new_webhook_token
-from app.errors import Conflict, NotFound, invalid_field
+from app.errors import Conflict, NotFound, body_errors, invalid_field
 from app.models import Connector, Tenant
-from app.schemas.connector import ConnectorPut, ConnectorRead
+from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
 from app.services.tenants import check_upstream_url
-
-MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -45,21 +43,40 @@ def connector_kind(kind: str) -> ConnectorKind:
 
 def validate_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
     """Validate a PUT's settings; an omitted or masked secret keeps the stored one."""
-    if kind.settings_model is None:
-        raise invalid_field(("settings",), f"The {name} connector is not supported yet.")
+    model = built_settings(kind, name)
     merged = {key: value for key, value in given.items() if not (key in kind.secret_fields and value == MASK)}
     for field in kind.secret_fields:
         if field not in merged and field in stored:
             merged[field] = stored[field]
+    return _validated(model, merged)
+
+
+def merge_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
+    """A PATCH's settings merged into the stored ones (secrets included): null resets a key to its default."""
+    model = built_settings(kind, name)
+    merged = dict(stored)
+    for key, value in given.items():
+        field = model.model_fields.get(key)
+        if field is not None and value is None:
+            if field.is_required():
+                raise invalid_field(("settings", key), "has no default: give a value", kind="missing")
+            merged.pop(key, None)
+        elif not (key in kind.secret_fields and value == MASK):
+            merged[key] = value
+    return _validated(model, merged)
+
+
+def built_settings(kind: ConnectorKind, name: str) -> type[BaseModel]:
+    if kind.settings_model is None:
+        raise invalid_field(("settings",), f"The {name} connector is not supported yet.")
+    return kind.settings_model
+
+
+def _validated(model: type[BaseModel], settings: dict[str, Any]) -> BaseModel:
     try:
-        return kind.settings_model.model_validate(merged)
+        return model.model_validate(settings)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise invalid_field(("settings",), "; ".join(_describe(error) for error in errors)) from None
-
-
-def _describe(error: Any) -> str:
-    return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        raise body_errors(exc, "settings") from None
 
 
 def connector_secrets(box: SecretBox, connector: Connector) -> dict[str, Any]:
@@ -79,9 +96,10 @@ def read_connector(connector: Connector, kind: ConnectorKind, webhook_token: str
     )
 
 
-async def find_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
+async def find_connector(session: AsyncSession, tenant: Tenant, kind: str, for_update: bool = False) -> Connector:
     connector_kind(kind)
-    connector = await session.scalar(select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == kind))
+    query = select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == kind)
+    connector = await session.scalar(query.with_for_update() if for_update else query)
     if connector is None:
         raise NotFound(f"No {kind} connector is set up for this tenant.")
     return connector
@@ -96,23 +114,54 @@ async def put_connector(
         select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == name).with_for_update()
     )
     stored_secrets = connector_secrets(box, connector) if connector else {}
-    settings = validate_settings(kind, name, body.settings, stored_secrets).model_dump(mode="json")
-    for field in kind.url_fields:
-        settings[field] = check_upstream_url(settings[field], allow_http, ("settings", field))
-    secrets = {field: settings.pop(field) for field in kind.secret_fields if settings.get(field) is not None}
+    settings = validate_settings(kind, name, body.settings, stored_secrets)
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
     if connector is None:
         connector = Connector(tenant_id=tenant.id, kind=name, webhook_token_hash=token and hash_token(token))
         session.add(connector)
     connector.enabled = body.enabled
-    connector.settings = settings
-    connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None
+    store_settings(connector, kind, settings, box, allow_http, kind.url_fields)
     try:
         await session.flush()
     except IntegrityError:
         raise Conflict(f"The {name} connector was being set up at the same time; send the PUT again.") from None
     await session.refresh(connector)
     return read_connector(connector, kind, token)
+
+
+async def patch_connector(
+    session: AsyncSession, box: SecretBox, tenant: Tenant, name: str, body: ConnectorPatch, allow_http: bool
+) -> ConnectorRead:
+    """Change a connector's given keys only, validated like a PUT once merged into the stored settings."""
+    kind = connector_kind(name)
+    connector = await find_connector(session, tenant, name, for_update=True)
+    if body.settings:
+        stored = {**connector.settings, **connector_secrets(box, connector)}
+        settings = merge_settings(kind, name, body.settings, stored)
+        urls = tuple(field for field in kind.url_fields if field in body.settings)
+        store_settings(connector, kind, settings, box, allow_http, urls)
+    if body.enabled is not None:
+        connector.enabled = body.enabled
+    await session.flush()
+    await session.refresh(connector)
+    return read_connector(connector, kind)
+
+
+def store_settings(
+    connector: Connector,
+    kind: ConnectorKind,
+    settings: BaseModel,
+    box: SecretBox,
+    allow_http: bool,
+    check_urls: tuple[str, ...],
+) -> None:
+    """Keep valid settings on the connector, its secrets encrypted apart."""
+    values = settings.model_dump(mode="json")
+    for field in check_urls:
+        values[field] = check_upstream_url(values[field], allow_http, ("settings", field))
+    secrets = {field: values.pop(field) for field in kind.secret_fields if values.get(field) is not None}
+    connector.settings = values
+    connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None
 
 
 async def rotate_token(session: AsyncSession, tenant: Tenant, name: str) -> str:

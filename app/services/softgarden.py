@@ -60,14 +60,14 @@ async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, ca
     hire = is_hire(candidate, settings)
     received_at = utcnow()
     arrival_day = received_at.astimezone(ZoneInfo(target.timezone)).date()
-    payload = candidate.model_dump(mode="json")
+    payload = candidate.model_dump(mode="json", by_alias=True)
     counts = {**RunCounts().model_dump(), "total": 1, "skipped": 0 if hire else 1}
     values = (
         uuid.uuid4(),
         target.tenant_id,
         SOURCE,
         # Only a hire uses up its applicationId; other statuses never block a later hire.
-        candidate.applicationid if hire else None,
+        candidate.application_id if hire else None,
         uuid.uuid4(),
         json.dumps(payload),
         received_at,
@@ -88,14 +88,14 @@ async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, ca
     run_id = await connection.fetchval(CLAIM_AND_QUEUE, *values)
     if run_id is None:
         metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="duplicate")
-        first = await connection.fetchval(FIRST_RUN, target.tenant_id, SOURCE, candidate.applicationid)
+        first = await connection.fetchval(FIRST_RUN, target.tenant_id, SOURCE, candidate.application_id)
         return Receipt(first, duplicate=True, queued=False)
     metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="hire")
     return Receipt(run_id, duplicate=False, queued=True)
 
 
 def subject_of(candidate: SoftgardenHire) -> str:
-    return candidate.email or f"{candidate.firstname} {candidate.lastname}"
+    return candidate.email or f"{candidate.first_name} {candidate.last_name}"
 
 
 def skip_reason(candidate: SoftgardenHire, settings: SoftgardenSettings) -> str:
@@ -104,13 +104,13 @@ def skip_reason(candidate: SoftgardenHire, settings: SoftgardenSettings) -> str:
 
 def hire_request(candidate: SoftgardenHire, settings: SoftgardenSettings, arrival_date: str) -> HireRequest:
     return HireRequest(
-        first_name=candidate.firstname,
-        last_name=candidate.lastname,
+        first_name=candidate.first_name,
+        last_name=candidate.last_name,
         personal_email=candidate.email,
         phone=candidate.phone,
         address=candidate.address_line(),
-        job_title=candidate.jobtitle,
-        start_date=candidate.startdate or arrival_date,
+        job_title=candidate.job_title,
+        start_date=candidate.start_date or arrival_date,
         company=candidate.company,
         establishment_rules=EstablishmentRules(
             aliases=settings.establishment_aliases,
@@ -121,7 +121,7 @@ def hire_request(candidate: SoftgardenHire, settings: SoftgardenSettings, arriva
         role_principal_id=settings.default_role_principal_id,
         email_template=settings.professional_email_template,
         partner=SOURCE,
-        external_id=candidate.applicationid,
+        external_id=candidate.application_id,
     )
 
 

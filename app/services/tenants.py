@@ -1,7 +1,5 @@
 """Creating, reading, changing and deleting tenants; credentials encrypted, the tenant key hashed."""
 
-from urllib.parse import urlsplit
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.crypto import SecretBox, hash_token, new_tenant_key
 from app.errors import Conflict, invalid_field
 from app.models import Tenant
+from app.schemas.common import is_partner_url
 from app.schemas.tenant import (
     LuccaRead,
     OAuthPatch,
@@ -22,10 +21,9 @@ from app.schemas.tenant import (
 
 def check_upstream_url(url: str, allow_http: bool, loc: tuple[str, ...]) -> str:
     """Partner URLs must be https (http only when ALLOW_HTTP_UPSTREAMS is set, for sandboxes and tests)."""
-    parts = urlsplit(url)
-    allowed = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in allowed or not parts.hostname or parts.query or parts.fragment:
-        raise invalid_field(loc, f"must be an {' or '.join(allowed)} URL without query or fragment")
+    if not is_partner_url(url, allow_http):
+        allowed = "an https or http" if allow_http else "an https"
+        raise invalid_field(loc, f"must be {allowed} URL with a host name, without credentials, query or fragment")
     return url.rstrip("/")
 
 
@@ -75,8 +73,6 @@ async def create_tenant(session: AsyncSession, box: SecretBox, body: TenantCreat
 
 def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http: bool) -> TenantRead:
     """Apply any subset; nested objects are merged and a secret is replaced only when given."""
-    if body.slug is not None and body.slug != tenant.slug:
-        raise invalid_field(("slug",), "the slug is fixed once the tenant is created")
     if body.name is not None:
         tenant.name = body.name
     if body.timezone is not None:
