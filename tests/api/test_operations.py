@@ -30,12 +30,13 @@ async def test_metrics_count_requests_and_deliveries(asgi_client: httpx.AsyncCli
 async def test_openapi_documents_every_route_with_examples(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     paths = spec["paths"]
-    for path in ("/api/v1/tenants", "/api/v1/tenants/{slug}/connectors/{kind}", "/api/v1/tenants/{slug}/runs/{run_id}/retry",
+    for path in ("/api/v1/tenants", "/api/v1/tenants/{slug}/connectors/softgarden",
+                 "/api/v1/tenants/{slug}/connectors/taleez", "/api/v1/tenants/{slug}/runs/{run_id}/retry",
                  WEBHOOK, "/healthz", "/readyz", "/metrics"):  # fmt: skip
         assert path in paths, path
     webhook_body = paths[WEBHOOK]["post"]["requestBody"]["content"]["application/json"]
     assert webhook_body["examples"]["hired"]["value"]["applicationId"]
-    assert "applicationid" in webhook_body["schema"]["properties"]
+    assert {"applicationId", "firstName", "lastName", "startDate"} <= set(webhook_body["schema"]["properties"])
 
 
 async def test_a_webhook_token_acts_only_in_its_own_tenant(client: httpx.AsyncClient, migrated_database: str) -> None:
