@@ -59,7 +59,7 @@ async def test_the_openapi_document_holds(client: httpx.AsyncClient, live_api: L
     command = [str(SCHEMATHESIS), "--config-file", str(config_file), "run", f"{live_api.url}/openapi.json",
                "--checks", "all", "--seed", SEED, "--max-examples", MAX_EXAMPLES, "--generation-allow-x00", "false",
                "--generation-database", "none", "--no-color", "--report", "junit", "--report-dir", str(tmp_path)]  # fmt: skip
-    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=900)
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     summary = done.stdout[done.stdout.find("=== SUMMARY") - 40 :] if "=== SUMMARY" in done.stdout else done.stdout
     print(summary)  # noqa: T201 (the figures, shown with -s and on failure)
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
