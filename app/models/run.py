@@ -41,6 +41,8 @@ class Run(UUIDKey, Base):
     retry_at: Mapped[datetime] = mapped_column(default=utcnow)
     failing_since: Mapped[datetime | None]
     failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How many attempts in a row found the account's lock held by another job (not a failure: a short wait).
+    lock_waits: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class RunEvent(Base):

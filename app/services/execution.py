@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,9 +16,16 @@ from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
 from app.services import softgarden, taleez
 from app.services.context import Services
+from app.services.locks import LockBusy, LockLost
 from app.services.run_log import RunLog, finish_run
 
 log = logging.getLogger(__name__)
+
+# A run whose account lock another job holds waits a little and tries again; the wait grows slowly to a cap,
+# with jitter so that a backlog's jobs do not come back all at once.
+LOCK_WAIT_BASE_SECONDS = 0.5
+LOCK_WAIT_MAX_SECONDS = 3.0
+LOCK_WAIT_GROWTH = 1.25
 
 Operation = Callable[[Services, Run, Tenant, Connector, RunLog], Awaitable[None]]
 
@@ -58,6 +66,12 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
             streak.failed(utcnow())  # raised without going through PartnerHTTP, which counts its own
         setback = Setback(outage.partner, outage.message, outage.retry_after)
         return await postpone(services, run, run_log, setback, streak)
+    except LockBusy as busy:
+        return await wait_for_lock(services, run, streak, busy)
+    except LockLost:
+        streak.failed(utcnow())
+        setback = Setback("service", "The run lost its database lock and stopped before going on", None)
+        return await postpone(services, run, run_log, setback, streak)
     except PartnerRejected as refusal:
         await run_log.event("fail", refusal.partner, refusal.message)
         await finish_run(services.sessionmaker, run_id, error=refusal.message)
@@ -70,6 +84,27 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return await postpone(services, run, run_log, setback, streak)
     await finish_run(services.sessionmaker, run_id)
     return None
+
+
+async def wait_for_lock(services: Services, run: Run, streak: FailureStreak, busy: LockBusy) -> float:
+    """Another job holds the lock this run needs: try again shortly. Not a failure, and no event: just a wait."""
+    delay = lock_wait_seconds(run.lock_waits)
+    async with services.sessionmaker.begin() as session:
+        stored = await session.get(Run, run.id)
+        assert stored is not None
+        # Calls made before the lock still count in the backoff schedule.
+        stored.failing_since = streak.since
+        stored.failed_attempts = streak.failures
+        stored.lock_waits = run.lock_waits + 1
+        stored.retry_at = utcnow() + timedelta(seconds=delay)
+    log.debug("run %s waits %.2f s: %s", run.id, delay, busy)
+    return delay
+
+
+def lock_wait_seconds(waits: int) -> float:
+    """The wait after the `waits`-th busy lock in a row: growing slowly from half a second to a few, jittered."""
+    ceiling = min(LOCK_WAIT_MAX_SECONDS, LOCK_WAIT_BASE_SECONDS * LOCK_WAIT_GROWTH ** min(waits, 32))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)
@@ -99,6 +134,7 @@ async def postpone(
         assert stored is not None
         stored.failing_since = failing_since
         stored.failed_attempts = streak.failures
+        stored.lock_waits = 0
         stored.retry_at = now + timedelta(seconds=delay)
     message = f"{setback.message}; next try in {seconds_in_words(delay)}."
     await run_log.event("note", setback.source, message, level="warning")
