@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from redis import Redis
+from redis.exceptions import RedisError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -73,6 +74,9 @@ class ServiceConfig:
     redis_db: int
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    redis_port: int = 6379
+    # Service settings of this benchmark (e.g. a shorter sweep), on top of the defaults.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.database.startswith(DATABASE_PREFIX):
@@ -84,7 +88,7 @@ class ServiceConfig:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{HOST}:6379/{self.redis_db}"
+        return f"redis://{HOST}:{self.redis_port}/{self.redis_db}"
 
     @property
     def admin_auth(self) -> dict[str, str]:
@@ -102,6 +106,7 @@ class ServiceConfig:
             "APP_ENV": "development",
             "ALLOW_HTTP_UPSTREAMS": "true",
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
         }
 
 
@@ -236,10 +241,10 @@ class Endpoint:
     url: str
 
 
-def start_api(processes: Processes, config: ServiceConfig, name: str = "api") -> Endpoint:
-    """One uvicorn process serving the API, once its /readyz answers 200."""
+def start_api(processes: Processes, config: ServiceConfig, name: str = "api", app: str = "app.main:app") -> Endpoint:
+    """One uvicorn process serving the API (or another ASGI `app`), once its /readyz answers 200."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--no-access-log"]
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
     service = processes.start(name, argv, config.environ())
     endpoint = Endpoint(service, f"http://{HOST}:{port}")
     wait_ready(service, f"{endpoint.url}/readyz")
@@ -249,6 +254,23 @@ def start_api(processes: Processes, config: ServiceConfig, name: str = "api") ->
 def start_worker(processes: Processes, config: ServiceConfig, name: str = "worker") -> Service:
     """One arq worker process (it has no readiness endpoint: it starts taking jobs once connected)."""
     return processes.start(name, [sys.executable, "-m", "arq", "app.workers.WorkerSettings"], config.environ())
+
+
+def start_redis(processes: Processes, port: int, name: str = "redis") -> Service:
+    """A Redis server of the benchmark's own (nothing kept on disk), once it answers PING."""
+    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    service = processes.start(name, argv, dict(os.environ))
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise BenchError(f"{name} exited while starting:\n{service.tail()}")
+        try:
+            if Redis(host=HOST, port=port, socket_timeout=1).ping():
+                return service
+        except (OSError, RedisError):
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"{name} did not answer on port {port}:\n{service.tail()}")
 
 
 def start_sandbox(processes: Processes, window_seconds: float, requests: int) -> Endpoint:
