@@ -439,7 +439,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "greaterthan": operator.gt,
     "lowerthan": operator.lt,
 }
-FILTER_OPERATORS = {"notequal", "like", *COMPARISONS}
+FILTER_OPERATORS = {"notequal", "like", "between", *COMPARISONS}
 
 
 @dataclass(frozen=True)
@@ -458,13 +458,21 @@ class Filter:
         if self.operator == "notequal":
             return not any(same_value(actual, operand) for operand in self.operands)
         if self.operator == "like":
+            # Lucca's `like` is a substring match ignoring case (not accents).
             return actual is not None and ",".join(self.operands).casefold() in str(actual).casefold()
+        if actual is None:
+            return False
+        if self.operator == "between":
+            if len(self.operands) != 2:
+                raise LuccaError(400, f"{self.prop}=between needs two values: between,FROM,TO")
+            low, high = (ordering_operand(actual, operand) for operand in self.operands)
+            return bool(low <= ordered_value(actual) <= high)
         compare = COMPARISONS[self.operator]
-        return actual is not None and bool(compare(actual, comparable(actual, self.operands[0])))
+        return bool(compare(ordered_value(actual), ordering_operand(actual, self.operands[0])))
 
 
 def same_value(actual: Any, expected: str) -> bool:
-    """Lucca equality: `null`, numbers and booleans by value, text ignoring case."""
+    """Lucca equality: `null`, numbers and booleans by value, text exactly (case included: use `like` to ignore it)."""
     if expected.lower() == "null":
         return actual is None
     if actual is None:
@@ -473,17 +481,35 @@ def same_value(actual: Any, expected: str) -> bool:
         return str(actual).lower() == expected.lower()
     if isinstance(actual, int):
         return expected.lstrip("-").isdigit() and int(expected) == actual
-    return str(actual).casefold() == expected.casefold()
+    if is_lucca_day(actual) and DAY_PATTERN.fullmatch(expected):
+        return str(actual) == lucca_day(expected)
+    return str(actual) == expected
 
 
-def comparable(actual: Any, expected: str) -> Any:
-    """The operand of an ordering filter, as a number when the property is one."""
-    if not isinstance(actual, int):
-        return expected
-    try:
-        return int(expected)
-    except ValueError as exc:
-        raise LuccaError(400, f"'{expected}' is not a number") from exc
+def is_lucca_day(value: Any) -> bool:
+    """A contract date as this sandbox stores it (`YYYY-MM-DDT00:00:00`)."""
+    return isinstance(value, str) and DAY_PATTERN.fullmatch(value) is not None
+
+
+def ordered_value(actual: Any) -> Any:
+    """The property's value as ordering filters compare it: dates by their day."""
+    return actual[:10] if is_lucca_day(actual) else actual
+
+
+def ordering_operand(actual: Any, expected: str) -> Any:
+    """The operand of an ordering filter: a number for a number, a day for a date, else the text."""
+    if isinstance(actual, int) and not isinstance(actual, bool):
+        try:
+            return int(expected)
+        except ValueError as exc:
+            raise LuccaError(400, f"'{expected}' is not a number") from exc
+    if is_lucca_day(actual):
+        day = expected.strip()[:10]
+        try:
+            return date.fromisoformat(day).isoformat()
+        except ValueError as exc:
+            raise LuccaError(400, f"'{expected}' is not a date") from exc
+    return expected
 
 
 def parse_filters(params: QueryParams, properties: Iterable[str]) -> list[Filter]:

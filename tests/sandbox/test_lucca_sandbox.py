@@ -166,7 +166,20 @@ async def test_bad_paging_is_400(client: httpx.AsyncClient, paging: str) -> None
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("mail=JEAN.DUPONT@acme.fr", [102]),
+        ("mail=jean.dupont@acme.fr", [102]),
+        ("mail=JEAN.DUPONT@acme.fr", []),  # equality is strict, case included
+        ("mail=like,JEAN.DUP", [102]),  # like: a substring, ignoring case
+        ("login=like,martin&formerEmployees=true", [100]),
+        ("firstName=claire", []),
+        ("firstName=Claire", [100]),
+        ("dtContractStart=2021-09-01", [102]),
+        ("dtContractStart=2021-09-01T00:00:00", [102]),
+        ("dtContractStart=between,2019-03-01,2021-09-01", [100, 102]),
+        ("dtContractStart=between,2019-03-02,2021-08-31", []),
+        ("dtContractStart=between,2018-01-01,2019-12-31&formerEmployees=true", [100, 101]),
+        ("dtContractStart=since,2021-09-01", [102]),
+        ("dtContractStart=until,2019-03-01", [100]),
+        ("dtContractEnd=until,2024-06-30", [101]),
         ("login=claire.martin@acme.fr", [100]),
         ("lastName=like,DUP", [102]),
         ("id=notequal,100", [102]),
@@ -180,6 +193,12 @@ async def test_bad_paging_is_400(client: httpx.AsyncClient, paging: str) -> None
 )
 async def test_user_filters(client: httpx.AsyncClient, query: str, expected: list[int]) -> None:
     assert await user_ids(client, query) == expected
+
+
+@pytest.mark.parametrize("query", ["dtContractStart=between,2019-03-01", "dtContractStart=since,soon", "id=since,x"])
+async def test_bad_filter_operands_are_400(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.get(f"{USERS}?{query}", headers=AUTH)
+    assert response.status_code == 400
 
 
 async def test_get_one_user(client: httpx.AsyncClient) -> None:
@@ -199,7 +218,8 @@ async def test_create_user_with_contract(client: httpx.AsyncClient) -> None:
     assert user["dtContractStart"] == "2026-12-01T00:00:00"
     assert user["manager"] == {"id": 100, "name": "Claire Martin", "url": "http://sandbox/demo/api/v3/users/100"}
     assert (await sandbox_user(client, 103))["jobTitle"] == "Backend"
-    assert await user_ids(client, "login=ZOE.MULLER@acme.fr") == [103]
+    assert await user_ids(client, "login=zoe.muller@acme.fr") == [103]
+    assert await user_ids(client, "login=like,ZOE.MULLER@") == [103]
 
 
 async def test_create_accepts_a_wrapped_body_and_no_contract(client: httpx.AsyncClient) -> None:
