@@ -2,7 +2,7 @@
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -213,6 +213,14 @@ class LuccaClient:
             users += page
             if len(page) < page_size:
                 return users
+
+    async def users_by_id(self, user_ids: Iterable[int]) -> dict[int, LuccaUser]:
+        """These users by id in one call (`id=1,2`), former employees included; ids Lucca does not hold are absent."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return {}
+        users = await self.list_users(filters={"id": ",".join(str(user_id) for user_id in wanted)})
+        return {user.id: user for user in users if user.id in wanted}
 
     async def get_user(self, user_id: int, fields: Sequence[str] = USER_FIELDS) -> LuccaUser:
         """One user by id."""

@@ -93,6 +93,16 @@ async def test_list_users_filters_and_fields(lucca: LuccaClient, lucca_api: resp
     assert "formerEmployees" not in params
 
 
+async def test_users_by_id_asks_once_with_an_id_list(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
+    answer = {"data": {"items": [user(7), user(3)]}}
+    route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json=answer))
+    found = await lucca.users_by_id([7, 3, 7, 9])
+    assert sorted(found) == [3, 7] and found[7].first_name == "First7"
+    params = route.calls.last.request.url.params
+    assert (route.call_count, params["id"], params["formerEmployees"]) == (1, "3,7,9", "true")
+    assert await lucca.users_by_id([]) == {} and route.call_count == 1
+
+
 async def test_user_fields_and_dates_are_parsed(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     raw = user(
         416,
