@@ -3,15 +3,14 @@
 It knows nothing of any ATS payload: Softgarden and Taleez each build a `HireRequest` and call `hire_candidate`.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
-from datetime import date
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from app.clients.http import PartnerRejected
-from app.clients.lucca import Department, Establishment, LuccaClient, LuccaUser
+from app.clients.lucca import PARTNER, Department, Establishment, LuccaClient, LuccaUnavailable, LuccaUser
 from app.services import work_email
 from app.services.names import comparable
 from app.services.run_log import Action, Outcome, RunLog
@@ -60,29 +59,39 @@ class ItemStopped(Exception):
         self.message = message
 
 
+class FoundInLucca(Exception):
+    """The person turned out to be in Lucca already, found while creating; `ours` when this run created them."""
+
+    def __init__(self, user: LuccaUser, *, ours: bool) -> None:
+        super().__init__(user.id)
+        self.user = user
+        self.ours = ours
+
+
 async def hire_candidate(
-    lucca: LuccaClient,
-    log: RunLog,
-    request: HireRequest,
-    *,
-    today: date,
-    tenant_lock: Callable[[], AbstractAsyncContextManager[None]],
-    linked_user_id: int | None,
+    lucca: LuccaClient, log: RunLog, request: HireRequest, *, today: date, linked_user_id: int | None
 ) -> LuccaUser | None:
-    """Create (or link) the employee and record the outcome; returns the Lucca user, None when stopped."""
+    """Create (or link) the employee and record the outcome; returns the Lucca user, None when stopped.
+
+    The caller holds the account's hire lock: the lookups and the create must not interleave with another hire's.
+    Every lookup asks Lucca for the few users it concerns (filters), never for the directory.
+    """
     try:
-        # One hire at a time per tenant: the lookup and the create must not interleave with another hire's. The
-        # tenant's Lucca budget is shared anyway, and serial hires fill the structure cache once, not in a stampede.
-        async with tenant_lock():
-            establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
-            people = await lucca.list_users()
-            linked = await check_link(log, people, request, linked_user_id)
-            same = linked or find_same_person(people, request)
-            if same is not None:
-                await record_same_person(log, request, same)
-                return same
-            manager_id = await pick_manager(lucca, log, people, request, today)
-            user = await create_with_free_login(lucca, log, people, request, establishment_id, manager_id)
+        establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
+        department = None if request.manager_id is not None else await find_department(lucca, request.department_id)
+        manager_id = request.manager_id if department is None else department.head_id
+        # One call for the stored link and the manager to check.
+        known = await lucca.users_by_id(user_id for user_id in (linked_user_id, manager_id) if user_id is not None)
+        linked = await check_link(log, known, request, linked_user_id)
+        same = linked or await find_same_person(lucca, request)
+        if same is not None:
+            await record_same_person(log, request, same)
+            return same
+        manager_id = await pick_manager(log, known, department, request, today)
+        user = await create_with_free_login(lucca, log, request, establishment_id, manager_id)
+    except FoundInLucca as found:
+        await record_same_person(log, request, found.user, ours=found.ours)
+        return found.user
     except ItemStopped as stop:
         action: Action = "skip" if stop.outcome == "skipped" else "fail"
         await log.item(ITEM, stop.outcome, action, request.subject, stop.message)
@@ -133,7 +142,7 @@ def check_covered(rules: EstablishmentRules, establishment_id: int, described: s
 
 
 async def check_link(
-    log: RunLog, people: list[LuccaUser], request: HireRequest, linked_user_id: int | None
+    log: RunLog, known: Mapping[int, LuccaUser], request: HireRequest, linked_user_id: int | None
 ) -> LuccaUser | None:
     """The user this partner record was linked to, if Lucca still holds them as the same person; else a warning.
 
@@ -141,7 +150,7 @@ async def check_link(
     """
     if linked_user_id is None:
         return None
-    user = next((person for person in people if person.id == linked_user_id), None)
+    user = known.get(linked_user_id)
     if user is not None and still_the_person(user, request):
         return user
     if user is None:
@@ -159,32 +168,50 @@ async def check_link(
 
 def still_the_person(user: LuccaUser, request: HireRequest) -> bool:
     """Same personal email (ignoring case), or same first and last names (ignoring case and accents)."""
-    if request.personal_email and (user.personal_email or "").casefold() == request.personal_email.casefold():
-        return True
+    return same_email(user, request) or same_names(user, request)
+
+
+def same_email(user: LuccaUser, request: HireRequest) -> bool:
+    return (
+        bool(request.personal_email)
+        and (user.personal_email or "").casefold() == (request.personal_email or "").casefold()
+    )
+
+
+def same_names(user: LuccaUser, request: HireRequest) -> bool:
     names = (comparable(request.first_name), comparable(request.last_name))
     return (comparable(user.first_name or ""), comparable(user.last_name or "")) == names
 
 
-def find_same_person(people: list[LuccaUser], request: HireRequest) -> LuccaUser | None:
-    """The same person: same personal email, or (without one) same names and start date (contract section 7)."""
+def is_same_person(user: LuccaUser, request: HireRequest) -> bool:
+    """Same personal email, or (the candidate giving none) same names and start date (contract section 7)."""
     if request.personal_email:
-        wanted = request.personal_email.casefold()
-        return next((p for p in people if (p.personal_email or "").casefold() == wanted), None)
-    names = (comparable(request.first_name), comparable(request.last_name))
-    return next(
-        (
-            p
-            for p in people
-            if (comparable(p.first_name or ""), comparable(p.last_name or "")) == names
-            and p.dt_contract_start == request.start_date
-        ),
-        None,
-    )
+        return same_email(user, request)
+    return same_names(user, request) and user.dt_contract_start == request.start_date
 
 
-async def record_same_person(log: RunLog, request: HireRequest, user: LuccaUser) -> None:
+async def find_same_person(lucca: LuccaClient, request: HireRequest) -> LuccaUser | None:
+    """The same person in Lucca, former and future employees included, asked for by filter.
+
+    Lucca's equality filters are strict (case included) and `like` ignores case but not accents, so Lucca is asked
+    for a superset (the email as a substring; everyone starting within a day of the date) and the rule is applied
+    here, exactly.
+    """
+    if request.personal_email:
+        filters = {"personalEmail": f"like,{request.personal_email}"}
+    else:
+        day = request.start_date
+        # Both bounds a day away, whether Lucca's `between` includes its bounds or not.
+        filters = {"dtContractStart": f"between,{day - timedelta(days=1)},{day + timedelta(days=1)}"}
+    people = await lucca.list_users(filters=filters)
+    return next((person for person in people if is_same_person(person, request)), None)
+
+
+async def record_same_person(log: RunLog, request: HireRequest, user: LuccaUser, *, ours: bool | None = None) -> None:
     """Our own earlier attempt (a retry after a crash or a lost answer) counts as created; anyone else is linked."""
-    if user.login and user.login.casefold() in log.state.get("attempted_logins", []):
+    if ours is None:
+        ours = bool(user.login) and (user.login or "").casefold() in log.state.get("attempted_logins", [])
+    if ours:
         await log.item(ITEM, "created", "create", request.subject, describe_created(user, request))
         return
     message = (
@@ -195,20 +222,20 @@ async def record_same_person(log: RunLog, request: HireRequest, user: LuccaUser)
 
 
 async def pick_manager(
-    lucca: LuccaClient, log: RunLog, people: list[LuccaUser], request: HireRequest, today: date
+    log: RunLog, known: Mapping[int, LuccaUser], department: Department | None, request: HireRequest, today: date
 ) -> int | None:
     """The chosen manager if still employed; else the department's head when still employed."""
-    by_id = {person.id: person for person in people}
     if request.manager_id is not None:
-        manager = by_id.get(request.manager_id)
+        manager = known.get(request.manager_id)
         if manager is None or not manager.is_employed_on(today):
             raise ItemStopped("failed", f"The chosen manager (Lucca user {request.manager_id}) is no longer employed.")
         return manager.id
-    department = await find_department(lucca, request.department_id)
+    if department is None:
+        raise ItemStopped("failed", f"Department {request.department_id} does not exist in Lucca: check the settings.")
     if department.head_id is None:
         await log.event("note", request.subject, f"Department {department.name} has no head: no manager is set.")
         return None
-    head = by_id.get(department.head_id)
+    head = known.get(department.head_id)
     if head is None or not head.is_employed_on(today):
         name = f"{head.first_name} {head.last_name}" if head else "someone no longer in Lucca"
         message = (
@@ -220,39 +247,78 @@ async def pick_manager(
     return head.id
 
 
-async def find_department(lucca: LuccaClient, department_id: int) -> Department:
+async def find_department(lucca: LuccaClient, department_id: int) -> Department | None:
+    """The department (from the cached structure), None when Lucca has no such department."""
     departments = await lucca.list_departments()
-    department = next((item for item in departments if item.id == department_id), None)
-    if department is None:
-        raise ItemStopped("failed", f"Department {department_id} does not exist in Lucca: check the settings.")
-    return department
+    return next((item for item in departments if item.id == department_id), None)
+
+
+async def taken_addresses(lucca: LuccaClient, request: HireRequest) -> set[str]:
+    """Logins and mails (lower-cased) held in Lucca that this hire's addresses could collide with."""
+    address = first_address(request)
+    if address is None:
+        return set()
+    # Every candidate address (`lea.roux@…`, `lea.roux2@…`) contains the first one's local part.
+    fragment = address.rpartition("@")[0] if request.email_template else address
+    fields = ("login", "mail") if request.email_template else ("login",)
+    taken: set[str] = set()
+    for name in fields:
+        people = await lucca.list_users(filters={name: f"like,{fragment}"}, fields=("id", "login", "mail"))
+        taken |= {value.casefold() for person in people for value in (person.login, person.mail) if value}
+    return taken
+
+
+async def holder_of(lucca: LuccaClient, address: str) -> LuccaUser | None:
+    """Who holds this address as login, else as mail, in Lucca (ignoring case), if the API key can see them."""
+    for name in ("login", "mail"):
+        people = await lucca.list_users(filters={name: f"like,{address}"})
+        wanted = address.casefold()
+        holder = next((person for person in people if (getattr(person, name) or "").casefold() == wanted), None)
+        if holder is not None:
+            return holder
+    return None
 
 
 async def create_with_free_login(
-    lucca: LuccaClient,
-    log: RunLog,
-    people: list[LuccaUser],
-    request: HireRequest,
-    establishment_id: int,
-    manager_id: int | None,
+    lucca: LuccaClient, log: RunLog, request: HireRequest, establishment_id: int, manager_id: int | None
 ) -> LuccaUser:
-    """POST the user with the first free address; a login Lucca refuses as used takes the next suffix."""
-    taken = {value.casefold() for person in people for value in (person.login, person.mail) if value}
+    """POST the user with the first free address; a login Lucca refuses as used takes the next suffix.
+
+    Unless this run already sent that login: its earlier create (whose answer was lost) may have landed since the
+    lookup, so the holder is looked at again, and when it is the person, that user is this run's own.
+    """
+    taken = await taken_addresses(lucca, request)
     refusals = 0
     for address in login_candidates(request):
         if address.casefold() in taken:
             continue
         attempted = log.state.get("attempted_logins", [])
-        await log.remember("attempted_logins", [*attempted, address.casefold()])
+        sent_before = address.casefold() in attempted
+        if not sent_before:
+            await log.remember("attempted_logins", [*attempted, address.casefold()])
         try:
             return await lucca.create_user(user_body(request, address, establishment_id, manager_id))
         except PartnerRejected as refused:
             refusals += 1
             if not says_address_taken(refused) or refusals >= MAX_LOGIN_REFUSALS:
                 raise ItemStopped("failed", f"Lucca refused the new employee: {refused.message}") from None
-            taken.add(address.casefold())
-            await log.event("note", request.subject, f"Lucca says {address} is in use; trying the next one.")
+        await check_holder(lucca, request, address, sent_before=sent_before)
+        taken.add(address.casefold())
+        await log.event("note", request.subject, f"Lucca says {address} is in use; trying the next one.")
     raise ItemStopped("failed", f"The login {request.personal_email} is already used by someone else in Lucca.")
+
+
+async def check_holder(lucca: LuccaClient, request: HireRequest, address: str, *, sent_before: bool) -> None:
+    """After Lucca refused `address` as used: raise FoundInLucca when its holder is the person; else return."""
+    holder = await holder_of(lucca, address)
+    if holder is not None and is_same_person(holder, request):
+        raise FoundInLucca(holder, ours=sent_before)
+    if holder is None and sent_before:
+        # Lucca holds a login this run sent before, but shows no one with it yet: look again later, never suffix.
+        raise LuccaUnavailable(
+            PARTNER,
+            f"Lucca says {address}, which this run sent before, is in use but shows no user with it yet",
+        )
 
 
 def says_address_taken(refused: PartnerRejected) -> bool:
@@ -263,11 +329,18 @@ def says_address_taken(refused: PartnerRejected) -> bool:
     return refused.status == 400 and (about_login or mail_taken) and not ("required" in text or "requis" in text)
 
 
-def login_candidates(request: HireRequest) -> Iterator[str]:
+def first_address(request: HireRequest) -> str | None:
+    """The address the hire's login starts from: the rendered template, else the personal email."""
     if request.email_template:
-        address = work_email.render(request.email_template, request.first_name, request.last_name)
-        return work_email.candidates(address)
-    return iter([request.personal_email] if request.personal_email else [])
+        return work_email.render(request.email_template, request.first_name, request.last_name)
+    return request.personal_email
+
+
+def login_candidates(request: HireRequest) -> Iterator[str]:
+    address = first_address(request)
+    if address is None:
+        return iter([])
+    return work_email.candidates(address) if request.email_template else iter([address])
 
 
 def user_body(request: HireRequest, address: str, establishment_id: int, manager_id: int | None) -> dict[str, Any]:
