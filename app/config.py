@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     # `json` writes one JSON object per log line (for log collectors); `text` one readable line.
     log_format: Literal["text", "json"] = "text"
 
-    # Database connections an API process may keep open (a worker keeps 10; both open them lazily). Beyond
+    # Database connections an API process may keep open (a worker sizes its own; both open them lazily). Beyond
     # it, connections are opened and closed per request, which costs both processes dearly.
     api_database_pool_size: int = 50
     # Partner calls: per-attempt timeout, and the backoff between attempts of a failing call.
@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     give_up_after_seconds: float = 900.0
     # arq job timeout; a job left by a dead worker is taken up again after this plus 10 s.
     job_timeout_seconds: int = 120
+    # Jobs one worker process runs at once; its database pool is sized from it (workers/settings.py).
+    worker_max_jobs: int = 10
     # How often the worker sweeps for deliveries and runs left unfinished.
     sweep_every_seconds: int = 30
     # Establishments and departments are cached this long (shared through Redis).

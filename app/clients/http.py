@@ -111,17 +111,20 @@ class RetryPolicy:
     """Backoff doubling from `base_seconds` up to `max_seconds`, retried in-process for `in_call_seconds`.
 
     Bound to a `streak` (`following`), every call counts its failures there and continues its schedule;
-    without one, each call starts the schedule afresh.
+    without one, each call starts the schedule afresh. No wait exceeds `give_up_seconds`: the work gives up then.
     """
 
     base_seconds: float = 5.0
     max_seconds: float = 300.0
     in_call_seconds: float = 60.0
+    give_up_seconds: float = 900.0
     streak: FailureStreak | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.base_seconds <= 0 or self.max_seconds < self.base_seconds or self.in_call_seconds < 0:
             raise ValueError("retry policy needs 0 < base_seconds <= max_seconds and in_call_seconds >= 0")
+        if self.give_up_seconds <= 0:
+            raise ValueError("retry policy needs give_up_seconds > 0")
 
     def backoff(self, retry_number: int) -> float:
         """Seconds to wait before retry number `retry_number` (0 for the first retry)."""
@@ -131,11 +134,12 @@ class RetryPolicy:
         """Seconds to wait after the `failures`-th failed attempt in a row.
 
         The partner's Retry-After, when it gives one, is the wait (a longer one would idle the account's budget),
-        with a floor so that "Retry-After: 0" cannot spin; otherwise the backoff.
+        with a floor so that "Retry-After: 0" cannot spin; otherwise the backoff. Never beyond the give-up time:
+        a Retry-After of 1e12 s would overflow a datetime, and the work would give up first anyway.
         """
         if retry_after is not None:
-            return max(retry_after, MIN_RETRY_SECONDS)
-        return self.backoff(max(failures - 1, 0))
+            return min(max(retry_after, MIN_RETRY_SECONDS), self.give_up_seconds)
+        return min(self.backoff(max(failures - 1, 0)), self.give_up_seconds)
 
     def following(self, streak: FailureStreak) -> "RetryPolicy":
         """The same policy, counting failures in `streak` (one run's work) instead of per call."""

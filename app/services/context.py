@@ -54,6 +54,7 @@ class Services:
                 base_seconds=settings.retry_base_seconds,
                 max_seconds=settings.retry_max_seconds,
                 in_call_seconds=settings.retry_in_call_seconds,
+                give_up_seconds=settings.give_up_after_seconds,
             ),
         )
 

@@ -50,6 +50,10 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
     assert tenant is not None
     bind_log_context(run=run.id, tenant=tenant.slug, connector=run.connector)
     run_log = RunLog(services.sessionmaker, run_id, run.state)
+    if every_item_done(run):
+        # An earlier attempt did the work and stopped (its deadline, a dying worker) just before closing the run.
+        await finish_run(services.sessionmaker, run_id)
+        return None
     if connector is None or not connector.enabled:
         message = f"The {run.connector} connector is disabled or removed: nothing was done. Retry once it is back."
         await run_log.event("fail", run.connector, message)
@@ -84,6 +88,26 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return await postpone(services, run, run_log, setback, streak)
     await finish_run(services.sessionmaker, run_id)
     return None
+
+
+def every_item_done(run: Run) -> bool:
+    """Whether every item of the run has its outcome recorded (the run's checkpoints, kept in its state)."""
+    total = run.counts.get("total", 0)
+    return bool(total) and len(run.state.get("done_items", {})) >= total
+
+
+async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float) -> float | None:
+    """The job's deadline stopped the run's work: count that as a failed attempt, so a run that always overruns
+    gives up like any other failing work. Returns the seconds to wait, or None when the run is finished."""
+    async with services.sessionmaker() as session:
+        run = await session.get(Run, run_id)
+    if run is None or run.status in FINISHED:
+        return None
+    streak = FailureStreak(run.failed_attempts, run.failing_since)
+    streak.failed(utcnow())
+    words = f"This run's work did not finish within the job's deadline of {seconds_in_words(deadline_seconds)}"
+    setback = Setback("service", words, None)
+    return await postpone(services, run, RunLog(services.sessionmaker, run_id, run.state), setback, streak)
 
 
 async def wait_for_lock(services: Services, run: Run, streak: FailureStreak, busy: LockBusy) -> float:

@@ -129,9 +129,13 @@ async def _drop(connection: AsyncConnection) -> None:
 
 @asynccontextmanager
 async def tenant_lock(engine: AsyncEngine, scope: str, tenant_id: uuid.UUID) -> AsyncIterator[None]:
-    """Hold a transaction-scoped advisory lock, waiting for it (kept until hiring.py uses `account_lock`)."""
+    """The tenant's lock, tried like `account_lock` (LockBusy when held); kept until hiring.py uses `account_lock`."""
     async with engine.connect() as connection, connection.begin():
         await _guard_session(connection)
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(scope, tenant_id)})
+        taken = await connection.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(scope, tenant_id)}
+        )
+        if not taken:
+            raise LockBusy(scope, f"tenant {tenant_id}")
         async with _heartbeat(connection, f"{scope} lock of tenant {tenant_id}"):
             yield

@@ -16,11 +16,21 @@ from app.workers.tasks import JobContext, run_execute, runs_sweep
 settings = get_settings()
 log = logging.getLogger(__name__)
 
+# A job holds at most two database connections at once: its account lock's, and one session at a time.
+CONNECTIONS_PER_JOB = 2
+# The sweep's own session, so that it never waits behind busy jobs for a connection.
+SWEEP_CONNECTIONS = 1
+
+
+def worker_pool_size(max_jobs: int) -> int:
+    """Database connections a worker keeps: every job's at once, plus the sweep's."""
+    return max_jobs * CONNECTIONS_PER_JOB + SWEEP_CONNECTIONS
+
 
 async def startup(ctx: JobContext) -> None:
     # arq's cli has given its logger a handler by now; from here on its lines go through our formatter, once.
     configure_logging(settings.log_format)
-    services = Services.start(settings)
+    services = Services.start(settings, pool_size=worker_pool_size(settings.worker_max_jobs))
     ctx["services"] = services
     ctx["metrics_flusher"] = Flusher(services.redis)
 
@@ -47,5 +57,5 @@ class WorkerSettings:
     job_timeout = settings.job_timeout_seconds
     # No results are kept, so a run's job id is free again as soon as its job ends.
     keep_result = 0
-    max_jobs = 10
+    max_jobs = settings.worker_max_jobs
     health_check_interval = 30

@@ -13,7 +13,7 @@ from app.models import Run
 from app.models.base import utcnow
 from app.queue import enqueue_run
 from app.services.context import Services
-from app.services.execution import execute_run
+from app.services.execution import execute_run, overran
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +23,19 @@ DEADLINE_MARGIN_SECONDS = 5
 
 
 async def run_execute(ctx: JobContext, run_id: str) -> None:
-    """runs.execute: work on one run; a partner outage or our own deadline re-queues it with a delay."""
+    """runs.execute: work on one run; a partner outage or our own deadline re-queues it with a delay.
+
+    An attempt cut by the deadline counts toward the run's give-up, so a run that always overruns ends; the next
+    attempt resumes from the run's checkpoints (its state) instead of redoing finished steps.
+    """
     services: Services = ctx["services"]
-    deadline = services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS
+    deadline = max(services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS, 1)
     try:
         async with asyncio.timeout(deadline):
             delay = await execute_run(services, uuid.UUID(run_id))
     except TimeoutError:
         log.warning("run %s reached the job deadline; continuing in a new attempt", run_id)
-        delay = 1.0
+        delay = await overran(services, uuid.UUID(run_id), deadline)
     if delay is not None:
         raise Retry(defer=timedelta(seconds=delay))
 
