@@ -1,5 +1,6 @@
 """The demo tenant's partner accounts: Acme on Lucca (three establishments, departments, people), and on Taleez."""
 
+from datetime import date, timedelta
 from typing import Any
 
 from app.sandbox.lucca import LuccaAccountSeed
@@ -61,6 +62,48 @@ def demo_seed_payload() -> dict[str, Any]:
             demo_user(102, "Jean", "Dupont", 10, dtContractStart="2021-09-01", jobTitle="Developer", managerId=100),
         ],
     }
+
+
+# A large directory's names: 40 x 50 distinct pairs (none of the demo's people), so from 2,000 employees on every
+# name is held by several namesakes (`ada.adams@`, `ada.adams2@`, …).
+DIRECTORY_FIRST_NAMES = (
+    "Ada", "Basile", "Cyril", "Delphine", "Emile", "Flore", "Gilles", "Helene", "Irene", "Jules", "Karine", "Lucien",
+    "Manon", "Noel", "Odile", "Pierre", "Regine", "Simon", "Therese", "Urbain", "Valentin", "Xavier", "Yvette",
+    "Zacharie", "Agathe", "Benoit", "Colette", "Denis", "Eloise", "Fabien", "Gisele", "Hugo", "Isabelle", "Joel",
+    "Laure", "Marius", "Nina", "Olivier", "Pauline", "Romain",
+)  # fmt: skip
+DIRECTORY_LAST_NAMES = (
+    "Adams", "Blanc", "Caron", "Dumas", "Fabre", "Garnier", "Henry", "Jacob", "Lambert", "Lemaire", "Marchand",
+    "Mercier", "Noel", "Olivier", "Perrin", "Renard", "Roche", "Roussel", "Simon", "Vidal", "Aubert", "Barbier",
+    "Brun", "Chevalier", "Clement", "Colin", "David", "Denis", "Fleury", "Fontaine", "Gauthier", "Girard", "Guerin",
+    "Joly", "Lacroix", "Leclerc", "Legrand", "Leroy", "Lucas", "Meyer", "Morel", "Muller", "Nicolas", "Picard",
+    "Riviere", "Robin", "Rolland", "Roy", "Schmitt", "Vincent",
+)  # fmt: skip
+DIRECTORY_FIRST_ID = 1000
+
+
+def directory_user(index: int) -> dict[str, Any]:
+    """The `index`-th employee of a generated directory: namesakes get suffixed logins, one in nine has left."""
+    first = DIRECTORY_FIRST_NAMES[index % len(DIRECTORY_FIRST_NAMES)]
+    last = DIRECTORY_LAST_NAMES[(index // len(DIRECTORY_FIRST_NAMES)) % len(DIRECTORY_LAST_NAMES)]
+    occurrence = index // (len(DIRECTORY_FIRST_NAMES) * len(DIRECTORY_LAST_NAMES))
+    login = f"{first}.{last}{occurrence + 1 if occurrence else ''}@acme.fr".lower()
+    start = date(2012, 1, 2) + timedelta(days=index * 37 % 5000)
+    end = (start + timedelta(days=400)).isoformat() if index % 9 == 8 else None
+    return {
+        **demo_user(DIRECTORY_FIRST_ID + index, first, last, 10 + index % 3, dtContractStart=start.isoformat()),
+        "login": login,
+        "mail": login,
+        "personalEmail": f"{first}.{last}.{index}@perso.example".lower(),
+        "dtContractEnd": end,
+    }
+
+
+def directory_seed_payload(employees: int, **extra: Any) -> dict[str, Any]:
+    """The demo account with `employees` generated people besides its own (their ids from 1000)."""
+    seed = demo_seed_payload()
+    seed["users"] += [directory_user(index) for index in range(employees)]
+    return {**seed, **extra}
 
 
 def demo_seed() -> LuccaAccountSeed:
