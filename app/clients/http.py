@@ -7,7 +7,7 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.clients.addresses import RefusedAddress
 from app.clients.ratelimit import SlidingWindowLimiter
 from app.logging import redact
 from app.metrics import metrics
@@ -23,8 +24,17 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 AUTH_STATUSES = frozenset({401, 403})
+NO_ANSWER = 0  # the status of a rejection that no partner answered (a refused address)
 MESSAGE_KEYS = ("Message", "message", "error_description", "error", "detail", "title", "description")
-MAX_MESSAGE_CHARS = 300
+# A partner's own words in a run event: one short line (a page of its error body would drown the event).
+MAX_MESSAGE_CHARS = 120
+# HTML tags in a message (`<key>` and other placeholders are words, not tags).
+HTML_TAG = re.compile(
+    r"</?(?:html|head|body|title|meta|link|h[1-6]|p|div|span|b|i|u|em|strong|small|br|hr|pre|code|a|img|ul|ol|li"
+    r"|table|thead|tbody|tr|td|th|center|font|form|input|script|style|iframe)\b[^<>]*>|<!--.*?-->|<![^<>]*>",
+    re.IGNORECASE,
+)
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 MIN_RETRY_SECONDS = 0.25
@@ -226,16 +236,29 @@ def join_url(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
 
 
-def partner_message(response: httpx.Response) -> str:
-    """The partner's own explanation from an error body: a JSON message field, else the start of the text."""
+def partner_message(response: httpx.Response, mask: Callable[[str], str] = redact) -> str:
+    """The partner's own explanation from an error body (a JSON message field, else its text unless it is an HTML
+    page), masked by `mask` and only then cut, so a secret at the cut leaves nothing of itself behind."""
     try:
         body = response.json()
     except ValueError:
         body = None
     found = _find_message(body)
-    text = found if found is not None else response.text
-    text = " ".join(text.split())
-    return text[:MAX_MESSAGE_CHARS] or response.reason_phrase
+    if found is None and not _is_html(response):
+        found = response.text
+    return short_line(mask(found or "")) or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def short_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Text fit for a run event: tags and control characters dropped, one line, at most `limit` characters."""
+    text = " ".join(CONTROL_CHARS.sub(" ", HTML_TAG.sub(" ", text)).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _is_html(response: httpx.Response) -> bool:
+    """An HTML or XML error page (a proxy's or a framework's): its text is markup, not an explanation."""
+    kind = response.headers.get("content-type", "").lower()
+    return "html" in kind or "xml" in kind or response.text.lstrip().startswith("<")
 
 
 def _find_message(body: Any) -> str | None:
@@ -335,6 +358,8 @@ class PartnerHTTP:
         except httpx.TimeoutException:
             return self._count(_Failure("timeout", f"{self._where} did not answer (timed out)"))
         except httpx.TransportError as exc:
+            if any(isinstance(cause, RefusedAddress) for cause in _causes(exc)):
+                raise self._refused_address() from None
             description = f"{self._where} did not answer ({transport_reason(exc)})"
             return self._count(_Failure("connection_error", description))
         metrics.inc("partner_calls_total", partner=self._partner, status=str(response.status_code))
@@ -349,6 +374,15 @@ class PartnerHTTP:
         metrics.inc("partner_calls_total", partner=self._partner, status=failure.label)
         return failure
 
+    def _refused_address(self) -> PartnerRejected:
+        """A host that leads into a private network: final, and the same words whatever is listening there."""
+        metrics.inc("partner_calls_total", partner=self._partner, status="refused_address")
+        message = (
+            f"{self._where} was not called: its address is not public (loopback, private, link-local or reserved"
+            " networks are never called). Check the URL in the settings."
+        )
+        return self._errors.rejected(self._partner, NO_ANSWER, message)
+
     def _unavailable_answer(self, response: httpx.Response) -> _Failure:
         """Describe a retryable HTTP answer (429, 408, 5xx)."""
         status = response.status_code
@@ -359,7 +393,7 @@ class PartnerHTTP:
     def _rejection(self, method: str, path: str, response: httpx.Response) -> PartnerRejected:
         """The final error for a non-retryable answer, carrying the partner's own message."""
         status = response.status_code
-        said = self._redact(partner_message(response))
+        said = partner_message(response, self._redact)
         if status in AUTH_STATUSES:
             message = f"{self._name} refused the credentials (HTTP {status}): {said}"
             return self._errors.auth_failed(self._partner, status, message)

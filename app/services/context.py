@@ -9,6 +9,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.clients.addresses import PartnerTransport
 from app.clients.http import RateLimit, RetryPolicy
 from app.clients.lucca import LuccaAccount, LuccaClient
 from app.clients.ratelimit import SlidingWindowLimiter
@@ -47,7 +48,13 @@ class Services:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
-            http=httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100)),
+            # Partner calls reach public addresses only, checked on each new connection (app.clients.addresses).
+            http=httpx.AsyncClient(
+                timeout=timeout,
+                transport=PartnerTransport(
+                    allow_private=settings.allow_http_upstreams, limits=httpx.Limits(max_connections=100)
+                ),
+            ),
             box=SecretBox(settings.secret_key.get_secret_value()),
             limiter=SlidingWindowLimiter(redis),
             retry=RetryPolicy(

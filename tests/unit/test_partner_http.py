@@ -14,6 +14,7 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
+from app.clients.addresses import PartnerTransport, RefusedAddress
 from app.clients.http import (
     FailureStreak,
     PartnerAuthFailed,
@@ -22,10 +23,14 @@ from app.clients.http import (
     PartnerUnavailable,
     RateLimit,
     RetryPolicy,
+    host_of,
     join_url,
     parse_retry_after,
+    partner_message,
 )
 from app.clients.ratelimit import SlidingWindowLimiter
+from app.config import Settings
+from app.services.context import Services
 
 BASE = "http://partner.test/acme"
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05, in_call_seconds=1.0)
@@ -291,3 +296,64 @@ async def test_a_real_refused_connection_and_an_unknown_name_are_told_in_words(h
         with pytest.raises(PartnerUnavailable) as caught:
             await client.request("GET", "/x")
         assert caught.value.message == f"Lucca at {said}"
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(404, html="<html><head><title>404</title></head><body><h1>Not here</h1></body></html>"),
+         "Not Found"),
+        (httpx.Response(400, text="<?xml version='1.0'?><Error><Code>Bad</Code></Error>"), "Bad Request"),
+        (httpx.Response(400, json={"message": "first line\nsecond line\r\n\x1b[31mred\x1b[0m <b>bold</b>"}),
+         "first line second line [31mred [0m bold"),
+        (httpx.Response(418, text=""), "I'm a teapot"),
+    ],
+)  # fmt: skip
+async def test_a_partner_message_is_one_plain_line(
+    http: httpx.AsyncClient, response: httpx.Response, expected: str
+) -> None:
+    with respx.mock:
+        respx.get(f"{BASE}/x").mock(return_value=response)
+        with pytest.raises(PartnerRejected) as caught:
+            await partner(http).request("GET", "/x")
+    said = caught.value.message.split("): ", 1)[1]
+    assert said == expected
+
+
+async def test_a_partner_message_is_short_and_masked_before_it_is_cut(http: httpx.AsyncClient) -> None:
+    # The secret straddles the old cut (300 characters): cutting first kept its first part.
+    for position in (290, 100, 115):
+        body = "x" * position + SECRET + " and more " * 50
+        with respx.mock:
+            respx.get(f"{BASE}/x").mock(return_value=httpx.Response(400, text=body))
+            with pytest.raises(PartnerRejected) as caught:
+                await partner(http).request("GET", "/x")
+        assert SECRET[:4] not in caught.value.message
+        assert len(caught.value.message.split("): ", 1)[1]) <= 120
+    assert partner_message(httpx.Response(400, text="token " + "y" * 200), lambda text: text).endswith("…")
+
+
+async def test_a_host_leading_to_a_private_address_fails_for_good_in_plain_words() -> None:
+    async def to_loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    transport = PartnerTransport(allow_private=False, limits=httpx.Limits(max_connections=5), resolver=to_loopback)
+    async with httpx.AsyncClient(transport=transport) as http:
+        for base_url in ("https://partner.test/acme", "https://localhost:6379", "https://127.0.0.1:5432"):
+            client = PartnerHTTP(http, partner="taleez", base_url=base_url, headers={}, retry=FAST)
+            started = time.monotonic()
+            with pytest.raises(PartnerRejected) as caught:
+                await client.request("GET", "/candidates/1")
+            assert time.monotonic() - started < 0.5  # final: no retry
+            assert caught.value.message.startswith(f"Taleez at {host_of(base_url)} was not called: its address is")
+            assert "Error" not in caught.value.message and "refused" not in caught.value.message
+
+
+async def test_the_services_client_checks_addresses_unless_http_upstreams_are_allowed() -> None:
+    services = Services.start(Settings(allow_http_upstreams=False))
+    try:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await services.http.get("https://localhost:9/")
+        assert isinstance(caught.value.__cause__, RefusedAddress)
+    finally:
+        await services.close()
