@@ -6,11 +6,17 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - the known placeholder refused in production
-PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "", "changeme", "change-me", "secret", "please-change"}
+# Values written in this repository (defaults, tests, examples) or too common to be secret: refused in production.
+PLACEHOLDER_SECRETS = {
+    DEV_SECRET_KEY, "", "changeme", "change-me", "secret", "please-change", "test-secret-key-not-for-production",
+    "test-operator-token", "change-me-to-a-long-random-value", "replace-me-with-a-long-random-value",
+}  # fmt: skip
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An error never repeats the values read (a refused SECRET_KEY would be printed otherwise).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/lucca_connectors"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -43,9 +49,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
-        if self.app_env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
-            raise ValueError("SECRET_KEY must be set to a real secret when APP_ENV=production")
+        if self.app_env != "production":
+            return self
+        problems = [
+            problem
+            for name, value in (("SECRET_KEY", self.secret_key), ("ADMIN_TOKEN", self.admin_token))
+            if value is not None and (problem := weak_secret(name, value.get_secret_value()))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+def weak_secret(name: str, value: str) -> str | None:
+    """Why a secret is unfit for production, without repeating it; None when it is fit."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS:
+        return f"{name} is a known placeholder: set it to a random value when APP_ENV=production"
+    if len(value) < MIN_SECRET_CHARS:
+        return (
+            f"{name} has {len(value)} characters: when APP_ENV=production it needs at least {MIN_SECRET_CHARS} "
+            '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
+    return None
 
 
 def get_settings() -> Settings:

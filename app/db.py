@@ -15,7 +15,9 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """Connections beyond `pool_size` are opened and closed per use: size the pool for the usual concurrency."""
     # No pre-ping: it costs a round trip per request; a connection broken by a database restart is dropped
     # by the pool on its first error instead.
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10)
+    # hide_parameters: an error's text (logged with its traceback) names the statement, never the values bound to
+    # it, which hold key hashes and encrypted credentials.
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, hide_parameters=True)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> Sessionmaker:
