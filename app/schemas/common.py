@@ -2,9 +2,11 @@
 
 import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
+from app.clients.addresses import NOT_PUBLIC, is_local_name, is_public, literal_address
 from app.services.work_email import check_template
 
 
@@ -49,22 +51,86 @@ EmailTemplate = Annotated[
     ),
 ]
 
-# Partner URLs: the scheme depends on ALLOW_HTTP_UPSTREAMS, so the server checks them (`partner_url_pattern`) and
+# Partner URLs: the rule depends on ALLOW_HTTP_UPSTREAMS, so the server checks them (`partner_url_problem`) and
 # the OpenAPI document gets the pattern of the running configuration (`x-partner-url` is replaced in app.main).
 PARTNER_URL_MARK = "x-partner-url"
 PartnerUrl = Annotated[StrictStr, Field(min_length=1, max_length=500, json_schema_extra={PARTNER_URL_MARK: True})]
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _PATH = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*"
+# Without ALLOW_HTTP_UPSTREAMS: a DNS name (its last label starts with a letter, so no numeric IPv4 form passes
+# as a name) other than localhost, or a public IPv4 address in four decimal numbers (app.clients.addresses'
+# NON_PUBLIC_V4 blocks, written as patterns). IPv6 literals are not accepted: partners have names.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_NOT_LOCALHOST = r"(?!(?:[A-Za-z0-9.-]*\.)?[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt](?:[:/]|$))"
+_PUBLIC_NAME = rf"{_NOT_LOCALHOST}(?:{_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_NON_PUBLIC_V4 = (
+    r"0\.", r"10\.", r"127\.", r"100\.(?:6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.", r"169\.254\.",
+    r"172\.(?:1[6-9]|2[0-9]|3[01])\.", r"192\.0\.[02]\.", r"192\.88\.99\.", r"192\.168\.", r"198\.1[89]\.",
+    r"198\.51\.100\.", r"203\.0\.113\.", r"(?:22[4-9]|2[3-5][0-9])\.",
+)  # fmt: skip
+_PUBLIC_V4 = rf"(?!{'|'.join(_NON_PUBLIC_V4)}){_OCTET}(?:\.{_OCTET}){{3}}"
 
 
 def partner_url_pattern(allow_http: bool) -> str:
-    """An https URL (or http when allowed): a host, an optional port and path, no credentials, query or fragment."""
-    scheme = "https?" if allow_http else "https"
-    return rf"^{scheme}://{_HOST}(?::[0-9]{{1,5}})?(?:/{_PATH})?$"
+    """The partner URLs this configuration accepts: a host, an optional port and path; no credentials, query or
+    fragment. https to a public host; with `allow_http`, http too and any host (sandboxes, tests)."""
+    if allow_http:
+        return rf"^https?://{_HOST}(?::{_PORT})?(?:/{_PATH})?$"
+    return rf"^https://(?:{_PUBLIC_V4}|{_PUBLIC_NAME})(?::{_PORT})?(?:/{_PATH})?$"
+
+
+def partner_url_description(allow_http: bool) -> str:
+    """The rule of `partner_url_pattern`, in words (the OpenAPI document's description of partner URLs)."""
+    if allow_http:
+        return "An https or http URL: a host name, an optional port and path; no credentials, query or fragment."
+    return (
+        "An https URL to the partner's public host: a host name (or a public IPv4 address), an optional port and "
+        "path; no credentials, query or fragment. localhost and loopback, private, link-local, reserved or "
+        "multicast addresses are refused, and the address the name resolves to is checked again when connecting."
+    )
+
+
+def partner_url_problem(url: str, allow_http: bool) -> str | None:
+    """Why `url` is not an acceptable partner URL, in words that never repeat it (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        return "must not carry credentials (a user name or password): give the secret in its own field"
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts is not None and parts.scheme.lower() not in schemes:
+        return "must be an https URL" if not allow_http else "must be an https or http URL"
+    if parts is not None and parts.hostname and not allow_http:
+        problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
+        if problem:
+            return problem
+    if re.fullmatch(partner_url_pattern(allow_http), url) is None:
+        if allow_http:
+            return "must be an https or http URL: a host name, an optional port and path; no query or fragment"
+        return "must be an https URL: a public host name, an optional port and path; no query or fragment"
+    return None
+
+
+def _host_problem(host: str, bracketed: bool) -> str | None:
+    if is_local_name(host):
+        return "names this machine (localhost): partner URLs lead to the partner's public host"
+    address = literal_address(host)
+    if address is None:
+        return None
+    if not is_public(address):
+        return f"names {NOT_PUBLIC}: partner URLs lead to the partner's public host"
+    if bracketed:
+        return "must name the partner's host, not an IPv6 address"
+    if str(address) != host:
+        return "must write an IPv4 address as four decimal numbers"
+    return None
 
 
 def is_partner_url(url: str, allow_http: bool) -> bool:
-    return re.fullmatch(partner_url_pattern(allow_http), url) is not None
+    return partner_url_problem(url, allow_http) is None
 
 
 def strict_date(value: Any) -> Any:

@@ -12,9 +12,14 @@ TALEEZ_API = "https://api.taleez.com/0"
 
 
 class TaleezSettings(RequestBody):
+    # The secret is sent to the URL: a new URL needs the secret again. JSON Schema cannot compare with what is
+    # stored, so the document asks for the secret with any api_base_url (the server lets an unchanged one pass).
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"api_base_url": ["api_secret"]}})
+
     api_base_url: PartnerUrl = TALEEZ_API
     api_secret: Annotated[StrictStr, Field(min_length=1, max_length=500)] = Field(
-        description='Required on the first PUT; comes back as "***"; omitted or "***" keeps the stored one.'
+        description="Required on the first PUT and whenever api_base_url changes (422 otherwise); comes back as "
+        '"***"; omitted or "***" keeps the stored one while api_base_url stays the same.'
     )
     default_establishment_id: PositiveId | None = None
     default_department_id: PositiveId | None = None

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
 from app.schemas.common import Name, PartnerUrl, RequestBody, Slug, json_integer
 
@@ -54,7 +54,14 @@ class LuccaCreate(RequestBody):
 
 
 class LuccaPatch(RequestBody):
-    base_url: PartnerUrl | None = None
+    # The key is sent to the URL: a new base_url needs the key again (and the OAuth client secret, when OAuth is
+    # set). JSON Schema cannot compare with what is stored, so the document asks for the key with any base_url.
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"base_url": ["api_key"]}})
+
+    base_url: PartnerUrl | None = Field(
+        default=None,
+        description="A new base URL needs api_key again (and oauth.client_secret when OAuth is set): 422 otherwise.",
+    )
     api_key: Secret | None = None
     oauth: OAuthPatch | None = None
     rate_limit: RateLimitPatch | None = None

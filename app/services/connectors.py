@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,15 +15,16 @@ from app.models import Connector, Tenant
 from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
-from app.services.tenants import check_upstream_url
+from app.services.tenants import check_upstream_url, secret_again
 
 
 @dataclass(frozen=True)
 class ConnectorKind:
     settings_model: type[BaseModel] | None  # None: not built yet
     receives_webhooks: bool
+    # A kind talks to one partner: its secrets go to its URLs, so a changed URL needs every secret again.
     secret_fields: frozenset[str] = frozenset()
-    url_fields: tuple[str, ...] = ()  # partner URLs: https only, unless ALLOW_HTTP_UPSTREAMS
+    url_fields: tuple[str, ...] = ()  # partner URLs: https to a public host, unless ALLOW_HTTP_UPSTREAMS
 
 
 KINDS: dict[str, ConnectorKind] = {
@@ -115,12 +117,15 @@ async def put_connector(
     )
     stored_secrets = connector_secrets(box, connector) if connector else {}
     settings = validate_settings(kind, name, body.settings, stored_secrets)
+    values = checked_values(settings, allow_http, kind.url_fields)
+    if connector is not None and stored_secrets:
+        require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
     if connector is None:
         connector = Connector(tenant_id=tenant.id, kind=name, webhook_token_hash=token and hash_token(token))
         session.add(connector)
     connector.enabled = body.enabled
-    store_settings(connector, kind, settings, box, allow_http, kind.url_fields)
+    store_settings(connector, kind, values, box)
     try:
         await session.flush()
     except IntegrityError:
@@ -138,8 +143,11 @@ async def patch_connector(
     if body.settings:
         stored = {**connector.settings, **connector_secrets(box, connector)}
         settings = merge_settings(kind, name, body.settings, stored)
-        urls = tuple(field for field in kind.url_fields if field in body.settings)
-        store_settings(connector, kind, settings, box, allow_http, urls)
+        values = checked_values(
+            settings, allow_http, tuple(field for field in kind.url_fields if field in body.settings)
+        )
+        require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
+        store_settings(connector, kind, values, box)
     if body.enabled is not None:
         connector.enabled = body.enabled
     await session.flush()
@@ -147,18 +155,34 @@ async def patch_connector(
     return read_connector(connector, kind)
 
 
-def store_settings(
-    connector: Connector,
-    kind: ConnectorKind,
-    settings: BaseModel,
-    box: SecretBox,
-    allow_http: bool,
-    check_urls: tuple[str, ...],
-) -> None:
-    """Keep valid settings on the connector, its secrets encrypted apart."""
+def checked_values(settings: BaseModel, allow_http: bool, check_urls: tuple[str, ...]) -> dict[str, Any]:
+    """Valid settings as JSON values, the given partner URLs checked (and written without a trailing slash)."""
     values = settings.model_dump(mode="json")
     for field in check_urls:
         values[field] = check_upstream_url(values[field], allow_http, ("settings", field))
+    return values
+
+
+def require_secrets_for_new_urls(
+    kind: ConnectorKind, values: dict[str, Any], stored: dict[str, Any], given: dict[str, Any]
+) -> None:
+    """A changed partner URL needs the partner's secrets in the same request (not omitted, not "***")."""
+    changed = [field for field in kind.url_fields if values.get(field) != stored.get(field)]
+    if not changed:
+        return
+    errors = [
+        error
+        for field in sorted(kind.secret_fields)
+        if given.get(field) in (None, MASK)
+        for error in secret_again(("settings", field), changed[0]).errors()
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def store_settings(connector: Connector, kind: ConnectorKind, values: dict[str, Any], box: SecretBox) -> None:
+    """Keep valid settings on the connector, its secrets encrypted apart."""
+    values = dict(values)
     secrets = {field: values.pop(field) for field in kind.secret_fields if values.get(field) is not None}
     connector.settings = values
     connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None

@@ -1,5 +1,6 @@
 """Creating, reading, changing and deleting tenants; credentials encrypted, the tenant key hashed."""
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -7,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.crypto import SecretBox, hash_token, new_tenant_key
 from app.errors import Conflict, invalid_field
 from app.models import Tenant
-from app.schemas.common import is_partner_url
+from app.schemas.common import partner_url_problem
 from app.schemas.tenant import (
+    LuccaPatch,
     LuccaRead,
     OAuthPatch,
     RateLimitRead,
@@ -20,11 +22,19 @@ from app.schemas.tenant import (
 
 
 def check_upstream_url(url: str, allow_http: bool, loc: tuple[str, ...]) -> str:
-    """Partner URLs must be https (http only when ALLOW_HTTP_UPSTREAMS is set, for sandboxes and tests)."""
-    if not is_partner_url(url, allow_http):
-        allowed = "an https or http" if allow_http else "an https"
-        raise invalid_field(loc, f"must be {allowed} URL with a host name, without credentials, query or fragment")
+    """A partner URL leads to the partner's public host (any host over http too with ALLOW_HTTP_UPSTREAMS, for
+    sandboxes and tests); the 422 never repeats the URL, which may carry a password."""
+    problem = partner_url_problem(url, allow_http)
+    if problem is not None:
+        raise invalid_field(loc, problem)
     return url.rstrip("/")
+
+
+def secret_again(loc: tuple[str, ...], url_field: str) -> RequestValidationError:
+    """The 422 of a changed partner URL without its secret: a stored secret never follows a URL to a new host."""
+    return invalid_field(
+        loc, f"give it again when {url_field} changes: a stored secret is only sent where it was given", kind="missing"
+    )
 
 
 def read_tenant(tenant: Tenant) -> TenantRead:
@@ -80,7 +90,10 @@ def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http
     lucca = body.lucca
     if lucca is not None:
         if lucca.base_url is not None:
-            tenant.lucca_base_url = check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url"))
+            base_url = check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url"))
+            if base_url != tenant.lucca_base_url:
+                require_lucca_secrets(tenant, lucca)
+            tenant.lucca_base_url = base_url
         if lucca.api_key is not None:
             tenant.lucca_api_key_encrypted = box.encrypt(lucca.api_key.get_secret_value())
         if lucca.rate_limit is not None:
@@ -89,6 +102,18 @@ def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http
         if lucca.oauth is not None:
             tenant.lucca_oauth_encrypted = merge_oauth(tenant, box, lucca.oauth)
     return read_tenant(tenant)
+
+
+def require_lucca_secrets(tenant: Tenant, lucca: LuccaPatch) -> None:
+    """A new Lucca URL needs the API key again, and the OAuth client secret when OAuth is set."""
+    missing = []
+    if lucca.api_key is None:
+        missing.append(secret_again(("lucca", "api_key"), "base_url"))
+    has_oauth = tenant.lucca_oauth_encrypted is not None or lucca.oauth is not None
+    if has_oauth and (lucca.oauth is None or lucca.oauth.client_secret is None):
+        missing.append(secret_again(("lucca", "oauth", "client_secret"), "base_url"))
+    if missing:
+        raise RequestValidationError([error for exc in missing for error in exc.errors()])
 
 
 def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch) -> str:
