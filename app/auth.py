@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.crypto import hash_token
 from app.db import SessionDep
 from app.errors import Forbidden, NotFound, Unauthorized
+from app.json_body import ReceivedBodyDep
 from app.models import Tenant
 from app.schemas.common import SLUG_PATTERN
 
@@ -52,8 +53,12 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def current_caller(request: Request, session: SessionDep) -> Caller:
-    token = bearer_token(request)
+BearerTokenDep = Annotated[str, Depends(bearer_token)]
+
+
+async def current_caller(request: Request, token: BearerTokenDep, _: ReceivedBodyDep, session: SessionDep) -> Caller:
+    """The operator or the tenant whose key this is; the body has arrived first, so no slow sender holds a
+    database connection (its problems are answered after this check, by `json_body`)."""
     admin_token = request.app.state.settings.admin_token
     if admin_token is not None and hmac.compare_digest(token.encode(), admin_token.get_secret_value().encode()):
         return Caller(is_operator=True)

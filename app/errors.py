@@ -41,6 +41,10 @@ class ClientGone(DomainError):
     status_code = 400
 
 
+class RequestTimeout(DomainError):
+    status_code = 408
+
+
 class PayloadTooLarge(DomainError):
     status_code = 413
 
@@ -71,14 +75,23 @@ def plain_errors(errors: Iterable[Any]) -> list[dict[str, Any]]:
         message = _MESSAGES.get(error["type"], str(error["msg"]))
         for prefix in _PREFIXES:
             message = message.removeprefix(prefix)
-        plain.append({"type": error["type"], "loc": list(loc), "msg": message})
+        where = [_utf8(part) if isinstance(part, str) else part for part in loc]
+        plain.append({"type": error["type"], "loc": where, "msg": _utf8(message)})
     return plain
+
+
+def _utf8(text: str) -> str:
+    """A key as sent may hold a lone surrogate (`"\\ud800"`), which no UTF-8 answer can carry: shown as `?`."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def body_errors(exc: ValidationError, *loc: str | int) -> RequestValidationError:
     """A model's errors as a 422, each pointing at its field under `body` (and `loc`)."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     return RequestValidationError(plain_errors({**error, "loc": ("body", *loc, *error["loc"])} for error in errors))
+
+
+UNEXPECTED = "An unexpected error occurred on our side; try again later."
 
 
 class ErrorBody(BaseModel):
@@ -99,6 +112,7 @@ DEFAULT_DESCRIPTIONS = {
     401: "Missing or invalid credentials.",
     403: "These credentials may not do this.",
     404: "No such tenant (or one the caller may not see), or no such resource.",
+    408: "The body did not arrive within 10 seconds.",
     409: "Conflicts with the current state.",
     413: "The body is over 1 MiB.",
     415: "The body is not `application/json`.",
@@ -119,6 +133,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The server logs the exception with its traceback (Starlette raises it again after this answer).
+    return JSONResponse({"detail": UNEXPECTED}, status_code=500)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -147,3 +166,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -99,7 +99,7 @@ def add_kind_routes(name: str) -> None:
                                                        "description": 'Secret settings show as "***".'}),
         ("PUT", f"Set up the {title} connector", put, {
             **READ,
-            "responses": answers(401, 404, 409, 413, 415, 422, described={
+            "responses": answers(401, 404, 408, 409, 413, 415, 422, described={
                 409: "The connector was being set up at the same time: send the PUT again."}),
             "description": put_description,
             "openapi_extra": openapi_body(put_body_schema(kind.settings_model, kind.secret_fields),
@@ -107,7 +107,7 @@ def add_kind_routes(name: str) -> None:
         }),
         ("PATCH", f"Change some {title} settings", patch, {
             **READ,
-            "responses": answers(401, 404, 413, 415, 422, described=NO_CONNECTOR),
+            "responses": answers(401, 404, 408, 413, 415, 422, described=NO_CONNECTOR),
             "description": "Merge the given settings keys into the stored ones (null: back to the default) and "
             'validate the result like a PUT; a secret left out or sent as "***" keeps the stored one.',
             "openapi_extra": openapi_body(patch_body_schema(kind.settings_model), {name: PATCH_EXAMPLES[name]}),

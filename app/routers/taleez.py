@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/taleez", tags=["taleez"])
     responses=answers(
         401,
         404,
+        408,
         409,
         413,
         415,

@@ -36,7 +36,7 @@ OPERATOR_ONLY = {403: "Only the operator may do this (a tenant key may not)."}
     status_code=201,
     response_model=TenantCreated,
     responses={
-        **answers(401, 403, 409, 413, 415, 422, described={**OPERATOR_ONLY, 409: "The slug is taken."}),
+        **answers(401, 403, 408, 409, 413, 415, 422, described={**OPERATOR_ONLY, 409: "The slug is taken."}),
         201: {"description": "Created; the answer carries the tenant key, this once.", "links": TENANT_LINKS},
     },
     openapi_extra=openapi_body(TenantCreate, {"acme": TENANT_EXAMPLE}),
@@ -61,7 +61,7 @@ async def read_tenant(tenant: TenantDep) -> TenantRead:
 @router.patch(
     "/{slug}",
     response_model=TenantRead,
-    responses=answers(401, 403, 404, 413, 415, 422, described=OPERATOR_ONLY),
+    responses=answers(401, 403, 404, 408, 413, 415, 422, described=OPERATOR_ONLY),
     openapi_extra=openapi_body(
         TenantUpdate, {"rename": {"name": "Acme Group", "lucca": {"rate_limit": {"requests": 30}}}}
     ),

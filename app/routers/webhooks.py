@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from app.auth import WEBHOOK_SCHEME, bearer_token, webhook_target
 from app.db import driver_connection
 from app.errors import answers
-from app.json_body import openapi_body, parse_json, validate_body
+from app.json_body import check_json, openapi_body, received_body
 from app.queue import enqueue_run
 from app.schemas.run import WebhookAccepted
 from app.schemas.softgarden import HIRE_EXAMPLE, SoftgardenHire
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/integrations/webhooks", tags=["webhooks"])
     response_model=WebhookAccepted,
     responses={
         200: {"model": WebhookAccepted, "description": "A duplicate: the first run's id."},
-        **answers(401, 403, 413, 415, 422, described={403: "The Softgarden connector is disabled."}),
+        **answers(401, 403, 408, 413, 415, 422, described={403: "The Softgarden connector is disabled."}),
     },
     openapi_extra={
         **openapi_body(SoftgardenHire, {"hired": HIRE_EXAMPLE}),
@@ -33,13 +33,14 @@ async def softgarden_candidate_hired(request: Request) -> JSONResponse:
 
     Keys are matched ignoring case; keys this service does not use are ignored.
     """
-    # The busiest route, so it does its own steps instead of using dependencies: token, then body, then one insert.
+    # The busiest route, so it does its own steps instead of using dependencies: token, body (read and checked
+    # before a connection is taken, so a slow sender holds none), then the token's connector, then one insert.
     services = request.app.state.services
     token = bearer_token(request)
+    checked = check_json(SoftgardenHire, request, await received_body(request))
     async with driver_connection(services.engine) as connection:
         target = await webhook_target(connection, "softgarden", token)
-        candidate = validate_body(SoftgardenHire, await parse_json(request))
-        receipt = await softgarden.receive_hire(connection, target, candidate)
+        receipt = await softgarden.receive_hire(connection, target, checked.value())
     # Stored and committed: only now may a worker see the run, and only now is the delivery answered.
     if receipt.queued:
         await enqueue_run(services.redis, receipt.run_id)
