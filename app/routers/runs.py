@@ -9,6 +9,7 @@ from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
 from app.queue import enqueue_run
+from app.schemas.common import String
 from app.schemas.run import RunAccepted, RunEventList, RunList, RunRead, RunStatus
 from app.services import runs
 
@@ -20,8 +21,8 @@ NO_RUN = {404: "No such tenant (or one the caller may not see), or no such run i
 async def list_runs(
     tenant: TenantDep,
     session: SessionDep,
-    connector: str | None = None,
-    operation: str | None = None,
+    connector: Annotated[String | None, Query(max_length=40)] = None,
+    operation: Annotated[String | None, Query(max_length=40)] = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunList:

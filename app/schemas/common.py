@@ -1,10 +1,10 @@
 """Field types shared by several schemas, each declaring in JSON Schema the rule the server applies."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
 from app.clients.addresses import NOT_PUBLIC, is_local_name, is_public, literal_address
 from app.services.work_email import check_template
@@ -29,18 +29,59 @@ def json_integer(value: Any) -> Any:
 
 # Bounds first, then the check: pydantic then writes the bounds as JSON Schema's own keywords.
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID), BeforeValidator(json_integer)]
-Text = Annotated[StrictStr, Field(max_length=500)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+# Postgres text and JSONB cannot hold U+0000: every string of a request refuses it (422 naming the field), and its
+# schema says so. Secrets and ids sent in partners' HTTP headers refuse every control character.
+NO_NUL = r"^[^\x00]*$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+def refuse_nul(value: str) -> str:
+    """Also refuses a lone surrogate (`"\\ud800"` is valid JSON): no UTF-8 text, so no database, can hold it."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (it holds a lone surrogate such as \\ud800)") from None
+    return value
+
+
+StringOrSecret = TypeVar("StringOrSecret", str, SecretStr)
+
+
+def refuse_control(value: StringOrSecret) -> StringOrSecret:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if re.search(r"[\x00-\x1f\x7f]", text):
+        raise ValueError("must not contain control characters (line breaks, tabs, \\u0000, ...)")
+    return value
+
+
+String = Annotated[StrictStr, AfterValidator(refuse_nul), Field(json_schema_extra={"pattern": NO_NUL})]
+HeaderValue = Annotated[StrictStr, AfterValidator(refuse_control), Field(json_schema_extra={"pattern": NO_CONTROL})]
+Text = Annotated[String, Field(max_length=500)]
+Name = Annotated[String, Field(min_length=1, max_length=200)]
+
+
+def pattern_in_property_names(schema: dict[str, Any]) -> None:
+    """pydantic writes a key's pattern as `patternProperties`, which would let other keys through with any value:
+    a mapping's schema (its `json_schema_extra`) says it with `propertyNames` instead."""
+    for pattern, values in schema.pop("patternProperties", {}).items():
+        schema.setdefault("propertyNames", {})["pattern"] = pattern
+        schema["additionalProperties"] = values
+
 
 SLUG_PATTERN = r"^[a-z0-9-]{2,40}$"
 Slug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, examples=["acme"])]
 
 # The template rule of `check_template`, as a pattern: literal text, `{{`/`}}` escapes and the two placeholders,
 # rendering to one address with a non-empty local part and a dot in its domain.
-_TEMPLATE_PART = r"(?:[^{}@]|\{\{|\}\}|\{first_name\}|\{last_name\})"
+_TEMPLATE_PART = r"(?:[^{}@\x00]|\{\{|\}\}|\{first_name\}|\{last_name\})"
 TEMPLATE_PATTERN = rf"^{_TEMPLATE_PART}+@{_TEMPLATE_PART}*\.{_TEMPLATE_PART}*$"
 EmailTemplate = Annotated[
     StrictStr,
+    AfterValidator(refuse_nul),
     AfterValidator(check_template),
     Field(
         max_length=500,

@@ -8,31 +8,46 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictStr,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from app.schemas.common import EmailTemplate, Name, PositiveId, RequestBody, Text, strict_date
+from app.schemas.common import (
+    NO_NUL,
+    EmailTemplate,
+    Name,
+    PositiveId,
+    RequestBody,
+    String,
+    Text,
+    pattern_in_property_names,
+    refuse_nul,
+    strict_date,
+)
 
 TEXT_MAX = 500
-# Blank names are refused (the server strips them): in the schema, "has a character other than white space".
-NotBlank = Annotated[Name, Field(json_schema_extra={"pattern": r"\S"})]
+# Blank names are refused (the server strips them): in the schema, "has a character other than white space" (and,
+# like every string, no NUL).
+NotBlank = Annotated[Name, Field(json_schema_extra={"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"})]
+Status = Annotated[String, Field(min_length=1, max_length=200)]
+Company = Annotated[String, Field(max_length=TEXT_MAX)]
 
 
 class SoftgardenSettings(RequestBody):
     professional_email_template: EmailTemplate
     default_department_id: PositiveId = Field(description="Lucca department for every hire.")
     default_role_principal_id: PositiveId = Field(description="Lucca primary role for every hire.")
-    hire_statuses: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(
+    hire_statuses: list[Status] = Field(
         default=["hired"], min_length=1, description="Statuses that mean hired, compared ignoring case."
     )
     establishment_ids: list[PositiveId] | None = Field(
         default=None, description="The Lucca establishments this configuration covers; absent: all."
     )
-    establishment_aliases: dict[str, PositiveId] = Field(
-        default_factory=dict, description="Company as Softgarden sends it → Lucca establishment id."
+    establishment_aliases: dict[Company, PositiveId] = Field(
+        default_factory=dict,
+        description="Company as Softgarden sends it → Lucca establishment id.",
+        json_schema_extra=pattern_in_property_names,
     )
     default_establishment_id: PositiveId | None = Field(default=None, description="Used when `company` is missing.")
 
@@ -68,6 +83,8 @@ class SoftgardenAddress(SenderKeys):
 
 def _string_or_number(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_NUMERIC_ID:
+            raise ValueError(f"a number must be at most {MAX_NUMERIC_ID} (send a longer id as a string)")
         return str(value)
     if value is not None and not isinstance(value, str):
         raise ValueError("must be a string or a number")
@@ -79,7 +96,7 @@ def _one_line_or_object(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > TEXT_MAX:
             raise ValueError(f"must be at most {TEXT_MAX} characters")
-        return {"line": value}
+        return {"line": refuse_nul(value)}
     if value is not None and not isinstance(value, dict | SoftgardenAddress):
         raise ValueError("must be one string or an object with street, postalCode, city and countryCode")
     return value
@@ -90,8 +107,23 @@ class SoftgardenAddressLine(SoftgardenAddress):
 
 
 ADDRESS_SCHEMA = {
-    "anyOf": [{"type": "string", "maxLength": TEXT_MAX}, SoftgardenAddress.model_json_schema(), {"type": "null"}],
+    "anyOf": [
+        {"type": "string", "maxLength": TEXT_MAX, "pattern": NO_NUL},
+        SoftgardenAddress.model_json_schema(),
+        {"type": "null"},
+    ],
     "description": "One line, or its parts.",
+}
+
+
+# Softgarden's ids are strings; a number is taken too, as long as a 64-bit integer can hold it.
+MAX_NUMERIC_ID = 2**63 - 1
+CANDIDATE_ID_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "maxLength": TEXT_MAX, "pattern": NO_NUL},
+        {"type": "integer", "minimum": -MAX_NUMERIC_ID, "maximum": MAX_NUMERIC_ID},
+        {"type": "null"},
+    ]
 }
 
 
@@ -99,9 +131,9 @@ class SoftgardenHire(SenderKeys):
     """The candidate-hired body; keys are matched ignoring case (`firstname` = `firstName`)."""
 
     application_id: NotBlank = Field(alias="applicationId")
-    candidate_id: Annotated[
-        str | None, BeforeValidator(_string_or_number), WithJsonSchema({"type": ["string", "integer", "null"]})
-    ] = Field(default=None, alias="candidateId")
+    candidate_id: Annotated[Text | None, BeforeValidator(_string_or_number), WithJsonSchema(CANDIDATE_ID_SCHEMA)] = (
+        Field(default=None, alias="candidateId")
+    )
     status: Text | None = Field(default=None, description="A missing status means hired.")
     first_name: NotBlank = Field(alias="firstName")
     last_name: NotBlank = Field(alias="lastName")

@@ -3,10 +3,19 @@
 from datetime import date
 from typing import Annotated
 
-from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.config import JsonDict
 
-from app.schemas.common import EmailTemplate, Name, PartnerUrl, PositiveId, RequestBody, Text, strict_date
+from app.schemas.common import (
+    EmailTemplate,
+    HeaderValue,
+    Name,
+    PartnerUrl,
+    PositiveId,
+    RequestBody,
+    Text,
+    strict_date,
+)
 
 TALEEZ_API = "https://api.taleez.com/0"
 
@@ -17,7 +26,7 @@ class TaleezSettings(RequestBody):
     model_config = ConfigDict(json_schema_extra={"dependentRequired": {"api_base_url": ["api_secret"]}})
 
     api_base_url: PartnerUrl = TALEEZ_API
-    api_secret: Annotated[StrictStr, Field(min_length=1, max_length=500)] = Field(
+    api_secret: Annotated[HeaderValue, Field(min_length=1, max_length=500)] = Field(
         description="Required on the first PUT and whenever api_base_url changes (422 otherwise); comes back as "
         '"***"; omitted or "***" keeps the stored one while api_base_url stays the same.'
     )

@@ -6,9 +6,25 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
-from app.schemas.common import Name, PartnerUrl, RequestBody, Slug, json_integer
+from app.schemas.common import (
+    NO_CONTROL,
+    HeaderValue,
+    Name,
+    PartnerUrl,
+    RequestBody,
+    Slug,
+    json_integer,
+    refuse_control,
+)
 
-Secret = Annotated[SecretStr, Field(min_length=1, max_length=2000)]
+# Sent in partners' HTTP headers: no control characters (the pattern documents `refuse_control`).
+Secret = Annotated[
+    SecretStr,
+    Field(min_length=1, max_length=2000),
+    AfterValidator(refuse_control),
+    Field(json_schema_extra={"pattern": NO_CONTROL}),
+]
+ClientId = Annotated[HeaderValue, Field(min_length=1, max_length=500)]
 TIMEZONES = sorted(available_timezones())
 _KNOWN_TIMEZONES = frozenset(TIMEZONES)
 
@@ -37,12 +53,12 @@ class RateLimitPatch(RequestBody):
 
 
 class OAuthIn(RequestBody):
-    client_id: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    client_id: ClientId
     client_secret: Secret
 
 
 class OAuthPatch(RequestBody):
-    client_id: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = None
+    client_id: ClientId | None = None
     client_secret: Secret | None = None
 
 

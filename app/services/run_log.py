@@ -97,7 +97,8 @@ def _event(run_id: uuid.UUID, action: Action, subject: str, message: str, level:
     return RunEvent(
         run_id=run_id,
         action=action,
-        subject=subject[:300],
+        # The column holds 300 characters: a longer subject (a partner's long name or e-mail) is cut, visibly.
+        subject=subject if len(subject) <= 300 else subject[:299] + "…",
         message=sentence(message),
         level=level or ACTION_LEVEL.get(action, "info"),
         at=utcnow(),

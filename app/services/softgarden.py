@@ -94,8 +94,13 @@ async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, ca
     return Receipt(run_id, duplicate=False, queued=True)
 
 
+# run_events.subject is varchar(300); an e-mail (500) or two names (200 each) may be longer: cut on purpose.
+SUBJECT_MAX = 300
+
+
 def subject_of(candidate: SoftgardenHire) -> str:
-    return candidate.email or f"{candidate.first_name} {candidate.last_name}"
+    subject = candidate.email or f"{candidate.first_name} {candidate.last_name}"
+    return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
 
 
 def skip_reason(candidate: SoftgardenHire, settings: SoftgardenSettings) -> str:

@@ -26,6 +26,8 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "1")
 STATE_DEPENDENT_422 = ("PUT /api/v1/tenants/{slug}/connectors/taleez", "POST /api/v1/tenants/{slug}/taleez/imports",
                        "PATCH /api/v1/tenants/{slug}")  # fmt: skip
 ACCEPTED_WITH_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429"]'
+# Strings with NUL are generated too: every string of the document declares that it refuses NUL (a pattern), and
+# the server answers 422 for one, so negative cases expect what the server does.
 
 
 def config(operator_token: str, webhook_token: str) -> str:
@@ -57,7 +59,7 @@ async def test_the_openapi_document_holds(client: httpx.AsyncClient, live_api: L
     config_file = tmp_path / "schemathesis.toml"
     config_file.write_text(config("test-operator-token", tenant.webhook_token))
     command = [str(SCHEMATHESIS), "--config-file", str(config_file), "run", f"{live_api.url}/openapi.json",
-               "--checks", "all", "--seed", SEED, "--max-examples", MAX_EXAMPLES, "--generation-allow-x00", "false",
+               "--checks", "all", "--seed", SEED, "--max-examples", MAX_EXAMPLES, "--generation-allow-x00", "true",
                "--generation-database", "none", "--no-color", "--report", "junit", "--report-dir", str(tmp_path)]  # fmt: skip
     done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     summary = done.stdout[done.stdout.find("=== SUMMARY") - 40 :] if "=== SUMMARY" in done.stdout else done.stdout
