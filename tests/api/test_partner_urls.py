@@ -116,8 +116,8 @@ async def test_with_oauth_a_new_lucca_url_needs_its_client_secret_too(client: ht
     moved = {"lucca": {"base_url": "https://other.ilucca.net", "api_key": "other-key"}}
     answer = await client.patch("/api/v1/tenants/acme", json=moved, headers=ADMIN)
     assert locs(answer) == [["body", "lucca", "oauth", "client_secret"]]
-    moved["lucca"]["oauth"] = {"client_secret": "new-oauth-secret"}  # type: ignore[index]
-    assert (await client.patch("/api/v1/tenants/acme", json=moved, headers=ADMIN)).status_code == 200
+    with_secret = {"lucca": {**moved["lucca"], "oauth": {"client_secret": "new-oauth-secret"}}}
+    assert (await client.patch("/api/v1/tenants/acme", json=with_secret, headers=ADMIN)).status_code == 200
 
 
 async def test_the_document_tells_both_rules() -> None:

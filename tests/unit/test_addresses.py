@@ -200,7 +200,14 @@ async def test_tls_still_names_the_original_host() -> None:
     stream = TlsRecorder()
 
     class Fake(httpcore.AsyncNetworkBackend):
-        async def connect_tcp(self, host: str, port: int, **_: Any) -> httpcore.AsyncNetworkStream:
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+            local_address: str | None = None,
+            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+        ) -> httpcore.AsyncNetworkStream:
             assert host == "93.184.216.34"
             return stream
 

@@ -1,6 +1,7 @@
 """Start-up refusals and the log settings."""
 
 import traceback
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -31,14 +32,16 @@ def test_production_refuses_a_missing_or_placeholder_secret_key() -> None:
         ({"secret_key": "test-secret-key-not-for-production"}, "SECRET_KEY is a known placeholder"),
     ],
 )
-def test_production_refuses_short_secrets_without_repeating_them(changes: dict[str, str], named: str) -> None:
+def test_production_refuses_short_secrets_without_repeating_them(changes: dict[str, Any], named: str) -> None:
+    production: dict[str, Any] = {"app_env": "production", "secret_key": STRONG, "admin_token": STRONG, **changes}
+    development: dict[str, Any] = {"app_env": "development", **changes}
     with pytest.raises(ValidationError) as caught:
-        Settings(**{"app_env": "production", "secret_key": STRONG, "admin_token": STRONG, **changes})
+        Settings(**production)
     said = str(caught.value)
     assert (named in said and "at least 32" in said) or "placeholder" in said
     assert all(value not in said for value in changes.values())
     # Outside production, and with the operator API disabled, nothing is asked.
-    assert Settings(**{"app_env": "development", **changes}).app_env == "development"
+    assert Settings(**development).app_env == "development"
     assert Settings(app_env="production", secret_key=STRONG, admin_token=None).admin_token is None
 
 
