@@ -12,18 +12,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.auth import WEBHOOK_SCHEME, WEBHOOK_SECURITY_SCHEME
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
+from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
 from app.routers import connectors, operations, runs, taleez, tenants, webhooks
 from app.schemas.common import PARTNER_URL_MARK, partner_url_pattern
 from app.services.context import Services
 
-DESCRIPTION = """Connects Lucca to Softgarden, Taleez, Cards and Elevo for many tenants.
+DESCRIPTION = f"""Connects Lucca to Softgarden, Taleez, Cards and Elevo for many tenants.
 
 Operator calls use `Authorization: Bearer <ADMIN_TOKEN>`; tenant calls `Authorization: Bearer <tenant key>`;
-webhooks the connector's own token ("Authorize" above takes each). Errors are JSON `{"detail": ...}`: a 422
+webhooks the connector's own token ("Authorize" above takes each). Errors are JSON `{{"detail": ...}}`: a 422
 lists one error per field, each naming it in `loc` (e.g. `["body", "settings", "default_department_id"]`).
-A request body field that the schema does not define is refused; webhooks ignore the keys they do not use."""
+A request body field that the schema does not define is refused; webhooks ignore the keys they do not use.
+
+Bodies are JSON in UTF-8, at most {MAX_BODY_BYTES // 1024 // 1024} MiB, sent within {BODY_READ_SECONDS:g} seconds (408 otherwise, after the
+credentials are checked), nested at most {MAX_DEPTH} levels deep, with numbers of at most {MAX_NUMBER_CHARS} characters (no NaN
+or Infinity); no string holds the NUL character (U+0000) or a lone surrogate: each is a 422 naming its field."""
 
 
 class RequestMetrics:

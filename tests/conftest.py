@@ -21,8 +21,10 @@ os.environ.update(
     }
 )
 
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -76,6 +78,34 @@ def live_api(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -
     server.start()
     yield server
     server.stop()
+
+
+# What the live server logs for an answer of 500 or an exception nothing handled: either fails the test.
+SERVER_ERROR = re.compile(r'" 500\b|Exception in ASGI application|Traceback \(most recent call last\)')
+
+
+@pytest.fixture(scope="session")
+def live_api_log_checked() -> dict[str, int]:
+    """How far the live server's log has been checked for server errors (shared by the tests of a session)."""
+    return {"offset": 0}
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Any 500 the live server gives fails the test that caused it: bad input must always get a 4xx."""
+    if "live_api" not in request.fixturenames:
+        yield
+        return
+    live_api: LiveServer = request.getfixturevalue("live_api")
+    checked: dict[str, int] = request.getfixturevalue("live_api_log_checked")
+    yield
+    time.sleep(0.05)  # the server writes its access line just after the answer has left
+    with live_api.log_path.open("rb") as log:
+        log.seek(checked["offset"])
+        new = log.read().decode(errors="replace")
+        checked["offset"] = log.tell()
+    errors = [line for line in new.splitlines() if SERVER_ERROR.search(line)]
+    assert not errors, "the live server answered 500 or failed:\n" + "\n".join(errors[:20]) + "\n" + new[-5000:]
 
 
 @pytest.fixture
