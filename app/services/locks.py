@@ -72,10 +72,10 @@ async def account_lock(engine: AsyncEngine, scope: str, account: str) -> AsyncIt
 
 
 async def _guard_session(connection: AsyncConnection) -> None:
-    """Make the server end this session soon if its client goes silent (SET LOCAL: only for this lock)."""
-    await connection.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE_SECONDS}s'"))
-    for name, seconds in TCP_KEEPALIVE.items():
-        await connection.execute(text(f"SET LOCAL {name} = {seconds}"))
+    """Make the server end this session soon if its client goes silent (local: only for this lock's transaction)."""
+    settings = {"idle_in_transaction_session_timeout": f"{LOCK_IDLE_SECONDS}s", **TCP_KEEPALIVE}
+    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in settings)
+    await connection.execute(text(f"SELECT {calls}"), {name: str(value) for name, value in settings.items()})
 
 
 @asynccontextmanager
