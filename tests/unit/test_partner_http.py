@@ -262,6 +262,7 @@ async def test_without_a_streak_each_call_starts_afresh(http: httpx.AsyncClient,
     ("answer", "said"),
     [
         (httpx.ConnectError("[Errno 111] Connection refused"), "did not answer (connection refused)"),
+        (httpx.ConnectError("[Errno -2] Name or service not known"), "did not answer (name not found)"),
         (httpx.ReadError("[Errno 104] Connection reset by peer"), "did not answer (connection reset)"),
         (httpx.RemoteProtocolError("Server disconnected"), "did not answer (connection closed without an answer)"),
         (httpx.ConnectTimeout(""), "did not answer (timed out)"),
@@ -283,19 +284,18 @@ async def test_outages_are_told_in_words_naming_the_host(
     assert "Error" not in caught.value.message and "Exception" not in caught.value.message
 
 
-async def test_a_real_refused_connection_and_an_unknown_name_are_told_in_words(http: httpx.AsyncClient) -> None:
+async def test_a_real_refused_connection_is_told_in_words(http: httpx.AsyncClient) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     policy = RetryPolicy(base_seconds=0.01, max_seconds=0.01, in_call_seconds=0)
-    for base_url, said in (
-        (f"http://127.0.0.1:{closed_port}/acme", f"127.0.0.1:{closed_port} did not answer (connection refused)"),
-        ("http://no-such-host.invalid/acme", "no-such-host.invalid did not answer (name not found)"),
-    ):
-        client = PartnerHTTP(http, partner="lucca", base_url=base_url, headers={}, retry=policy)
-        with pytest.raises(PartnerUnavailable) as caught:
-            await client.request("GET", "/x")
-        assert caught.value.message == f"Lucca at {said}"
+    # (Only loopback: an unknown name would send a query to the machine's resolver; respx covers its wording.)
+    client = PartnerHTTP(
+        http, partner="lucca", base_url=f"http://127.0.0.1:{closed_port}/acme", headers={}, retry=policy
+    )
+    with pytest.raises(PartnerUnavailable) as caught:
+        await client.request("GET", "/x")
+    assert caught.value.message == f"Lucca at 127.0.0.1:{closed_port} did not answer (connection refused)"
 
 
 @pytest.mark.parametrize(
