@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,11 +48,6 @@ class LockLost(Exception):
 
 def account_lock_key(scope: str, account: str) -> int:
     digest = hashlib.sha256(f"{scope}:account:{account}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def lock_key(scope: str, tenant_id: uuid.UUID) -> int:
-    digest = hashlib.sha256(f"{scope}:{tenant_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -125,17 +119,3 @@ async def _drop(connection: AsyncConnection) -> None:
     """Close a failed lock connection at once: a rollback over a dead network could hang."""
     with contextlib.suppress(Exception):
         await connection.invalidate()
-
-
-@asynccontextmanager
-async def tenant_lock(engine: AsyncEngine, scope: str, tenant_id: uuid.UUID) -> AsyncIterator[None]:
-    """The tenant's lock, tried like `account_lock` (LockBusy when held); kept until hiring.py uses `account_lock`."""
-    async with engine.connect() as connection, connection.begin():
-        await _guard_session(connection)
-        taken = await connection.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(scope, tenant_id)}
-        )
-        if not taken:
-            raise LockBusy(scope, f"tenant {tenant_id}")
-        async with _heartbeat(connection, f"{scope} lock of tenant {tenant_id}"):
-            yield
