@@ -248,6 +248,7 @@ def measure(args: argparse.Namespace, config: ServiceConfig) -> Measured:
             tenant = create_softgarden_tenant(client, config, "bench-ingest", UNUSED_LUCCA, SOFTGARDEN_SETTINGS)
         healthz = load(api.service, f"{api.url}/healthz", args)
         floor_load = load_hires(floor.service, floor.url, args, tenant, f"floor-{secrets.token_hex(4)}")
+        floor.service.stop()  # its connections back to Postgres before the API opens its own
         prefix = f"bench-{secrets.token_hex(4)}"
         webhook = load_hires(api.service, api.url, args, tenant, prefix)
         time.sleep(SETTLE_SECONDS)
