@@ -38,22 +38,17 @@ NO_CONNECTOR = {404: "No such tenant (or one the caller may not see), or this co
 READ: dict[str, Any] = {"response_model": ConnectorRead, "response_model_exclude_none": True}
 
 
-async def put_connector(
-    request: Request, tenant: Tenant, session: SessionDep, kind: str, body: ConnectorPut
+async def change_connector(
+    change: Callable[..., Awaitable[ConnectorRead]],
+    request: Request,
+    tenant: Tenant,
+    session: SessionDep,
+    kind: str,
+    body: ConnectorPut | ConnectorPatch,
 ) -> ConnectorRead:
+    """A PUT or PATCH through its service function, with the app's secret box and URL rule."""
     state = request.app.state
-    return await connectors.put_connector(
-        session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams
-    )
-
-
-async def patch_connector(
-    request: Request, tenant: Tenant, session: SessionDep, kind: str, body: ConnectorPatch
-) -> ConnectorRead:
-    state = request.app.state
-    return await connectors.patch_connector(
-        session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams
-    )
+    return await change(session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams)
 
 
 async def read_connector(tenant: Tenant, session: SessionDep, kind: str) -> ConnectorRead:
@@ -78,10 +73,10 @@ def add_kind_routes(name: str) -> None:
     title = name.capitalize()
 
     async def put(request: Request, tenant: TenantDep, session: SessionDep, body: PutBody) -> ConnectorRead:
-        return await put_connector(request, tenant, session, name, body)
+        return await change_connector(connectors.put_connector, request, tenant, session, name, body)
 
     async def patch(request: Request, tenant: TenantDep, session: SessionDep, body: PatchBody) -> ConnectorRead:
-        return await patch_connector(request, tenant, session, name, body)
+        return await change_connector(connectors.patch_connector, request, tenant, session, name, body)
 
     async def read(tenant: TenantDep, session: SessionDep) -> ConnectorRead:
         return await read_connector(tenant, session, name)
@@ -144,12 +139,12 @@ for built in (name for name, kind in KINDS.items() if kind.settings_model is not
 
 @router.put("/{kind}", include_in_schema=False, **READ)
 async def put_other_kind(request: Request, tenant: TenantDep, kind: str, session: SessionDep, body: PutBody) -> Any:
-    return await put_connector(request, tenant, session, kind, body)
+    return await change_connector(connectors.put_connector, request, tenant, session, kind, body)
 
 
 @router.patch("/{kind}", include_in_schema=False, **READ)
 async def patch_other_kind(request: Request, tenant: TenantDep, kind: str, session: SessionDep, body: PatchBody) -> Any:
-    return await patch_connector(request, tenant, session, kind, body)
+    return await change_connector(connectors.patch_connector, request, tenant, session, kind, body)
 
 
 @router.get("/{kind}", include_in_schema=False, **READ)
