@@ -2,7 +2,7 @@
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -199,20 +199,33 @@ class LuccaClient:
         page_size: int = V3_MAX_PAGE_SIZE,
     ) -> list[LuccaUser]:
         """Every user matching `filters`, former employees included by default, read page by page."""
+        pages = self.user_pages(fields=fields, former_employees=former_employees, filters=filters, page_size=page_size)
+        return [user async for page in pages for user in page]
+
+    async def user_pages(
+        self,
+        *,
+        fields: Sequence[str] = USER_FIELDS,
+        former_employees: bool = True,
+        filters: Mapping[str, str] | None = None,
+        page_size: int = V3_MAX_PAGE_SIZE,
+    ) -> AsyncIterator[list[LuccaUser]]:
+        """The users matching `filters`, one page at a time: a whole directory without holding all of it."""
         if not 1 <= page_size <= V3_MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {V3_MAX_PAGE_SIZE}")
         params = {"fields": ",".join(fields), **(filters or {})}
         if former_employees:
             params["formerEmployees"] = "true"
-        users: list[LuccaUser] = []
+        offset = 0
         while True:
-            params["paging"] = f"{len(users)},{page_size}"
+            params["paging"] = f"{offset},{page_size}"
             body = await self._get_json("/api/v3/users", params)
             with self._reading("/api/v3/users"):
                 page = [LuccaUser.model_validate(item) for item in body["data"]["items"]]
-            users += page
+            yield page
+            offset += len(page)
             if len(page) < page_size:
-                return users
+                return
 
     async def users_by_id(self, user_ids: Iterable[int]) -> dict[int, LuccaUser]:
         """These users by id in one call (`id=1,2`), former employees included; ids Lucca does not hold are absent."""

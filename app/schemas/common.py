@@ -29,6 +29,8 @@ def json_integer(value: Any) -> Any:
 
 # Bounds first, then the check: pydantic then writes the bounds as JSON Schema's own keywords.
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID), BeforeValidator(json_integer)]
+# true or false, never "yes" or 1.
+Flag = Annotated[bool, Field(strict=True)]
 
 # Postgres text and JSONB cannot hold U+0000: every string of a request refuses it (422 naming the field), and its
 # schema says so. Secrets and ids sent in partners' HTTP headers refuse every control character.

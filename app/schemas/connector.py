@@ -61,7 +61,10 @@ def patch_body_schema(settings: type[BaseModel]) -> dict[str, Any]:
 def _body_schema(body: type[BaseModel], settings: dict[str, Any]) -> dict[str, Any]:
     schema = copy.deepcopy(body.model_json_schema())
     described = schema["properties"]["settings"].get("description")
-    schema["properties"]["settings"] = {**settings, "description": described}
+    # Nested settings models (Cards' stats_sync) are defined once, at the body's root.
+    nested = {key: value for key, value in settings.items() if key != "$defs"}
+    schema.setdefault("$defs", {}).update(settings.get("$defs", {}))
+    schema["properties"]["settings"] = {**nested, "description": described}
     return schema
 
 
@@ -97,7 +100,18 @@ TALEEZ_EXAMPLE = {
         "professional_email_template": "{first_name}.{last_name}@acme.fr",
     },
 }
+CARDS_EXAMPLE = {
+    "enabled": True,
+    "settings": {
+        "api_token": "<Cards API token>",
+        "space_id": "acme",
+        "notify_created_users": False,
+        "login_mode": "app",
+        "stats_sync": {"enabled": True, "hour": 2},
+    },
+}
 PATCH_EXAMPLES = {
     "softgarden": {"settings": {"establishment_aliases": {"Acme GmbH": 2, "Acme Berlin": 3}}},
     "taleez": {"settings": {"default_department_id": 12, "professional_email_template": None}},
+    "cards": {"settings": {"login_mode": "sso", "stats_sync": {"enabled": True, "hour": 3}}},
 }

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.crypto import SecretBox, hash_token, new_webhook_token
 from app.errors import Conflict, NotFound, body_errors, invalid_field
 from app.models import Connector, Tenant
+from app.schemas.cards import CardsSettings
 from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
@@ -32,7 +33,9 @@ KINDS: dict[str, ConnectorKind] = {
     "taleez": ConnectorKind(
         TaleezSettings, receives_webhooks=False, secret_fields=frozenset({"api_secret"}), url_fields=("api_base_url",)
     ),
-    "cards": ConnectorKind(None, receives_webhooks=True, secret_fields=frozenset({"api_token"})),
+    "cards": ConnectorKind(
+        CardsSettings, receives_webhooks=True, secret_fields=frozenset({"api_token"}), url_fields=("api_base_url",)
+    ),
     "elevo": ConnectorKind(None, receives_webhooks=False),
 }
 
@@ -83,6 +86,23 @@ def _validated(model: type[BaseModel], settings: dict[str, Any]) -> BaseModel:
 
 def connector_secrets(box: SecretBox, connector: Connector) -> dict[str, Any]:
     return box.decrypt_json(connector.secrets_encrypted)
+
+
+def connector_settings(box: SecretBox, connector: Connector) -> Any:
+    """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
+    model = built_settings(connector_kind(connector.kind), connector.kind)
+    return model.model_validate({**connector.settings, **connector_secrets(box, connector)})
+
+
+async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
+    """The tenant's connector of `kind`, refused with 409 in plain words when it is missing or disabled."""
+    connector = await session.scalar(select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == kind))
+    name = kind.capitalize()
+    if connector is None:
+        raise Conflict(f"No {name} connector is set up for this tenant: PUT one first.")
+    if not connector.enabled:
+        raise Conflict(f"The {name} connector is disabled.")
+    return connector
 
 
 def read_connector(connector: Connector, kind: ConnectorKind, webhook_token: str | None = None) -> ConnectorRead:

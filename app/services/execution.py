@@ -14,7 +14,7 @@ from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
-from app.services import softgarden, taleez
+from app.services import cards_stats, cards_users, softgarden, taleez
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
 from app.services.run_log import RunLog, finish_run
@@ -32,6 +32,9 @@ Operation = Callable[[Services, Run, Tenant, Connector, RunLog], Awaitable[None]
 OPERATIONS: dict[tuple[str, str], Operation] = {
     (softgarden.SOURCE, softgarden.OPERATION): softgarden.process_hire,
     (taleez.SOURCE, taleez.OPERATION): taleez.process_import,
+    (cards_users.SOURCE, cards_users.USERS_IMPORT): cards_users.process_users_import,
+    (cards_users.SOURCE, cards_users.DEPARTMENTS_IMPORT): cards_users.process_departments_import,
+    (cards_stats.SOURCE, cards_stats.STATS_SYNC): cards_stats.process_stats_sync,
 }
 
 

@@ -3,15 +3,14 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.taleez import TaleezCandidate, TaleezClient
 from app.crypto import SecretBox
-from app.errors import Conflict, invalid_field
+from app.errors import invalid_field
 from app.models import Connector, Run, Tenant
 from app.schemas.taleez import TaleezCandidateIn, TaleezImport, TaleezSettings
-from app.services.connectors import connector_secrets
+from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.hire import ITEM, HireRequest
 from app.services.hiring import hire_and_link
@@ -23,18 +22,8 @@ OPERATION = "candidate_import"
 
 
 def taleez_settings(box: SecretBox, connector: Connector) -> TaleezSettings:
-    return TaleezSettings.model_validate({**connector.settings, **connector_secrets(box, connector)})
-
-
-async def enabled_connector(session: AsyncSession, tenant: Tenant) -> Connector:
-    connector = await session.scalar(
-        select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == SOURCE)
-    )
-    if connector is None:
-        raise Conflict("No Taleez connector is set up for this tenant: PUT one first.")
-    if not connector.enabled:
-        raise Conflict("The Taleez connector is disabled.")
-    return connector
+    settings: TaleezSettings = connector_settings(box, connector)
+    return settings
 
 
 def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
@@ -56,7 +45,7 @@ def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
 
 async def queue_import(session: AsyncSession, box: SecretBox, tenant: Tenant, body: TaleezImport) -> Run:
     """Check the import and store its run (the caller commits, then queues it)."""
-    settings = taleez_settings(box, await enabled_connector(session, tenant))
+    settings = taleez_settings(box, await enabled_connector(session, tenant, SOURCE))
     check_complete(body, settings)
     today = datetime.now(ZoneInfo(tenant.timezone)).date()
     run = new_run(
