@@ -10,6 +10,7 @@ from redis.asyncio import ConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clients.addresses import PartnerTransport
+from app.clients.cards import CardsClient
 from app.clients.http import RateLimit, RetryPolicy
 from app.clients.lucca import LuccaAccount, LuccaClient
 from app.clients.ratelimit import SlidingWindowLimiter
@@ -17,6 +18,7 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.db import Sessionmaker, create_engine, create_sessionmaker
 from app.models import Tenant
+from app.schemas.cards import CardsSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +90,7 @@ class Services:
             cache=self.redis,
             cache_seconds=self.settings.structure_cache_seconds,
         )
+
+    def cards(self, settings: CardsSettings) -> CardsClient:
+        """A Cards client for the connector's space (secrets decrypted), rate-limited with every other process."""
+        return CardsClient(self.http, settings, limiter=self.limiter, retry=self.retry, cache=self.redis)
