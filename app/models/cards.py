@@ -1,0 +1,36 @@
+"""Which Cards user each Lucca employee became, and which Cards group each department became, per Cards space.
+
+A link holds only in the space it was made in: a connector pointed at another space starts with no links there.
+"""
+
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Timestamps, UUIDKey
+
+
+class CardsUserLink(UUIDKey, Timestamps, Base):
+    __tablename__ = "cards_user_links"
+    # One Cards user per Lucca employee, and one employee per Cards user.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "space_id", "lucca_user_id"),
+        UniqueConstraint("tenant_id", "space_id", "cards_user_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    space_id: Mapped[str] = mapped_column(String(200))
+    lucca_user_id: Mapped[int]
+    cards_user_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class CardsGroupLink(UUIDKey, Timestamps, Base):
+    __tablename__ = "cards_group_links"
+    # Two departments of the same name share a group: the group id is not unique.
+    __table_args__ = (UniqueConstraint("tenant_id", "space_id", "department_id"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    space_id: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int]
+    cards_group_id: Mapped[int] = mapped_column(BigInteger)
