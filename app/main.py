@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (tenants, connectors, runs, taleez, cards, cards_stats, webhooks, operations):
+    # The webhooks first: the busiest routes, so matching a request to them tries no other route.
+    for module in (webhooks, tenants, connectors, runs, taleez, cards, cards_stats, operations):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
     app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
