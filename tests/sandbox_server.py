@@ -10,7 +10,7 @@ import httpx
 import uvicorn
 
 from app.sandbox.app import create_sandbox_app
-from app.sandbox.demo import DEMO_API_KEY, demo_seed_payload, demo_taleez_seed_payload
+from app.sandbox.demo import DEMO_API_KEY, demo_cards_seed_payload, demo_seed_payload, demo_taleez_seed_payload
 
 
 def free_port() -> int:
@@ -55,6 +55,14 @@ class SandboxServer:
         self.control.put(f"/taleez/accounts/{name}", json=seed).raise_for_status()
         return PartnerAccount(self, "taleez", name, seed["api_secret"], f"{self.url}/taleez/{name}")
 
+    def new_cards_account(self, **overrides: Any) -> "CardsAccount":
+        """A fresh copy of the demo Cards space (Claire Martin in group Mentors, trainings 501 and 502), or with
+        `overrides` (users, groups, trainings, window_seconds, requests_per_window, ...) under a unique name."""
+        name = f"cards-{uuid.uuid4().hex[:10]}"
+        seed = {**demo_cards_seed_payload(), **overrides}
+        self.control.put(f"/cards/accounts/{name}", json=seed).raise_for_status()
+        return CardsAccount(self, name, seed["api_token"], seed["space_id"])
+
 
 class PartnerAccount:
     """One partner account in the sandbox: its credentials, base URL, faults and call log."""
@@ -84,6 +92,33 @@ class LuccaAccount(PartnerAccount):
 
     def users(self) -> list[dict[str, Any]]:
         answer = self.server.control.get(f"/lucca/accounts/{self.name}/users")
+        answer.raise_for_status()
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+
+class CardsAccount(PartnerAccount):
+    """A Cards space: its API base URL is `base_url`, its `X-Tenant` is `space_id`."""
+
+    def __init__(self, server: SandboxServer, name: str, api_token: str, space_id: str) -> None:
+        super().__init__(server, "cards", name, api_token, f"{server.url}/cards/{name}/v1")
+        self.api_token = api_token
+        self.space_id = space_id
+
+    def connector_settings(self, **extra: Any) -> dict[str, Any]:
+        """The `cards` connector's settings that reach this space (`extra` adds or overrides keys)."""
+        return {"api_base_url": self.base_url, "api_token": self.api_token, "space_id": self.space_id, **extra}
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user with `groups` ([{id, name}]) and `notify` (their creation's flag, null when seeded)."""
+        return self._items("users")
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group with its `members` count."""
+        return self._items("groups")
+
+    def _items(self, kind: str) -> list[dict[str, Any]]:
+        answer = self.server.control.get(f"/cards/accounts/{self.name}/{kind}")
         answer.raise_for_status()
         items: list[dict[str, Any]] = answer.json()["items"]
         return items

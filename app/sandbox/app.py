@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from app.sandbox import control, lucca, taleez
+from app.sandbox import cards, control, lucca, taleez
 
 
 def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 50) -> FastAPI:
@@ -11,13 +11,15 @@ def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 
         title="lucca-connectors partner sandbox",
         description=(
             "Emulates partner APIs in memory. Lucca accounts live under `/{account}`, "
-            "Taleez accounts under `/taleez/{account}`."
+            "Taleez accounts under `/taleez/{account}`, Cards spaces under `/cards/{account}/v1`."
         ),
     )
     app.state.lucca = lucca.LuccaSandbox(window_seconds, requests_per_window)
     app.state.taleez = taleez.TaleezSandbox()
-    # The control and Taleez routes go first: Lucca's `/{account}/...` must never capture them.
+    app.state.cards = cards.CardsSandbox()
+    # The control, Taleez and Cards routes go first: Lucca's `/{account}/...` must never capture them.
     app.include_router(control.router)
     app.include_router(taleez.router)
+    app.include_router(cards.router)
     app.include_router(lucca.router)
     return app

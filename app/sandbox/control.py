@@ -1,10 +1,12 @@
-"""The `/_sandbox` control API: seed accounts, inject faults and read call logs (tests, benchmarks, demo)."""
+"""The `/_sandbox` control API (Lucca, Taleez, Cards): seed accounts, inject faults and read call logs (tests, benchmarks, demo)."""
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from app.sandbox.cards import CardsAccount, CardsAccountSeed, CardsSandbox, get_cards_sandbox
 from app.sandbox.faults import Fault, Traffic
 from app.sandbox.lucca import (
     FULL_USER_FIELDS,
@@ -20,6 +22,7 @@ router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
 LuccaSandboxDep = Annotated[LuccaSandbox, Depends(get_lucca_sandbox)]
 TaleezSandboxDep = Annotated[TaleezSandbox, Depends(get_taleez_sandbox)]
+CardsSandboxDep = Annotated[CardsSandbox, Depends(get_cards_sandbox)]
 
 
 def get_control_account(account: str, sandbox: LuccaSandboxDep) -> LuccaAccount:
@@ -42,6 +45,17 @@ def get_taleez_account(account: str, sandbox: TaleezSandboxDep) -> TaleezAccount
 
 
 TaleezAccountDep = Annotated[TaleezAccount, Depends(get_taleez_account)]
+
+
+def get_cards_account(account: str, sandbox: CardsSandboxDep) -> CardsAccount:
+    """The Cards space named in the path, or 404."""
+    found = sandbox.accounts.get(account)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No Cards account '{account}' in the sandbox")
+    return found
+
+
+CardsAccountDep = Annotated[CardsAccount, Depends(get_cards_account)]
 
 
 @router.get("/healthz")
@@ -81,6 +95,31 @@ async def delete_taleez_account(account: str, sandbox: TaleezSandboxDep) -> None
     sandbox.accounts.pop(account, None)
 
 
+@router.put("/cards/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
+async def put_cards_account(account: str, seed: CardsAccountSeed, sandbox: CardsSandboxDep) -> None:
+    """Creates or wholly replaces a Cards space: token, space id, users, groups, trainings, window; no calls, faults."""
+    sandbox.replace_account(account, seed)
+
+
+@router.delete("/cards/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_cards_account(account: str, sandbox: CardsSandboxDep) -> None:
+    """Removes a Cards space (its routes answer 404 afterwards)."""
+    sandbox.accounts.pop(account, None)
+
+
+@router.get("/cards/accounts/{account}/users")
+async def list_cards_users(cards: CardsAccountDep) -> dict[str, Any]:
+    """Every user of the space with their groups and the `notify` flag of their creation (null when seeded)."""
+    return {"items": [{**cards.record(user), "notify": user.notify} for _, user in sorted(cards.users.items())]}
+
+
+@router.get("/cards/accounts/{account}/groups")
+async def list_cards_groups(cards: CardsAccountDep) -> dict[str, Any]:
+    """Every group of the space, with how many users are in it."""
+    members = Counter(group_id for user in cards.users.values() for group_id in user.groups)
+    return {"items": [{**group.model_dump(), "members": members[gid]} for gid, group in sorted(cards.groups.items())]}
+
+
 def lucca_traffic(lucca: AccountDep) -> Traffic:
     """The faults and call log of the Lucca account named in the path."""
     return lucca.traffic
@@ -89,6 +128,11 @@ def lucca_traffic(lucca: AccountDep) -> Traffic:
 def taleez_traffic(taleez: TaleezAccountDep) -> Traffic:
     """The faults and call log of the Taleez account named in the path."""
     return taleez.traffic
+
+
+def cards_traffic(cards: CardsAccountDep) -> Traffic:
+    """The faults and call log of the Cards space named in the path."""
+    return cards.traffic
 
 
 def add_traffic_routes(partner: str, traffic_of: Callable[..., Traffic]) -> None:
@@ -112,9 +156,10 @@ def add_traffic_routes(partner: str, traffic_of: Callable[..., Traffic]) -> None
 
     @router.delete(f"{base}/calls", status_code=status.HTTP_204_NO_CONTENT)
     async def clear_calls(traffic: Annotated[Traffic, Depends(traffic_of)]) -> None:
-        """Empties the call log (a Lucca account keeps its rate-limit window)."""
+        """Empties the call log (Lucca and Cards accounts keep their rate-limit window)."""
         traffic.calls.clear()
 
 
 add_traffic_routes("lucca", lucca_traffic)
 add_traffic_routes("taleez", taleez_traffic)
+add_traffic_routes("cards", cards_traffic)

@@ -1,8 +1,9 @@
-"""The demo tenant's partner accounts: Acme on Lucca (three establishments, departments, people), and on Taleez."""
+"""The demo tenant's partner accounts: Acme on Lucca (three establishments, departments, people), Taleez and Cards."""
 
 from datetime import date, timedelta
 from typing import Any
 
+from app.sandbox.cards import CardsAccountSeed
 from app.sandbox.lucca import LuccaAccountSeed
 from app.sandbox.taleez import TaleezAccountSeed
 
@@ -13,6 +14,9 @@ DEMO_TALEEZ_ACCOUNT = "demo"
 DEMO_TALEEZ_SECRET = "demo-taleez-secret"  # noqa: S105 (a public demo value, like the Lucca demo key)
 # 2026-01-05 09:00:00 UTC, fixed so the demo answers the same every run.
 DEMO_TALEEZ_CREATED = 1767603600
+DEMO_CARDS_ACCOUNT = "demo"
+DEMO_CARDS_TOKEN = "demo-cards-api-token"  # noqa: S105 (a public demo value)
+DEMO_CARDS_SPACE = "acme"
 
 
 def demo_user(user_id: int, first: str, last: str, department_id: int, **extra: Any) -> dict[str, Any]:
@@ -141,3 +145,28 @@ def demo_taleez_seed_payload() -> dict[str, Any]:
 def demo_taleez_seed() -> TaleezAccountSeed:
     """The demo Taleez account's seed, validated."""
     return TaleezAccountSeed.model_validate(demo_taleez_seed_payload())
+
+
+def demo_cards_seed_payload() -> dict[str, Any]:
+    """The body of `PUT /_sandbox/cards/accounts/demo`: Acme's space before any import.
+
+    Claire Martin already has a Cards account, under her email in other case and in a group of her own, so an
+    import links her (and keeps that group); two trainings for the statistics.
+    """
+    return {
+        "api_token": DEMO_CARDS_TOKEN,
+        "space_id": DEMO_CARDS_SPACE,
+        "groups": [{"id": 1, "name": "Mentors"}],
+        "users": [
+            {"id": 1, "firstname": "Claire", "lastname": "Martin", "email": "Claire.Martin@ACME.fr", "groups": [1]},
+        ],
+        "trainings": [
+            {"id": 501, "title": "Cybersecurity basics", "public_url": "https://app.cards.example/t/501"},
+            {"id": 502, "title": "GDPR essentials", "public_url": "https://app.cards.example/t/502"},
+        ],
+    }
+
+
+def demo_cards_seed() -> CardsAccountSeed:
+    """The demo Cards space's seed, validated."""
+    return CardsAccountSeed.model_validate(demo_cards_seed_payload())
