@@ -14,7 +14,7 @@ from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
-from app.services import cards_stats, cards_users, softgarden, taleez
+from app.services import cards_stats, cards_users, elevo, softgarden, taleez
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
 from app.services.run_log import RunLog, finish_run
@@ -35,6 +35,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     (cards_users.SOURCE, cards_users.USERS_IMPORT): cards_users.process_users_import,
     (cards_users.SOURCE, cards_users.DEPARTMENTS_IMPORT): cards_users.process_departments_import,
     (cards_stats.SOURCE, cards_stats.STATS_SYNC): cards_stats.process_stats_sync,
+    (elevo.SOURCE, elevo.PEOPLE_SYNC): elevo.process_people_sync,
 }
 
 
