@@ -6,7 +6,15 @@ import logging
 import uvicorn
 
 from app.sandbox.app import create_sandbox_app
-from app.sandbox.demo import DEMO_ACCOUNT, DEMO_TALEEZ_ACCOUNT, demo_seed, demo_taleez_seed
+from app.sandbox.cards import cards_sandbox_of
+from app.sandbox.demo import (
+    DEMO_ACCOUNT,
+    DEMO_CARDS_ACCOUNT,
+    DEMO_TALEEZ_ACCOUNT,
+    demo_cards_seed,
+    demo_seed,
+    demo_taleez_seed,
+)
 from app.sandbox.lucca import lucca_sandbox_of
 from app.sandbox.taleez import taleez_sandbox_of
 
@@ -35,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("Demo Lucca account at %s/%s", base_url, DEMO_ACCOUNT)
         taleez_sandbox_of(app).replace_account(DEMO_TALEEZ_ACCOUNT, demo_taleez_seed())
         logger.info("Demo Taleez account at %s/taleez/%s", base_url, DEMO_TALEEZ_ACCOUNT)
+        cards_sandbox_of(app).replace_account(DEMO_CARDS_ACCOUNT, demo_cards_seed())
+        logger.info("Demo Cards space at %s/cards/%s/v1", base_url, DEMO_CARDS_ACCOUNT)
     logger.info("Sandbox control API at %s/_sandbox", base_url)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
