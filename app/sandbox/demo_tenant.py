@@ -13,7 +13,15 @@ from typing import Any
 
 import httpx
 
-from app.sandbox.demo import DEMO_ACCOUNT, DEMO_API_KEY, DEMO_TALEEZ_ACCOUNT, DEMO_TALEEZ_SECRET
+from app.sandbox.demo import (
+    DEMO_ACCOUNT,
+    DEMO_API_KEY,
+    DEMO_CARDS_ACCOUNT,
+    DEMO_CARDS_SPACE,
+    DEMO_CARDS_TOKEN,
+    DEMO_TALEEZ_ACCOUNT,
+    DEMO_TALEEZ_SECRET,
+)
 from app.schemas.softgarden import HIRE_EXAMPLE
 
 SLUG = "demo"
@@ -34,8 +42,30 @@ def taleez_connector(taleez_url: str) -> dict[str, Any]:
     return {"enabled": True, "settings": {**SOFTGARDEN["settings"], **settings}}
 
 
-def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str) -> str:
-    """Create or refresh the demo tenant; return a fresh Softgarden webhook token."""
+def cards_connector(cards_url: str) -> dict[str, Any]:
+    settings = {"api_base_url": cards_url, "api_token": DEMO_CARDS_TOKEN, "space_id": DEMO_CARDS_SPACE}
+    return {"enabled": True, "settings": {**settings, "stats_sync": {"enabled": True, "hour": 2}}}
+
+
+def learning_event() -> dict[str, Any]:
+    """A Cards `chapter-complete` event (partners.md 3.2): Jean Dupont finishes the demo's training 501."""
+    return {
+        "id": f"demo-{uuid.uuid4().hex[:8]}",
+        "type": "chapter-complete",
+        "created_at": "2026-12-01 09:10:00",
+        "data": {
+            "created_at": "2026-12-01 09:09:00",
+            "points": 1,
+            "user": {"id": 2, "firstname": "Jean", "lastname": "Dupont", "email": "jean.dupont@acme.fr"},
+            "training": {"id": 501, "title": "Cybersecurity basics", "chapters_count": 1,
+                         "chapter": {"id": 5011, "title": "Passwords", "position": 1}},
+            "score": {"points": 1, "max_points": 1, "progress": 1.0},
+        },
+    }  # fmt: skip
+
+
+def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str, cards_url: str) -> tuple[str, str]:
+    """Create or refresh the demo tenant; return fresh Softgarden and Cards webhook tokens."""
     lucca = {"base_url": lucca_url, "api_key": DEMO_API_KEY, "rate_limit": {"requests": 50, "per_seconds": 60}}
     created = api.post("/api/v1/tenants", json={"slug": SLUG, "name": "Acme (demo)", "lucca": lucca})
     if created.status_code == 409:
@@ -44,19 +74,29 @@ def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str) -> str:
         created.raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/softgarden", json=SOFTGARDEN).raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/taleez", json=taleez_connector(taleez_url)).raise_for_status()
-    rotated = api.post(f"/api/v1/tenants/{SLUG}/connectors/softgarden/rotate-token")
+    api.put(f"/api/v1/tenants/{SLUG}/connectors/cards", json=cards_connector(cards_url)).raise_for_status()
+    softgarden, cards = (rotated_token(api, kind) for kind in ("softgarden", "cards"))
+    return softgarden, cards
+
+
+def rotated_token(api: httpx.Client, kind: str) -> str:
+    """A fresh webhook token (the demo may have been set up before: the first one is not shown again)."""
+    rotated = api.post(f"/api/v1/tenants/{SLUG}/connectors/{kind}/rotate-token")
     rotated.raise_for_status()
     token: str = rotated.json()["webhook_token"]
     return token
 
 
+def post_curl(url: str, auth: str, body: str) -> str:
+    """A POST of a JSON body; `auth` is the quoted Authorization header, or empty when the URL carries a token."""
+    header = f" -H {auth}" if auth else ""
+    return f"curl -sS -X POST {url}{header} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+
+
 def hire_curl(api_url: str, token: str) -> str:
     body = {**HIRE_EXAMPLE, "applicationId": f"demo-{uuid.uuid4().hex[:8]}"}
-    return (
-        f"curl -sS -X POST {api_url}/integrations/webhooks/softgarden/candidate-hired "
-        f"-H {shlex.quote('Authorization: Bearer ' + token)} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}"
-    )
+    url = f"{api_url}/integrations/webhooks/softgarden/candidate-hired"
+    return post_curl(url, shlex.quote(f"Authorization: Bearer {token}"), json.dumps(body, ensure_ascii=False))
 
 
 def main() -> None:
@@ -67,17 +107,38 @@ def main() -> None:
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.admin_token}"}
     with httpx.Client(base_url=args.api, headers=headers, timeout=10) as api:
-        token = set_up_tenant(api, f"{args.sandbox}/{DEMO_ACCOUNT}", f"{args.sandbox}/taleez/{DEMO_TALEEZ_ACCOUNT}")
+        token, cards_token = set_up_tenant(
+            api,
+            f"{args.sandbox}/{DEMO_ACCOUNT}",
+            f"{args.sandbox}/taleez/{DEMO_TALEEZ_ACCOUNT}",
+            f"{args.sandbox}/cards/{DEMO_CARDS_ACCOUNT}/v1",
+        )
     admin = shlex.quote(f"Authorization: Bearer {args.admin_token}")
+    tenant_api = f"{args.api}/api/v1/tenants/{SLUG}"
+    cards_curls = [
+        f"curl -sS {tenant_api}/cards/users -H {admin}",
+        post_curl(f"{tenant_api}/cards/users/import", admin, '{"all": true}'),
+        post_curl(f"{tenant_api}/cards/departments/import", admin, '{"department_ids": [10]}'),
+        f"curl -sS {args.sandbox}/_sandbox/cards/accounts/{DEMO_CARDS_ACCOUNT}/users",
+    ]
+    stats_curls = [
+        post_curl(f"{args.api}/integrations/webhooks/cards/{cards_token}", "", json.dumps(learning_event())),
+        post_curl(f"{tenant_api}/cards/stats/sync", admin, "{}"),
+        f"curl -sS {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/users",
+    ]
     sys.stdout.write(
         "\nThe demo tenant is ready. Hire someone (Softgarden's webhook):\n\n"
         f"  {hire_curl(args.api, token)}\n\n"
         "Import a Taleez candidate (a recruiter's tool):\n\n"
-        f"  curl -sS -X POST {args.api}/api/v1/tenants/{SLUG}/taleez/imports -H {admin} "
-        f"-H 'Content-Type: application/json' -d '{TALEEZ_IMPORT}'\n\n"
+        f"  {post_curl(f'{tenant_api}/taleez/imports', admin, TALEEZ_IMPORT)}\n\n"
         "Then see the runs and the new employees:\n\n"
-        f"  curl -sS {args.api}/api/v1/tenants/{SLUG}/runs -H {admin}\n"
+        f"  curl -sS {tenant_api}/runs -H {admin}\n"
         f"  curl -sS {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/users\n\n"
+        "Cards: who can be imported, import everyone, import Engineering as a group, the Cards space after:\n\n"
+        + "".join(f"  {curl}\n" for curl in cards_curls)
+        + "\nA learning event from Cards, the statistics push now, Jean Dupont's statistics in Lucca (extendedData):\n\n"
+        + "".join(f"  {curl}\n" for curl in stats_curls)
+        + "\n"
     )
 
 
