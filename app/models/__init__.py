@@ -2,10 +2,15 @@
 
 from app.models.base import Base
 from app.models.cards import CardsGroupLink, CardsUserLink  # noqa: F401 (registers the tables)
+from app.models.cards_events import CardsEvent, CardsStatsPushed
 from app.models.connector import Connector
 from app.models.delivery import Delivery
 from app.models.link import Link
 from app.models.run import FINISHED, Run, RunEvent
+from app.models.schedule import Schedule
 from app.models.tenant import Tenant
 
-__all__ = ["FINISHED", "Base", "Connector", "Delivery", "Link", "Run", "RunEvent", "Tenant"]
+__all__ = [
+    "FINISHED", "Base", "CardsEvent", "CardsStatsPushed", "Connector", "Delivery", "Link", "Run", "RunEvent",
+    "Schedule", "Tenant",
+]  # fmt: skip

@@ -1,6 +1,8 @@
 """Partner webhooks: authenticated by the connector's token, stored durably, then answered."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.auth import WEBHOOK_SCHEME, bearer_token, webhook_target
@@ -8,9 +10,10 @@ from app.db import driver_connection
 from app.errors import answers
 from app.json_body import check_json, openapi_body, received_body
 from app.queue import enqueue_run
+from app.schemas.cards_events import CHAPTER_EXAMPLE, QUIZ_EXAMPLE, CardsEventIn, EventAccepted
 from app.schemas.run import WebhookAccepted
 from app.schemas.softgarden import HIRE_EXAMPLE, SoftgardenHire
-from app.services import softgarden
+from app.services import cards_stats, softgarden
 
 router = APIRouter(prefix="/integrations/webhooks", tags=["webhooks"])
 
@@ -46,3 +49,48 @@ async def softgarden_candidate_hired(request: Request) -> JSONResponse:
         await enqueue_run(services.redis, receipt.run_id)
     body = WebhookAccepted(run_id=receipt.run_id, duplicate=receipt.duplicate).model_dump(mode="json")
     return JSONResponse(body, status_code=200 if receipt.duplicate else 202)
+
+
+# OpenAPI has no security scheme for a credential in the path: the parameter says it.
+CardsToken = Annotated[
+    str,
+    Path(
+        description="The Cards connector's webhook token (its credential), returned by the connector's first PUT and "
+        "by `rotate-token`; give Cards the URL that carries it. It is never written to a log line."
+    ),
+]
+
+
+@router.post(
+    "/cards/{webhook_token}",
+    status_code=202,
+    response_model=EventAccepted,
+    responses={
+        200: {"model": EventAccepted, "description": "An event id seen before: nothing more was done."},
+        **answers(
+            401,
+            403,
+            408,
+            413,
+            415,
+            422,
+            described={401: "Unknown webhook token.", 403: "The Cards connector is disabled."},
+        ),
+    },
+    openapi_extra=openapi_body(CardsEventIn, {"chapter": CHAPTER_EXAMPLE, "quiz": QUIZ_EXAMPLE}),
+)
+async def cards_learning_event(request: Request, webhook_token: CardsToken) -> JSONResponse:
+    """A Cards learning event, stored once per id before it is answered; the nightly push turns the
+    `chapter-complete` and `quiz-complete` events into training statistics on each employee's Lucca record.
+
+    Every type is accepted; keys this service does not use are ignored.
+    """
+    # As the Softgarden route: the body is read and checked before a connection is taken, the token first.
+    services = request.app.state.services
+    checked = check_json(CardsEventIn, request, await received_body(request))
+    async with driver_connection(services.engine) as connection:
+        target = await webhook_target(connection, cards_stats.SOURCE, webhook_token)
+        event = checked.value()
+        duplicate = await cards_stats.receive_event(connection, target, event)
+    body = EventAccepted(id=event.id, duplicate=duplicate).model_dump(mode="json")
+    return JSONResponse(body, status_code=200 if duplicate else 202)

@@ -16,6 +16,7 @@ from app.schemas.cards import CardsSettings
 from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
+from app.services.schedules import ScheduledJob, follow_settings
 from app.services.tenants import check_upstream_url, secret_again
 
 
@@ -26,6 +27,7 @@ class ConnectorKind:
     # A kind talks to one partner: its secrets go to its URLs, so a changed URL needs every secret again.
     secret_fields: frozenset[str] = frozenset()
     url_fields: tuple[str, ...] = ()  # partner URLs: https to a public host, unless ALLOW_HTTP_UPSTREAMS
+    schedules: tuple[ScheduledJob, ...] = ()  # nightly runs (contract 5.5), set from the settings
 
 
 KINDS: dict[str, ConnectorKind] = {
@@ -34,7 +36,12 @@ KINDS: dict[str, ConnectorKind] = {
         TaleezSettings, receives_webhooks=False, secret_fields=frozenset({"api_secret"}), url_fields=("api_base_url",)
     ),
     "cards": ConnectorKind(
-        CardsSettings, receives_webhooks=True, secret_fields=frozenset({"api_token"}), url_fields=("api_base_url",)
+        CardsSettings,
+        receives_webhooks=True,
+        secret_fields=frozenset({"api_token"}),
+        url_fields=("api_base_url",),
+        # The statistics push (cards_stats.STATS_SYNC), at stats_sync.hour when stats_sync.enabled.
+        schedules=(ScheduledJob("stats_sync", ("stats_sync", "enabled"), ("stats_sync", "hour")),),
     ),
     "elevo": ConnectorKind(None, receives_webhooks=False),
 }
@@ -150,6 +157,7 @@ async def put_connector(
         await session.flush()
     except IntegrityError:
         raise Conflict(f"The {name} connector was being set up at the same time; send the PUT again.") from None
+    await follow_settings(session, tenant, connector, kind.schedules)
     await session.refresh(connector)
     return read_connector(connector, kind, token)
 
@@ -171,6 +179,7 @@ async def patch_connector(
     if body.enabled is not None:
         connector.enabled = body.enabled
     await session.flush()
+    await follow_settings(session, tenant, connector, kind.schedules)
     await session.refresh(connector)
     return read_connector(connector, kind)
 

@@ -9,8 +9,9 @@ from arq.worker import func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.metrics import Flusher
-from app.queue import EXECUTE_RUN
+from app.queue import EXECUTE_RUN, enqueue_run
 from app.services.context import Services
+from app.services.schedules import claim_due_runs
 from app.workers.tasks import JobContext, run_execute, runs_sweep
 
 settings = get_settings()
@@ -41,6 +42,15 @@ async def shutdown(ctx: JobContext) -> None:
     await services.close()
 
 
+async def schedules_tick(ctx: JobContext) -> int:
+    """schedules.tick: store the run of every nightly job that is due (contract 5.5), then queue it."""
+    services: Services = ctx["services"]
+    run_ids = await claim_due_runs(services.sessionmaker)
+    for run_id in run_ids:
+        await enqueue_run(services.redis, run_id)
+    return len(run_ids)
+
+
 def sweep_seconds() -> set[int]:
     return set(range(0, 60, max(1, min(settings.sweep_every_seconds, 60))))
 
@@ -51,7 +61,11 @@ class WorkerSettings:
         # Our own deadline and the sweep bound retries; arq's try counter must never end a run.
         func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds)
     ]
-    cron_jobs = [cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60)]
+    cron_jobs = [
+        cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),
+        # Every minute, and at start-up so that a service back from downtime catches up at once.
+        cron(schedules_tick, name="schedules.tick", second=0, run_at_startup=True, timeout=60),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     job_timeout = settings.job_timeout_seconds
