@@ -119,7 +119,7 @@ async def claim_due_runs(sessionmaker: Sessionmaker, now: datetime | None = None
                 or_(Schedule.due_at <= now, Schedule.timezone != Tenant.timezone),
             )
         )
-        candidates = list(found.tuples())
+        candidates = found.all()
     run_ids = []
     for schedule, kind, tenant in candidates:
         run_id = await claim(sessionmaker, schedule, kind, tenant, now)
