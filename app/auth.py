@@ -3,6 +3,7 @@
 import hmac
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from app.errors import Forbidden, NotFound, Unauthorized
 from app.json_body import ReceivedBodyDep
 from app.models import Tenant
 from app.schemas.common import SLUG_PATTERN
+from app.services.console_links import console_link_tenant, is_console_token
 
 UNAUTHORIZED = "Missing or invalid credentials."
 
@@ -26,7 +28,8 @@ OPERATOR_SCHEME = HTTPBearer(
 )
 TENANT_SCHEME = HTTPBearer(
     scheme_name="tenantKey",
-    description="A tenant key, returned once by `POST /api/v1/tenants`; it acts on its own tenant only.",
+    description="A tenant key, returned once by `POST /api/v1/tenants`, or a console link's token (it acts as the "
+    "tenant's key until it expires); either acts on its own tenant only.",
     auto_error=False,
 )
 WEBHOOK_SCHEME = "softgardenWebhookToken"
@@ -44,6 +47,8 @@ SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="The tenant's s
 class Caller:
     is_operator: bool
     tenant: Tenant | None = None
+    # Set for a console link's token: it acts as the tenant's key until then.
+    expires_at: datetime | None = None
 
 
 def bearer_token(request: Request) -> str:
@@ -57,11 +62,16 @@ BearerTokenDep = Annotated[str, Depends(bearer_token)]
 
 
 async def current_caller(request: Request, token: BearerTokenDep, _: ReceivedBodyDep, session: SessionDep) -> Caller:
-    """The operator or the tenant whose key this is; the body has arrived first, so no slow sender holds a
-    database connection (its problems are answered after this check, by `json_body`)."""
+    """The operator, or the tenant whose key (or unexpired console token) this is; the body has arrived first, so
+    no slow sender holds a database connection (its problems are answered after this check, by `json_body`)."""
     admin_token = request.app.state.settings.admin_token
     if admin_token is not None and hmac.compare_digest(token.encode(), admin_token.get_secret_value().encode()):
         return Caller(is_operator=True)
+    if is_console_token(token):
+        found = await console_link_tenant(session, token)
+        if found is None:
+            raise Unauthorized(UNAUTHORIZED)
+        return Caller(is_operator=False, tenant=found[0], expires_at=found[1])
     tenant = await session.scalar(select(Tenant).where(Tenant.key_hash == hash_token(token)))
     if tenant is None:
         raise Unauthorized(UNAUTHORIZED)

@@ -15,7 +15,19 @@ from app.errors import install_error_handlers
 from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
-from app.routers import cards, cards_stats, connectors, elevo, operations, runs, taleez, tenants, webhooks
+from app.routers import (
+    cards,
+    cards_stats,
+    connector_checks,
+    connectors,
+    console,
+    elevo,
+    operations,
+    runs,
+    taleez,
+    tenants,
+    webhooks,
+)
 from app.schemas.common import PARTNER_URL_MARK, partner_url_pattern
 from app.services.context import Services
 
@@ -83,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     # The webhooks first: the busiest routes, so matching a request to them tries no other route.
-    for module in (webhooks, tenants, connectors, runs, taleez, cards, cards_stats, elevo, operations):
+    routers = (webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, operations)
+    for module in (*routers, console):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
     app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]

@@ -56,6 +56,10 @@ class TaleezClient:
             errors=TALEEZ_ERRORS,
         )
 
+    async def check_access(self) -> None:
+        """The cheapest call that needs the secret accepted: one page of one candidate."""
+        await self._http.request("GET", "/candidates", params={"page": "0", "pageSize": "1"})
+
     async def get_candidate(self, candidate_id: int) -> TaleezCandidate:
         """One candidate; an unknown id is a final TaleezRejected saying so in plain words."""
         path = f"/candidates/{candidate_id}"

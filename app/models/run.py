@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text
+from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UUIDKey, utcnow
@@ -53,5 +53,7 @@ class RunEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     level: Mapped[str] = mapped_column(String(10))
     subject: Mapped[str] = mapped_column(String(300))
+    # The subject in lower case without accents, computed by Postgres (migration 0007), for the search by person.
+    subject_folded: Mapped[str | None] = mapped_column(Text, Computed("fold_text(subject)", persisted=True))
     action: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)

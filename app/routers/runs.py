@@ -3,14 +3,24 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
+from app.json_body import json_body, openapi_body
 from app.queue import enqueue_run
 from app.schemas.common import String
-from app.schemas.run import RunAccepted, RunEventList, RunList, RunRead, RunStatus
+from app.schemas.run import (
+    RETRY_FAILED_EXAMPLES,
+    RetryFailed,
+    RunAccepted,
+    RunEventList,
+    RunList,
+    RunRead,
+    RunsAccepted,
+    RunStatus,
+)
 from app.services import runs
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/runs", tags=["runs"])
@@ -24,10 +34,40 @@ async def list_runs(
     connector: Annotated[String | None, Query(max_length=40)] = None,
     operation: Annotated[String | None, Query(max_length=40)] = None,
     status: RunStatus | None = None,
+    subject: Annotated[
+        String | None,
+        Query(
+            max_length=300,
+            description="Runs with an event about someone whose subject holds this, ignoring case and accents "
+            "(an email, a name or a Lucca id: `zoe` finds Zoë).",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunList:
     """List the tenant's runs, newest first."""
-    return RunList(items=await runs.list_runs(session, tenant, connector, operation, status, limit))
+    return RunList(items=await runs.list_runs(session, tenant, connector, operation, status, limit, subject))
+
+
+@router.post(
+    "/retry-failed",
+    status_code=202,
+    response_model=RunsAccepted,
+    responses=answers(401, 404, 408, 413, 415, 422),
+    openapi_extra=openapi_body(RetryFailed, RETRY_FAILED_EXAMPLES),
+)
+async def retry_failed(
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    body: Annotated[RetryFailed, Depends(json_body(RetryFailed))],
+) -> RunsAccepted:
+    """Retry every failed or partial run created in the window whose work is not already being, or has not been,
+    redone (at most 500 at a time, oldest first: call again for the rest), as if each were retried alone."""
+    retries = await runs.retry_failed(session, tenant, body.since, body.until, body.connector)
+    await session.commit()
+    for retry in retries:
+        await enqueue_run(request.app.state.services.redis, retry.id)
+    return RunsAccepted(run_ids=[retry.id for retry in retries])
 
 
 @router.get("/{run_id}", response_model=RunRead, responses=answers(401, 404, 422, described=NO_RUN))

@@ -2,16 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import delete
 
-from app.auth import Caller, TenantDep, require_operator
+from app.auth import Caller, CallerDep, TenantDep, require_operator
 from app.db import SessionDep
-from app.errors import answers
-from app.json_body import json_body, openapi_body
+from app.errors import Forbidden, answers
+from app.json_body import ReceivedBodyDep, json_body, openapi_body, read_json
 from app.models import Tenant
+from app.schemas.common import SLUG_PATTERN
+from app.schemas.console import ConsoleLinkCreate, ConsoleLinkCreated, TenantPage
 from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantRead, TenantUpdate
-from app.services import tenants
+from app.services import console_links, tenants
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 # Declared after the tenant, so another tenant's key gets 404 before its own gets 403.
@@ -52,6 +54,18 @@ async def create_tenant(
     return await tenants.create_tenant(session, state.services.box, body, state.settings.allow_http_upstreams)
 
 
+@router.get("", response_model=TenantPage, responses=answers(401, 403, 422, described=OPERATOR_ONLY))
+async def list_tenants(
+    _: OperatorDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[str | None, Query(pattern=SLUG_PATTERN, description="The `next` of the page before.")] = None,
+) -> TenantPage:
+    """List the tenants by slug, a page at a time."""
+    items, following = await tenants.list_tenants(session, limit, after)
+    return TenantPage(items=items, next=following)
+
+
 @router.get("/{slug}", response_model=TenantRead, responses=answers(401, 404, 422))
 async def read_tenant(tenant: TenantDep) -> TenantRead:
     """Read a tenant; secrets show only as `api_key_set` and `oauth_set`."""
@@ -82,3 +96,40 @@ async def delete_tenant(tenant: TenantDep, _: OperatorDep, session: SessionDep) 
     """Delete a tenant with its connectors, runs and links."""
     await session.execute(delete(Tenant).where(Tenant.id == tenant.id))
     return Response(status_code=204)
+
+
+async def console_link_body(request: Request, received: ReceivedBodyDep) -> ConsoleLinkCreate:
+    """The body is optional: none at all means the default lifetime."""
+    if not received.content and received.problem is None:
+        return ConsoleLinkCreate()
+    return read_json(ConsoleLinkCreate, request, received)
+
+
+@router.post(
+    "/{slug}/console-links",
+    status_code=201,
+    response_model=ConsoleLinkCreated,
+    responses=answers(
+        401, 403, 404, 408, 413, 415, 422, described={403: "A console link's token may not make more links."}
+    ),
+    openapi_extra={
+        "requestBody": {
+            **openapi_body(ConsoleLinkCreate, {"an hour": {"ttl_seconds": 3600}})["requestBody"],
+            "required": False,
+        }
+    },
+)
+async def create_console_link(
+    request: Request,
+    tenant: TenantDep,
+    caller: CallerDep,
+    session: SessionDep,
+    body: Annotated[ConsoleLinkCreate, Depends(console_link_body)],
+) -> ConsoleLinkCreated:
+    """A console link for this tenant: a URL whose fragment carries a token that acts as the tenant's key until
+    it expires (default an hour). The operator or the tenant's key may make one; a console token may not, so a
+    link never outlives its expiry."""
+    if caller.expires_at is not None:
+        raise Forbidden("A console link cannot make other links: sign in with the tenant key or ask the operator.")
+    url, expires_at = await console_links.create_console_link(session, tenant, body.ttl_seconds, str(request.base_url))
+    return ConsoleLinkCreated(url=url, expires_at=expires_at)

@@ -2,9 +2,21 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from app.schemas.common import RequestBody
+from app.schemas.connector import KINDS
 
 RunStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
 COUNT_KEYS = ("total", "created", "linked", "updated", "skipped", "suspended", "failed")
@@ -60,3 +72,50 @@ class RunAccepted(BaseModel):
 class WebhookAccepted(BaseModel):
     run_id: uuid.UUID
     duplicate: bool = Field(description="True when this delivery was seen before; run_id is then the first run.")
+
+
+def iso_text(value: Any) -> Any:
+    """A moment is an ISO 8601 string (pydantic alone would also take a number of seconds)."""
+    if not isinstance(value, str):
+        raise ValueError("write the moment as an ISO 8601 string with its time zone, e.g. 2026-12-01T08:00:00+01:00")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+
+
+def known_kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError(f"must be one of {', '.join(KINDS)}")
+    return value
+
+
+ConnectorName = Annotated[StrictStr, AfterValidator(known_kind), Field(json_schema_extra={"enum": list(KINDS)})]
+
+
+class RetryFailed(RequestBody):
+    since: Moment = Field(description="Retry the runs created from this moment on (ISO 8601, with its time zone).")
+    until: Moment | None = Field(default=None, description="…and before this one (after `since`); default: now.")
+    connector: ConnectorName | None = Field(default=None, description="Only this connector's runs.")
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and until <= since:
+            raise ValueError("must be after since")
+        return until
+
+
+RETRY_FAILED_EXAMPLES = {
+    "a day": {"since": "2026-12-01T00:00:00+01:00"},
+    "a window of one connector": {
+        "since": "2026-12-01T08:00:00+01:00",
+        "until": "2026-12-01T12:00:00+01:00",
+        "connector": "softgarden",
+    },
+}
+
+
+class RunsAccepted(BaseModel):
+    run_ids: list[uuid.UUID] = Field(description="The new runs, one per run retried, oldest first.")

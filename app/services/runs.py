@@ -1,18 +1,24 @@
 """Runs as the API sees them: listing, reading, events, and retrying a run's failed items."""
 
+import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.errors import Conflict, NotFound
 from app.models import Run, RunEvent, Tenant
+from app.models.base import utcnow
 from app.schemas.run import RunCounts, RunEventRead, RunRead
 
 RETRYABLE = ("failed", "partial")
 # A retry in one of these states means the work is being, or has been, redone: no second retry of it.
 REDOING = {"queued": "is queued", "running": "is running", "succeeded": "succeeded"}
+# One call of retry-failed retries at most this many runs (the next call takes the rest).
+MAX_RETRIES_AT_ONCE = 500
 
 
 def new_run(tenant: Tenant, connector: str, operation: str, trigger: str, input: dict[str, Any]) -> Run:
@@ -53,13 +59,26 @@ async def list_runs(
     operation: str | None,
     status: str | None,
     limit: int,
+    subject: str | None = None,
 ) -> list[RunRead]:
+    """The tenant's runs, newest first; `subject` keeps those with an event about someone whose subject holds it,
+    ignoring case and accents (compared on the folded subject Postgres keeps, `fold_text`)."""
     query = select(Run).where(Run.tenant_id == tenant.id)
     for column, value in ((Run.connector, connector), (Run.operation, operation), (Run.status, status)):
         if value is not None:
             query = query.where(column == value)
+    if subject:
+        pattern = func.concat("%", func.fold_text(like_literal(subject)), "%")
+        query = query.where(
+            exists().where(RunEvent.run_id == Run.id, RunEvent.subject_folded.like(pattern, escape="\\"))
+        )
     runs = await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))
     return [read_run(run) for run in runs]
+
+
+def like_literal(value: str) -> str:
+    """`value` matched as itself in a LIKE pattern (its `%`, `_` and `\\` escaped)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def find_run(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) -> Run:
@@ -114,3 +133,45 @@ async def lock_lineage(session: AsyncSession, run: Run) -> list[Run]:
     await session.scalar(fresh.where(Run.id == ids[0]))
     by_id = {found.id: found for found in await session.scalars(fresh.where(Run.id.in_(ids)))}
     return [by_id[run_id] for run_id in ids if run_id in by_id]
+
+
+async def retry_failed(
+    session: AsyncSession, tenant: Tenant, since: datetime, until: datetime | None, connector: str | None
+) -> list[Run]:
+    """One retry (`retry_run`) of each failed or partial run created in the window whose work is not being, or
+    has not been, redone; at most `MAX_RETRIES_AT_ONCE`, oldest first.
+
+    Calls for one tenant take turns (a lock until the commit), so two never lock runs' lineages in opposite
+    orders; with single retries at the same time, `retry_run`'s own lock decides and the loser is skipped.
+    """
+    lock_key = int.from_bytes(hashlib.sha256(f"retry-failed:{tenant.id}".encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+    redone = aliased(Run)
+    candidates = (
+        select(Run.created_at, Run.id)
+        .outerjoin(redone, redone.id == Run.retried_by)
+        .where(Run.tenant_id == tenant.id, Run.status.in_(RETRYABLE), Run.created_at >= since)
+        .where(Run.created_at < (until or utcnow()))
+        # A run's own `retried_by` already tells about most of them; `retry_run` decides for the others.
+        .where(or_(redone.id.is_(None), redone.status.not_in(REDOING)))
+        .order_by(Run.created_at, Run.id)
+        .limit(MAX_RETRIES_AT_ONCE)
+    )
+    if connector is not None:
+        candidates = candidates.where(Run.connector == connector)
+    retries: list[Run] = []
+    after: tuple[datetime, uuid.UUID] | None = None
+    while len(retries) < MAX_RETRIES_AT_ONCE:
+        query = candidates if after is None else candidates.where(tuple_(Run.created_at, Run.id) > after)
+        page = list(await session.execute(query))
+        for created_at, run_id in page:
+            after = (created_at, run_id)
+            try:
+                retries.append(await retry_run(session, tenant, run_id))
+            except Conflict:
+                continue  # its work is being redone (by a retry of another run of its lineage, just now)
+            if len(retries) == MAX_RETRIES_AT_ONCE:
+                break
+        if len(page) < MAX_RETRIES_AT_ONCE:
+            break
+    return retries

@@ -37,6 +37,16 @@ def secret_again(loc: tuple[str, ...], url_field: str) -> RequestValidationError
     )
 
 
+async def list_tenants(session: AsyncSession, limit: int, after: str | None) -> tuple[list[TenantRead], str | None]:
+    """A page of tenants by slug, and the slug to pass as `after` for the next page (None on the last one)."""
+    query = select(Tenant).order_by(Tenant.slug).limit(limit + 1)
+    if after is not None:
+        query = query.where(Tenant.slug > after)
+    found = list(await session.scalars(query))
+    page = [read_tenant(tenant) for tenant in found[:limit]]
+    return page, page[-1].slug if len(found) > limit else None
+
+
 def read_tenant(tenant: Tenant) -> TenantRead:
     return TenantRead(
         slug=tenant.slug,
