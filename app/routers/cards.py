@@ -1,5 +1,150 @@
 """Cards users and departments: what can be imported, and the imports."""
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import TenantDep
+from app.clients.http import PartnerRejected, PartnerUnavailable
+from app.clients.lucca import LuccaClient
+from app.db import SessionDep
+from app.errors import DomainError, answers
+from app.json_body import json_body, openapi_body
+from app.models import Tenant
+from app.queue import enqueue_run
+from app.schemas.cards_imports import (
+    DEPARTMENTS_IMPORT_EXAMPLES,
+    USERS_IMPORT_EXAMPLES,
+    CardsDepartmentList,
+    CardsUserList,
+    CardsUserStatus,
+    DepartmentsImport,
+    UsersImport,
+)
+from app.schemas.run import RunAccepted
+from app.services import cards_users
+from app.services.connectors import enabled_connector
+from app.services.context import Services
+from app.services.run_log import sentence
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/cards", tags=["cards"])
+NO_CONNECTOR = {409: "The Cards connector is missing or disabled."}
+LISTING_ANSWERS = answers(
+    401,
+    404,
+    409,
+    422,
+    502,
+    503,
+    described={
+        **NO_CONNECTOR,
+        502: "Lucca refused the request (its words in `detail`): check the tenant's Lucca key.",
+        503: "Lucca did not answer in time, or is limiting requests: try again later.",
+    },
+)
+IMPORT_ANSWERS = answers(401, 404, 408, 409, 413, 415, 422, described=NO_CONNECTOR)
+
+
+class PartnerRefused(DomainError):
+    status_code = 502
+
+
+class PartnerDown(DomainError):
+    status_code = 503
+
+
+@contextmanager
+def partner_answers() -> Iterator[None]:
+    """A partner's failure during a request, answered in its plain words (never a 500)."""
+    try:
+        yield
+    except PartnerUnavailable as outage:
+        raise PartnerDown(f"{outage.message}; try again later.") from None
+    except PartnerRejected as refusal:
+        raise PartnerRefused(sentence(refusal.message)) from None
+
+
+LinkReader = Callable[[AsyncSession, uuid.UUID, str], Awaitable[dict[int, int]]]
+
+
+async def links_and_lucca(
+    request: Request, session: AsyncSession, tenant: Tenant, read_links: LinkReader
+) -> tuple[dict[int, int], LuccaClient]:
+    """The connector's links in its Cards space, and the tenant's Lucca. The request's database connection goes
+    back to the pool before Lucca is read: its rate limit may keep the listing waiting."""
+    services: Services = request.app.state.services
+    settings = cards_users.cards_settings(services.box, await enabled_connector(session, tenant, cards_users.SOURCE))
+    links = await read_links(session, tenant.id, settings.space_id)
+    await session.commit()
+    return links, services.lucca(tenant)
+
+
+@router.get("/users", response_model=CardsUserList, responses=LISTING_ANSWERS)
+async def list_users(
+    request: Request, tenant: TenantDep, session: SessionDep, status: CardsUserStatus | None = None
+) -> CardsUserList:
+    """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique)."""
+    links, lucca = await links_and_lucca(request, session, tenant, cards_users.user_links)
+    with partner_answers():
+        employees = await cards_users.current_employees(lucca)
+    return CardsUserList(items=cards_users.user_rows(employees, links, status))
+
+
+@router.get("/departments", response_model=CardsDepartmentList, responses=LISTING_ANSWERS)
+async def list_departments(request: Request, tenant: TenantDep, session: SessionDep) -> CardsDepartmentList:
+    """Every active Lucca department, its current employees counted, and whether it is a Cards group yet."""
+    links, lucca = await links_and_lucca(request, session, tenant, cards_users.group_links)
+    with partner_answers():
+        departments = await lucca.list_departments()
+        employees = await cards_users.current_employees(lucca)
+    return CardsDepartmentList(items=cards_users.department_rows(departments, employees, links))
+
+
+async def queue(
+    request: Request, session: AsyncSession, tenant: Tenant, operation: str, body: UsersImport | DepartmentsImport
+) -> RunAccepted:
+    """Store the import's run, commit, then queue it (the sweep queues it if Redis is down)."""
+    run = await cards_users.queue_import(session, tenant, operation, body)
+    await session.commit()
+    await enqueue_run(request.app.state.services.redis, run.id)
+    return RunAccepted(run_id=run.id)
+
+
+@router.post(
+    "/users/import",
+    status_code=202,
+    response_model=RunAccepted,
+    responses=IMPORT_ANSWERS,
+    openapi_extra=openapi_body(UsersImport, USERS_IMPORT_EXAMPLES),
+)
+async def import_users(
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    body: Annotated[UsersImport, Depends(json_body(UsersImport))],
+) -> RunAccepted:
+    """Import current employees into Cards as a run: a Cards user with the same e-mail is linked, not created;
+    who cannot be imported is skipped with the reason."""
+    return await queue(request, session, tenant, cards_users.USERS_IMPORT, body)
+
+
+@router.post(
+    "/departments/import",
+    status_code=202,
+    response_model=RunAccepted,
+    responses=IMPORT_ANSWERS,
+    openapi_extra=openapi_body(DepartmentsImport, DEPARTMENTS_IMPORT_EXAMPLES),
+)
+async def import_departments(
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    body: Annotated[DepartmentsImport, Depends(json_body(DepartmentsImport))],
+) -> RunAccepted:
+    """Import departments as Cards groups of the same name, as a run: each current member gets a Cards account
+    if missing and joins the group, keeping the groups they already have."""
+    return await queue(request, session, tenant, cards_users.DEPARTMENTS_IMPORT, body)

@@ -1,19 +1,511 @@
-"""Lucca → Cards: employees as Cards users, departments as groups (contract section 9)."""
+"""Lucca → Cards: employees as Cards users, departments as groups (contract section 9).
 
+Who can be imported is read from Lucca each time: current employees, matched to Cards users by professional
+e-mail (`mail`) ignoring case. Which Cards user (or group) each one became is kept per Cards space.
+
+An import is a run whose items are people, each checkpointed as it finishes (RunLog.item), so an attempt cut by
+the job's deadline or a dying worker resumes where it stopped. A person created in Cards whose checkpoint was lost
+is found by e-mail by the next attempt, which lists the space's users afresh, and linked: never created twice.
+One import at a time per Cards space (an account lock), so that two runs never create the same person.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.cards import CardsAuthFailed, CardsClient, CardsGroup, CardsRejected, CardsUser
+from app.clients.lucca import Department, LuccaClient, LuccaUser, account_key
+from app.crypto import SecretBox
+from app.db import Sessionmaker
 from app.models import Connector, Run, Tenant
+from app.models.base import utcnow
+from app.models.cards import CardsGroupLink, CardsUserLink
+from app.schemas.cards import CardsSettings
+from app.schemas.cards_imports import (
+    CardsDepartmentRow,
+    CardsUserRow,
+    CardsUserStatus,
+    DepartmentsImport,
+    UsersImport,
+)
+from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
-from app.services.run_log import RunLog
+from app.services.locks import account_lock
+from app.services.run_log import Action, Outcome, RunLog
+from app.services.runs import new_run
 
 SOURCE = "cards"
 USERS_IMPORT = "users_import"
 DEPARTMENTS_IMPORT = "departments_import"
+LOCK_SCOPE = "cards-import"
+# Only what the imports and listings use: the directory's pages stay small.
+EMPLOYEE_FIELDS = ("id", "firstName", "lastName", "mail", "departmentId", "department[name]")
+
+
+def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
+    settings: CardsSettings = connector_settings(box, connector)
+    return settings
+
+
+async def current_employees(lucca: LuccaClient) -> list[LuccaUser]:
+    """Every current employee, at Lucca's largest page: ⌈N/1000⌉ + 1 calls at most."""
+    return await lucca.list_users(fields=EMPLOYEE_FIELDS, former_employees=False)
+
+
+def email_key(person: LuccaUser) -> str | None:
+    """The e-mail that matches a Cards user, compared ignoring case; None when there is none."""
+    mail = (person.mail or "").strip()
+    return mail.casefold() if mail else None
+
+
+def subject_of(person: LuccaUser) -> str:
+    return (person.mail or "").strip() or f"{person.first_name} {person.last_name} (Lucca {person.id})"
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The current employees, grouped by e-mail: an e-mail held by two of them matches no one."""
+
+    by_email: dict[str, list[LuccaUser]]
+
+    @classmethod
+    def of(cls, employees: Iterable[LuccaUser]) -> "Directory":
+        by_email: dict[str, list[LuccaUser]] = defaultdict(list)
+        for person in employees:
+            if (key := email_key(person)) is not None:
+                by_email[key].append(person)
+        return cls(dict(by_email))
+
+    def status(self, person: LuccaUser) -> CardsUserStatus:
+        """Whether the person can be imported (not saying whether they were)."""
+        key = email_key(person)
+        if key is None:
+            return "missing_email"
+        return "duplicate_email" if len(self.by_email[key]) > 1 else "not_imported"
+
+    def problem(self, person: LuccaUser) -> str | None:
+        """Why the person cannot be imported, in plain words; None when they can."""
+        status = self.status(person)
+        if status == "missing_email":
+            return "no professional e-mail (mail) in Lucca, which is how Cards users are matched"
+        if status == "duplicate_email":
+            key = email_key(person)
+            assert key is not None
+            others = ", ".join(
+                f"{other.first_name} {other.last_name} (Lucca {other.id})"
+                for other in self.by_email[key]
+                if other.id != person.id
+            )
+            return f"another current employee has the same e-mail ignoring case ({others}): fix it in Lucca first"
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Links: which Cards user each employee became, which group each department became (per Cards space).
+
+
+async def user_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, int]:
+    """Lucca user id → Cards user id."""
+    rows = await session.execute(
+        select(CardsUserLink.lucca_user_id, CardsUserLink.cards_user_id).where(
+            CardsUserLink.tenant_id == tenant_id, CardsUserLink.space_id == space_id
+        )
+    )
+    return {key: value for key, value in rows}
+
+
+async def group_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, int]:
+    """Lucca department id → Cards group id."""
+    rows = await session.execute(
+        select(CardsGroupLink.department_id, CardsGroupLink.cards_group_id).where(
+            CardsGroupLink.tenant_id == tenant_id, CardsGroupLink.space_id == space_id
+        )
+    )
+    return {key: value for key, value in rows}
+
+
+async def save_user_link(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int, cards_user_id: int
+) -> None:
+    where = (CardsUserLink.tenant_id == tenant_id, CardsUserLink.space_id == space_id)
+    statement = insert(CardsUserLink).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        space_id=space_id,
+        lucca_user_id=lucca_user_id,
+        cards_user_id=cards_user_id,
+    )
+    async with sessionmaker.begin() as session:
+        # A Cards user is one employee: linked to someone else before (an e-mail that moved), that link goes.
+        await session.execute(
+            delete(CardsUserLink).where(
+                *where, CardsUserLink.cards_user_id == cards_user_id, CardsUserLink.lucca_user_id != lucca_user_id
+            )
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CardsUserLink.tenant_id, CardsUserLink.space_id, CardsUserLink.lucca_user_id],
+                set_={"cards_user_id": cards_user_id, "updated_at": utcnow()},
+            )
+        )
+
+
+async def save_group_link(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, department_id: int, cards_group_id: int
+) -> None:
+    statement = insert(CardsGroupLink).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        space_id=space_id,
+        department_id=department_id,
+        cards_group_id=cards_group_id,
+    )
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CardsGroupLink.tenant_id, CardsGroupLink.space_id, CardsGroupLink.department_id],
+                set_={"cards_group_id": cards_group_id, "updated_at": utcnow()},
+            )
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Listings (the API reads its links first, then Lucca).
+
+
+def user_rows(
+    employees: Sequence[LuccaUser], links: dict[int, int], status: CardsUserStatus | None
+) -> list[CardsUserRow]:
+    """One row per current employee (those of `status` only, when given)."""
+    directory = Directory.of(employees)
+    rows = [
+        CardsUserRow(
+            lucca_id=person.id,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            email=person.mail,
+            department=person.department_name,
+            cards_user_id=links.get(person.id),
+            status="imported" if person.id in links else directory.status(person),
+        )
+        for person in employees
+    ]
+    return [row for row in rows if status is None or row.status == status]
+
+
+def department_rows(
+    departments: Sequence[Department], employees: Sequence[LuccaUser], links: dict[int, int]
+) -> list[CardsDepartmentRow]:
+    """One row per active department, with its current employees counted."""
+    members: dict[int, int] = defaultdict(int)
+    for person in employees:
+        if person.department_id is not None:
+            members[person.department_id] += 1
+    return [
+        CardsDepartmentRow(
+            lucca_id=department.id,
+            name=department.name,
+            members=members[department.id],
+            imported=department.id in links,
+        )
+        for department in departments
+        if department.is_active
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Queuing the imports (the route commits, then queues).
+
+
+async def queue_import(
+    session: AsyncSession, tenant: Tenant, operation: str, request: UsersImport | DepartmentsImport
+) -> Run:
+    """Store the import's run; the Cards connector must be set up and enabled (409 otherwise)."""
+    await enabled_connector(session, tenant, SOURCE)
+    run = new_run(tenant, SOURCE, operation, "api", {"request": request.model_dump(mode="json", exclude_none=True)})
+    session.add(run)
+    await session.flush()
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------
+# Running the imports.
+
+
+@dataclass(frozen=True)
+class Account:
+    """A person's Cards user, and how this attempt came to it (`said`: a sentence for the person's event)."""
+
+    user: CardsUser
+    created: bool
+    said: str
+
+
+@dataclass
+class CardsSpace:
+    """One import attempt's view of the Cards space: its users as listed at the start, kept current as it goes."""
+
+    cards: CardsClient
+    space_id: str
+    tenant_id: uuid.UUID
+    sessionmaker: Sessionmaker
+    log: RunLog
+    source: str
+    notify: bool
+    links: dict[int, int]
+    by_email: dict[str, CardsUser] = field(default_factory=dict)
+    by_id: dict[int, CardsUser] = field(default_factory=dict)
+
+    def remember(self, user: CardsUser) -> None:
+        self.by_id[user.id] = user
+        if user.email:
+            self.by_email[user.email.casefold()] = user
+
+    async def link(self, person: LuccaUser, user: CardsUser) -> None:
+        await save_user_link(self.sessionmaker, self.tenant_id, self.space_id, person.id, user.id)
+        self.links = {lucca_id: cards_id for lucca_id, cards_id in self.links.items() if cards_id != user.id}
+        self.links[person.id] = user.id
+
+
+def item_id(person: LuccaUser) -> str:
+    return str(person.id)
+
+
+def is_done(log: RunLog, item: str) -> bool:
+    return item in log.state.get("done_items", {})
+
+
+@asynccontextmanager
+async def import_lock(services: Services, settings: CardsSettings) -> AsyncIterator[None]:
+    """One import at a time per Cards space, whichever tenant runs it (LockBusy: the run waits its turn)."""
+    space = f"{account_key(settings.api_base_url)}:{settings.space_id}"
+    async with account_lock(services.engine, LOCK_SCOPE, space):
+        yield
+
+
+async def open_space(
+    services: Services, tenant: Tenant, settings: CardsSettings, log: RunLog, *, source: str, notify: bool
+) -> CardsSpace:
+    """List the space's users (once per attempt: what an earlier attempt created is found here) and the links."""
+    cards = services.cards(settings)
+    async with services.sessionmaker() as session:
+        links = await user_links(session, tenant.id, settings.space_id)
+    space = CardsSpace(cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links)
+    async for page in cards.user_pages():
+        for user in page:
+            space.by_id[user.id] = user
+            if user.email:
+                space.by_email.setdefault(user.email.casefold(), user)
+    return space
+
+
+async def count_items(sessionmaker: Sessionmaker, log: RunLog, items: Iterable[str]) -> None:
+    """The run's total, known once it has read Lucca: the items it has done and those it is about to do (read
+    again on each attempt, as people come and go)."""
+    total = len(set(log.state.get("done_items", {})) | set(items))
+    async with sessionmaker.begin() as session:
+        run = await session.scalar(select(Run).where(Run.id == log.run_id).with_for_update())
+        assert run is not None
+        run.counts = {**run.counts, "total": total}
+
+
+async def ensure_account(space: CardsSpace, person: LuccaUser, directory: Directory) -> Account | None:
+    """The person's Cards user: linked before, else the one with their e-mail (linked now), else created.
+
+    None when the person cannot be imported or Cards refused to create them: that outcome is recorded.
+    """
+    linked = space.by_id.get(space.links.get(person.id, 0))
+    if linked is not None:
+        return Account(linked, created=False, said=f"Already in Cards as user {linked.id}.")
+    problem = directory.problem(person)
+    if problem is not None:
+        await space.log.item(item_id(person), "skipped", "skip", subject_of(person), f"Not imported: {problem}.")
+        return None
+    key = email_key(person)
+    assert key is not None and person.mail is not None
+    found = space.by_email.get(key)
+    if found is not None:
+        await space.link(person, found)
+        return Account(found, created=False, said=f"Cards user {found.id} has this e-mail: linked, not created.")
+    try:
+        user = await space.cards.create_user(
+            firstname=person.first_name or "",
+            lastname=person.last_name or "",
+            email=person.mail.strip(),
+            source=space.source,
+            notify=space.notify,
+        )
+    except CardsAuthFailed:
+        raise
+    except CardsRejected as refused:
+        await space.log.item(item_id(person), "failed", "fail", subject_of(person), refused.message)
+        return None
+    space.remember(user)
+    await space.link(person, user)
+    invited = "invited by e-mail" if space.notify else "not notified"
+    return Account(
+        user, created=True, said=f"Created in Cards as user {user.id} (signs in with {space.source}, {invited})."
+    )
 
 
 async def process_users_import(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
-    raise NotImplementedError
+    """Each wanted current employee becomes a Cards user: linked when one has their e-mail, else created."""
+    request = UsersImport.model_validate(run.input["request"])
+    settings = cards_settings(services.box, connector)
+    async with import_lock(services, settings):
+        employees = await current_employees(services.lucca(tenant))
+        chosen = set(request.lucca_ids or ())
+        wanted = employees if request.lucca_ids is None else [person for person in employees if person.id in chosen]
+        unknown = sorted(chosen - {person.id for person in employees})
+        await count_items(services.sessionmaker, log, [*map(item_id, wanted), *map(str, unknown)])
+        for lucca_id in unknown:
+            message = "No current employee has this Lucca id (a former employee, or no such user): not imported."
+            await log.item(str(lucca_id), "skipped", "skip", f"Lucca {lucca_id}", message)
+        remaining = [person for person in wanted if not is_done(log, item_id(person))]
+        if not remaining:
+            return
+        source = request.login_mode or settings.login_mode
+        notify = settings.notify_created_users if request.notify is None else request.notify
+        space = await open_space(services, tenant, settings, log, source=source, notify=notify)
+        directory = Directory.of(employees)
+        for person in remaining:
+            account = await ensure_account(space, person, directory)
+            if account is not None:
+                outcome: Outcome = "created" if account.created else "linked"
+                action: Action = "create" if account.created else "link"
+                await log.item(item_id(person), outcome, action, subject_of(person), account.said)
+
+
+def find_group(groups: Iterable[CardsGroup], name: str) -> CardsGroup | None:
+    """The group of this name: the same spelling first, else ignoring case."""
+    groups = list(groups)
+    exact = next((group for group in groups if group.name == name), None)
+    return exact or next((group for group in groups if group.name.casefold() == name.casefold()), None)
+
+
+@dataclass
+class GroupImport:
+    """One department's group as the import goes: None until Cards has it (made with the first member)."""
+
+    department: Department
+    group: CardsGroup | None
 
 
 async def process_departments_import(
     services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog
 ) -> None:
-    raise NotImplementedError
+    """Each wanted department becomes a Cards group of the same name, with its current employees in it."""
+    request = DepartmentsImport.model_validate(run.input["request"])
+    settings = cards_settings(services.box, connector)
+    async with import_lock(services, settings):
+        lucca = services.lucca(tenant)
+        employees = await current_employees(lucca)
+        departments = {department.id: department for department in await lucca.list_departments()}
+        if request.department_ids is None:
+            chosen = [department for department in departments.values() if department.is_active]
+        else:
+            chosen = [departments[i] for i in request.department_ids if i in departments and departments[i].is_active]
+        unknown = [i for i in request.department_ids or () if i not in departments or not departments[i].is_active]
+        members: dict[int, list[LuccaUser]] = {department.id: [] for department in chosen}
+        for person in employees:
+            if person.department_id in members:
+                members[person.department_id].append(person)
+        items = [item_id(person) for people in members.values() for person in people]
+        await count_items(services.sessionmaker, log, [*items, *(f"department-{i}" for i in unknown)])
+        for department_id in unknown:
+            await skip_department(log, department_id, departments.get(department_id))
+        if all(is_done(log, item) for item in items) and all(members.values()):
+            return
+        space = await open_space(
+            services, tenant, settings, log, source=settings.login_mode, notify=settings.notify_created_users
+        )
+        groups = await space.cards.groups()
+        async with services.sessionmaker() as session:
+            linked_groups = await group_links(session, tenant.id, settings.space_id)
+        directory = Directory.of(employees)
+        for department in chosen:
+            target = GroupImport(department, department_group(groups, department, linked_groups))
+            if target.group is not None:
+                await save_group_link(
+                    services.sessionmaker, tenant.id, settings.space_id, department.id, target.group.id
+                )
+            await import_department(space, target, members[department.id], directory)
+
+
+def department_group(groups: list[CardsGroup], department: Department, links: dict[int, int]) -> CardsGroup | None:
+    """The department's group: the one of its name, else the one it was linked to (renamed since), else none yet."""
+    by_name = find_group(groups, department.name)
+    linked = next((group for group in groups if group.id == links.get(department.id)), None)
+    return by_name or linked
+
+
+async def skip_department(log: RunLog, department_id: int, department: Department | None) -> None:
+    if department is None:
+        message = "Lucca has no department with this id: nothing imported."
+    else:
+        message = f"Department {department.name} is archived in Lucca: nothing imported."
+    await log.item(f"department-{department_id}", "skipped", "skip", f"Department {department_id}", message)
+
+
+async def import_department(
+    space: CardsSpace, target: GroupImport, members: list[LuccaUser], directory: Directory
+) -> None:
+    """Put each current member in the department's group, keeping the groups they already have."""
+    name = target.department.name
+    if not members:
+        if target.group is None:
+            said = f"Department {name} has no current employee: its Cards group will be created with its first member."
+        else:
+            said = f"Department {name} is Cards group {target.group.name} ({target.group.id}); no current employee to put in it."
+        await space.log.event("note", name, said)
+        return
+    for person in members:
+        if is_done(space.log, item_id(person)):
+            continue
+        account = await ensure_account(space, person, directory)
+        if account is not None:
+            await join_group(space, target, person, account)
+
+
+async def join_group(space: CardsSpace, target: GroupImport, person: LuccaUser, account: Account) -> None:
+    """Send the member's full list of groups with this one added (a PUT replaces them all); no PUT when it is in."""
+    name = target.department.name
+    kept = [group for group in account.user.groups if target.group is None or group.id != target.group.id]
+    if target.group is not None and len(kept) < len(account.user.groups):
+        said = f"{account.said} Already in group {target.group.name}."
+        await space.log.item(item_id(person), "linked", "link", subject_of(person), said)
+        return
+    wanted: list[int | str] = [*(group.id for group in kept), target.group.id if target.group else name]
+    try:
+        user = await space.cards.set_groups(account.user.id, wanted)
+    except CardsAuthFailed:
+        raise
+    except CardsRejected as refused:
+        said = f"{account.said} Could not be put in group {name}: {refused.message}"
+        await space.log.item(item_id(person), "failed", "fail", subject_of(person), said)
+        return
+    space.remember(user)
+    if target.group is None:
+        await group_made(space, target, user)
+    others = f", keeping {', '.join(group.name for group in kept)}" if kept else ""
+    said = f"{account.said} Put in group {name}{others}."
+    outcome: Outcome = "created" if account.created else "updated"
+    action: Action = "create" if account.created else "update"
+    await space.log.item(item_id(person), outcome, action, subject_of(person), said)
+
+
+async def group_made(space: CardsSpace, target: GroupImport, user: CardsUser) -> None:
+    """Cards made the group from its name with the first member: note its id for the next members."""
+    name = target.department.name
+    group = find_group(user.groups, name)
+    if group is None:
+        raise CardsRejected(SOURCE, 502, f"Cards answered without the group {name} it was asked to create")
+    target.group = group
+    await save_group_link(space.sessionmaker, space.tenant_id, space.space_id, target.department.id, group.id)
+    await space.log.event("create", name, f"Cards group {group.name} ({group.id}) created for department {name}.")

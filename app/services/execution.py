@@ -7,17 +7,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
+from app.db import Sessionmaker
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
 from app.services import cards_stats, cards_users, elevo, softgarden, taleez
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
-from app.services.run_log import RunLog, finish_run
+from app.services.run_log import Action, Level, Outcome, RunLog, finish_run
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,9 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         run.started_at = run.started_at or utcnow()
     assert tenant is not None
     bind_log_context(run=run.id, tenant=tenant.slug, connector=run.connector)
-    run_log = RunLog(services.sessionmaker, run_id, run.state)
+    # The run's place in the backoff schedule: its partner calls continue it, across job attempts too.
+    streak = FailureStreak(run.failed_attempts, run.failing_since)
+    run_log = ProgressLog(services.sessionmaker, run_id, run.state, streak)
     if every_item_done(run):
         # An earlier attempt did the work and stopped (its deadline, a dying worker) just before closing the run.
         await finish_run(services.sessionmaker, run_id)
@@ -63,15 +67,14 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         await run_log.event("fail", run.connector, message)
         await finish_run(services.sessionmaker, run_id, error=message)
         return None
-    # The run's place in the backoff schedule: its partner calls continue it, across job attempts too.
-    streak = FailureStreak(run.failed_attempts, run.failing_since)
     counted = streak.failures
     working = dataclasses.replace(services, retry=services.retry.following(streak))
     try:
         await OPERATIONS[(run.connector, run.operation)](working, run, tenant, connector, run_log)
     except PartnerUnavailable as outage:
-        if streak.failures == counted:
-            streak.failed(utcnow())  # raised without going through PartnerHTTP, which counts its own
+        # Raised without going through PartnerHTTP, which counts its own (since the start, or the last progress).
+        if streak.failures == (0 if run_log.progressed else counted):
+            streak.failed(utcnow())
         setback = Setback(outage.partner, outage.message, outage.retry_after)
         return await postpone(services, run, run_log, setback, streak)
     except LockBusy as busy:
@@ -94,19 +97,56 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
     return None
 
 
+class ProgressLog(RunLog):
+    """The log an operation writes: each item it gets done puts the run's failures so far behind it, so a long
+    run that keeps moving through partner hiccups never reaches the give-up, meant for work that stopped moving."""
+
+    def __init__(
+        self, sessionmaker: Sessionmaker, run_id: uuid.UUID, state: dict[str, Any], streak: FailureStreak
+    ) -> None:
+        super().__init__(sessionmaker, run_id, state)
+        self.streak = streak
+        self.progressed = False
+
+    async def item(
+        self,
+        item_id: str,
+        outcome: Outcome,
+        action: Action,
+        subject: str,
+        message: str,
+        level: Level | None = None,
+    ) -> None:
+        before = items_done(self.state)
+        await super().item(item_id, outcome, action, subject, message, level)
+        if items_done(self.state) > before:
+            self.progressed = True
+            self.streak.failures = 0
+            self.streak.since = None
+
+
+def items_done(state: dict[str, Any]) -> int:
+    """How many items of a run have their outcome recorded (the run's checkpoints, kept in its state)."""
+    return len(state.get("done_items", {}))
+
+
 def every_item_done(run: Run) -> bool:
-    """Whether every item of the run has its outcome recorded (the run's checkpoints, kept in its state)."""
     total = run.counts.get("total", 0)
-    return bool(total) and len(run.state.get("done_items", {})) >= total
+    return bool(total) and items_done(run.state) >= total
 
 
-async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float) -> float | None:
-    """The job's deadline stopped the run's work: count that as a failed attempt, so a run that always overruns
-    gives up like any other failing work. Returns the seconds to wait, or None when the run is finished."""
+async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float, done_before: int) -> float | None:
+    """The job's deadline stopped the run's work. An attempt that got items done (`done_before` were done when it
+    started) goes on at once in the next one: a long import spans many. One that did not counts as a failed
+    attempt, so a run that always overruns gives up like any other failing work. Returns the seconds to wait,
+    or None when the run is finished."""
     async with services.sessionmaker() as session:
         run = await session.get(Run, run_id)
     if run is None or run.status in FINISHED:
         return None
+    if items_done(run.state) > done_before:
+        log.info("run %s goes on in a new attempt after %d more item(s)", run_id, items_done(run.state) - done_before)
+        return await reschedule(services, run_id, FailureStreak(), 0.0)
     streak = FailureStreak(run.failed_attempts, run.failing_since)
     streak.failed(utcnow())
     words = f"This run's work did not finish within the job's deadline of {seconds_in_words(deadline_seconds)}"
@@ -116,16 +156,23 @@ async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float
 
 async def wait_for_lock(services: Services, run: Run, streak: FailureStreak, busy: LockBusy) -> float:
     """Another job holds the lock this run needs: try again shortly. Not a failure, and no event: just a wait."""
-    delay = lock_wait_seconds(run.lock_waits)
+    # Calls made before the lock still count in the backoff schedule.
+    delay = await reschedule(services, run.id, streak, lock_wait_seconds(run.lock_waits), run.lock_waits + 1)
+    log.debug("run %s waits %.2f s: %s", run.id, delay, busy)
+    return delay
+
+
+async def reschedule(
+    services: Services, run_id: uuid.UUID, streak: FailureStreak, delay: float, lock_waits: int = 0
+) -> float:
+    """Keep the run's place in the backoff schedule and when its next attempt is due; returns `delay`."""
     async with services.sessionmaker.begin() as session:
-        stored = await session.get(Run, run.id)
+        stored = await session.get(Run, run_id)
         assert stored is not None
-        # Calls made before the lock still count in the backoff schedule.
         stored.failing_since = streak.since
         stored.failed_attempts = streak.failures
-        stored.lock_waits = run.lock_waits + 1
+        stored.lock_waits = lock_waits
         stored.retry_at = utcnow() + timedelta(seconds=delay)
-    log.debug("run %s waits %.2f s: %s", run.id, delay, busy)
     return delay
 
 
@@ -156,14 +203,8 @@ async def postpone(
         await run_log.event("fail", setback.source, message)
         await finish_run(services.sessionmaker, run.id, error=message)
         return None
-    delay = services.retry.wait(streak.failures, setback.retry_after)
-    async with services.sessionmaker.begin() as session:
-        stored = await session.get(Run, run.id)
-        assert stored is not None
-        stored.failing_since = failing_since
-        stored.failed_attempts = streak.failures
-        stored.lock_waits = 0
-        stored.retry_at = now + timedelta(seconds=delay)
+    streak.since = failing_since
+    delay = await reschedule(services, run.id, streak, services.retry.wait(streak.failures, setback.retry_after))
     message = f"{setback.message}; next try in {seconds_in_words(delay)}."
     await run_log.event("note", setback.source, message, level="warning")
     log.info("run %s postponed by %.1f s: %s", run.id, delay, setback.message)

@@ -13,7 +13,7 @@ from app.models import Run
 from app.models.base import utcnow
 from app.queue import enqueue_run
 from app.services.context import Services
-from app.services.execution import execute_run, overran
+from app.services.execution import execute_run, items_done, overran
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +25,28 @@ DEADLINE_MARGIN_SECONDS = 5
 async def run_execute(ctx: JobContext, run_id: str) -> None:
     """runs.execute: work on one run; a partner outage or our own deadline re-queues it with a delay.
 
-    An attempt cut by the deadline counts toward the run's give-up, so a run that always overruns ends; the next
-    attempt resumes from the run's checkpoints (its state) instead of redoing finished steps.
+    The next attempt resumes from the run's checkpoints (its state) instead of redoing finished steps. An attempt
+    cut by the deadline without getting an item done counts toward the run's give-up, so a run that always
+    overruns ends; one that got items done goes on at once.
     """
     services: Services = ctx["services"]
     deadline = max(services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS, 1)
+    run = uuid.UUID(run_id)
+    done_before = await items_done_of(services, run)
     try:
         async with asyncio.timeout(deadline):
-            delay = await execute_run(services, uuid.UUID(run_id))
+            delay = await execute_run(services, run)
     except TimeoutError:
         log.warning("run %s reached the job deadline; continuing in a new attempt", run_id)
-        delay = await overran(services, uuid.UUID(run_id), deadline)
+        delay = await overran(services, run, deadline, done_before)
     if delay is not None:
         raise Retry(defer=timedelta(seconds=delay))
+
+
+async def items_done_of(services: Services, run_id: uuid.UUID) -> int:
+    async with services.sessionmaker() as session:
+        state = await session.scalar(select(Run.state).where(Run.id == run_id))
+    return items_done(state or {})
 
 
 async def runs_sweep(ctx: JobContext) -> int:
