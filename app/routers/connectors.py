@@ -17,6 +17,7 @@ from app.json_body import json_body, openapi_body
 from app.models import Tenant
 from app.schemas.connector import (
     CARDS_EXAMPLE,
+    ELEVO_EXAMPLE,
     PATCH_EXAMPLES,
     SOFTGARDEN_EXAMPLE,
     TALEEZ_EXAMPLE,
@@ -33,7 +34,12 @@ from app.services.connectors import KINDS
 router = APIRouter(prefix="/api/v1/tenants/{slug}/connectors", tags=["connectors"])
 PutBody = Annotated[ConnectorPut, Depends(json_body(ConnectorPut))]
 PatchBody = Annotated[ConnectorPatch, Depends(json_body(ConnectorPatch))]
-PUT_EXAMPLES = {"softgarden": SOFTGARDEN_EXAMPLE, "taleez": TALEEZ_EXAMPLE, "cards": CARDS_EXAMPLE}
+PUT_EXAMPLES = {
+    "softgarden": SOFTGARDEN_EXAMPLE,
+    "taleez": TALEEZ_EXAMPLE,
+    "cards": CARDS_EXAMPLE,
+    "elevo": ELEVO_EXAMPLE,
+}
 NO_CONNECTOR = {404: "No such tenant (or one the caller may not see), or this connector is not set up."}
 # `webhook_token` appears only when there is one: on the first PUT of a kind that receives webhooks.
 READ: dict[str, Any] = {"response_model": ConnectorRead, "response_model_exclude_none": True}

@@ -1,5 +1,56 @@
 """Elevo: the people file's preview, and a sync now."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+
+from app.auth import TenantDep
+from app.db import SessionDep
+from app.errors import answers
+from app.queue import enqueue_run
+from app.routers.cards import partner_answers
+from app.schemas.elevo import ElevoPreview
+from app.schemas.run import RunAccepted
+from app.services import elevo
+from app.services.connectors import enabled_connector
+from app.services.context import Services
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/elevo", tags=["elevo"])
+NO_CONNECTOR = {409: "The Elevo connector is missing or disabled."}
+
+
+@router.get(
+    "/preview",
+    response_model=ElevoPreview,
+    responses=answers(
+        401,
+        404,
+        409,
+        422,
+        502,
+        503,
+        described={
+            **NO_CONNECTOR,
+            502: "Lucca refused the request (its words in `detail`): check the tenant's Lucca key.",
+            503: "Lucca did not answer in time, or is limiting requests: try again later.",
+        },
+    ),
+)
+async def preview(request: Request, tenant: TenantDep, session: SessionDep) -> ElevoPreview:
+    """The people file a sync would upload now (rows by column) and who it leaves out, with why. Reads Lucca
+    (within the tenant's rate limit: about one call per 1,000 people), uploads nothing."""
+    services: Services = request.app.state.services
+    settings = elevo.elevo_settings(services.box, await enabled_connector(session, tenant, elevo.SOURCE))
+    # The connection goes back to the pool before Lucca is read: its rate limit may keep the listing waiting.
+    await session.commit()
+    with partner_answers():
+        return await elevo.preview_people(services.lucca(tenant), settings, tenant)
+
+
+@router.post(
+    "/sync", status_code=202, response_model=RunAccepted, responses=answers(401, 404, 409, 422, described=NO_CONNECTOR)
+)
+async def sync(request: Request, tenant: TenantDep, session: SessionDep) -> RunAccepted:
+    """Build and upload the people file now (a run, trigger `api`); the nightly schedule does the same."""
+    run = await elevo.queue_people_sync(session, tenant)
+    await session.commit()
+    await enqueue_run(request.app.state.services.redis, run.id)
+    return RunAccepted(run_id=run.id)

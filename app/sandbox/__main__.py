@@ -1,9 +1,12 @@
-"""Runs the sandbox: `python -m app.sandbox --host 127.0.0.1 --port 8100 [--no-demo]`."""
+"""Runs the sandbox: `python -m app.sandbox --host 127.0.0.1 --port 8100 [--sftp-port 8122] [--no-demo]`."""
 
 import argparse
+import asyncio
 import logging
+from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from app.sandbox.app import create_sandbox_app
 from app.sandbox.cards import cards_sandbox_of
@@ -16,6 +19,7 @@ from app.sandbox.demo import (
     demo_taleez_seed,
 )
 from app.sandbox.lucca import lucca_sandbox_of
+from app.sandbox.sftp import DEFAULT_DIRECTORY, DEFAULT_PORT, SftpSandbox
 from app.sandbox.taleez import taleez_sandbox_of
 
 logger = logging.getLogger("app.sandbox")
@@ -29,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-seconds", type=float, default=60.0, help="rate-limit window per account")
     parser.add_argument("--requests", type=int, default=50, help="calls accepted per window per account")
     parser.add_argument("--no-demo", action="store_true", help="start without the demo accounts")
+    parser.add_argument("--sftp-port", type=int, default=DEFAULT_PORT, help="Elevo's SFTP server (0: a free port)")
+    parser.add_argument(
+        "--sftp-dir", type=Path, default=DEFAULT_DIRECTORY, help="its host key, and the files it receives under root/"
+    )
     return parser.parse_args(argv)
 
 
@@ -46,7 +54,18 @@ def main(argv: list[str] | None = None) -> None:
         cards_sandbox_of(app).replace_account(DEMO_CARDS_ACCOUNT, demo_cards_seed())
         logger.info("Demo Cards space at %s/cards/%s/v1", base_url, DEMO_CARDS_ACCOUNT)
     logger.info("Sandbox control API at %s/_sandbox", base_url)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    asyncio.run(serve(app, args))
+
+
+async def serve(app: FastAPI, args: argparse.Namespace) -> None:
+    """The partner APIs and Elevo's SFTP server in one process, until the HTTP server stops (Ctrl-C)."""
+    sftp = SftpSandbox(args.sftp_dir, host=args.host, port=args.sftp_port)
+    await sftp.start()
+    logger.info("Elevo SFTP server at %s:%d (user %s), files in %s", args.host, sftp.port, sftp.username, sftp.root)
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info")).serve()
+    finally:
+        await sftp.stop()
 
 
 if __name__ == "__main__":

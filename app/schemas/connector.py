@@ -110,8 +110,26 @@ CARDS_EXAMPLE = {
         "stats_sync": {"enabled": True, "hour": 2},
     },
 }
+ELEVO_EXAMPLE = {
+    "enabled": True,
+    "settings": {
+        "sftp": {
+            "host": "sftp.elevo.example",
+            "port": 22,
+            "username": "acme",
+            "password": "<SFTP password>",
+            "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOWO9cY1mOOFYGf+vnwmRbsWaX7BDib2xbOoJkKD9DgF",
+            "remote_dir": "/",
+        },
+        "skip_field_code": "e_skip_elevo_sync",
+        "extra_columns": {"personal_email": "personalEmail", "contract_type": "e_contract_type"},
+        "schedule_enabled": True,
+        "schedule_hour": 3,
+    },
+}
 PATCH_EXAMPLES = {
     "softgarden": {"settings": {"establishment_aliases": {"Acme GmbH": 2, "Acme Berlin": 3}}},
     "taleez": {"settings": {"default_department_id": 12, "professional_email_template": None}},
     "cards": {"settings": {"login_mode": "sso", "stats_sync": {"enabled": True, "hour": 3}}},
+    "elevo": {"settings": {"schedule_hour": 4, "extra_columns": {"birth_date": "e_birth_date"}}},
 }

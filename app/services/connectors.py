@@ -1,5 +1,11 @@
-"""Connectors: per-kind settings (validated, secrets encrypted) and webhook tokens."""
+"""Connectors: per-kind settings (validated, secrets encrypted) and webhook tokens.
 
+Secret and partner-address fields are named by their path in the settings: `api_secret`, or `sftp.password`
+inside the `sftp` object. Secrets are kept apart, encrypted, in the settings' own shape.
+"""
+
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,11 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clients.addresses import NOT_PUBLIC, is_local_name, is_public, literal_address
 from app.crypto import SecretBox, hash_token, new_webhook_token
 from app.errors import Conflict, NotFound, body_errors, invalid_field
 from app.models import Connector, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
+from app.schemas.elevo import ElevoSettings
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
 from app.services.schedules import ScheduledJob, follow_settings
@@ -24,9 +32,11 @@ from app.services.tenants import check_upstream_url, secret_again
 class ConnectorKind:
     settings_model: type[BaseModel] | None  # None: not built yet
     receives_webhooks: bool
-    # A kind talks to one partner: its secrets go to its URLs, so a changed URL needs every secret again.
+    # A kind talks to one partner: its secrets go to its URLs and hosts, so a changed one needs every secret that
+    # the settings hold again.
     secret_fields: frozenset[str] = frozenset()
     url_fields: tuple[str, ...] = ()  # partner URLs: https to a public host, unless ALLOW_HTTP_UPSTREAMS
+    host_fields: tuple[str, ...] = ()  # partner hosts (an SFTP server): public, unless ALLOW_HTTP_UPSTREAMS
     schedules: tuple[ScheduledJob, ...] = ()  # nightly runs (contract 5.5), set from the settings
 
 
@@ -43,7 +53,14 @@ KINDS: dict[str, ConnectorKind] = {
         # The statistics push (cards_stats.STATS_SYNC), at stats_sync.hour when stats_sync.enabled.
         schedules=(ScheduledJob("stats_sync", ("stats_sync", "enabled"), ("stats_sync", "hour")),),
     ),
-    "elevo": ConnectorKind(None, receives_webhooks=False),
+    "elevo": ConnectorKind(
+        ElevoSettings,
+        receives_webhooks=False,
+        secret_fields=frozenset({"sftp.password", "sftp.private_key", "sftp.passphrase"}),
+        host_fields=("sftp.host",),
+        # The people file (elevo.PEOPLE_SYNC), at schedule_hour when schedule_enabled.
+        schedules=(ScheduledJob("people_sync", ("schedule_enabled",), ("schedule_hour",)),),
+    ),
 }
 
 
@@ -53,29 +70,59 @@ def connector_kind(kind: str) -> ConnectorKind:
     return KINDS[kind]
 
 
+def holder_of(values: dict[str, Any], field: str) -> tuple[dict[str, Any] | None, str]:
+    """The object that holds a settings field, and the field's key in it (`sftp.password`: `values["sftp"]` and
+    `password`); None when that object is missing."""
+    *parents, key = field.split(".")
+    holder: Any = values
+    for parent in parents:
+        holder = holder.get(parent) if isinstance(holder, dict) else None
+    return (holder if isinstance(holder, dict) else None), key
+
+
+def value_at(values: dict[str, Any], field: str) -> Any:
+    holder, key = holder_of(values, field)
+    return None if holder is None else holder.get(key)
+
+
+def field_loc(field: str) -> tuple[str, ...]:
+    return ("settings", *field.split("."))
+
+
+def keep_stored_secrets(kind: ConnectorKind, given: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """`given` with each secret that it omits or masks taken from `stored`, where `given` holds the secret's object;
+    an explicit null stays (it removes the secret)."""
+    merged = copy.deepcopy(given)
+    for field in kind.secret_fields:
+        holder, key = holder_of(merged, field)
+        if holder is None or (key in holder and holder[key] != MASK):
+            continue
+        kept, _ = holder_of(stored, field)
+        if kept is not None and key in kept:
+            holder[key] = kept[key]
+        else:
+            holder.pop(key, None)
+    return merged
+
+
 def validate_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
     """Validate a PUT's settings; an omitted or masked secret keeps the stored one."""
-    model = built_settings(kind, name)
-    merged = {key: value for key, value in given.items() if not (key in kind.secret_fields and value == MASK)}
-    for field in kind.secret_fields:
-        if field not in merged and field in stored:
-            merged[field] = stored[field]
-    return _validated(model, merged)
+    return _validated(built_settings(kind, name), keep_stored_secrets(kind, given, stored))
 
 
 def merge_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
     """A PATCH's settings merged into the stored ones (secrets included): null resets a key to its default."""
     model = built_settings(kind, name)
-    merged = dict(stored)
+    merged = copy.deepcopy(stored)
     for key, value in given.items():
         field = model.model_fields.get(key)
         if field is not None and value is None:
             if field.is_required():
                 raise invalid_field(("settings", key), "has no default: give a value", kind="missing")
             merged.pop(key, None)
-        elif not (key in kind.secret_fields and value == MASK):
+        else:
             merged[key] = value
-    return _validated(model, merged)
+    return _validated(model, keep_stored_secrets(kind, merged, stored))
 
 
 def built_settings(kind: ConnectorKind, name: str) -> type[BaseModel]:
@@ -95,10 +142,19 @@ def connector_secrets(box: SecretBox, connector: Connector) -> dict[str, Any]:
     return box.decrypt_json(connector.secrets_encrypted)
 
 
+def with_secrets(settings: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    """Settings with their secrets put back in place (secrets are stored in the settings' shape)."""
+    merged = copy.deepcopy(settings)
+    for key, value in secrets.items():
+        inner = merged.get(key)
+        merged[key] = with_secrets(inner, value) if isinstance(value, dict) and isinstance(inner, dict) else value
+    return merged
+
+
 def connector_settings(box: SecretBox, connector: Connector) -> Any:
     """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
     model = built_settings(connector_kind(connector.kind), connector.kind)
-    return model.model_validate({**connector.settings, **connector_secrets(box, connector)})
+    return model.model_validate(with_secrets(connector.settings, connector_secrets(box, connector)))
 
 
 async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
@@ -113,8 +169,12 @@ async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) ->
 
 
 def read_connector(connector: Connector, kind: ConnectorKind, webhook_token: str | None = None) -> ConnectorRead:
-    settings = dict(connector.settings)
-    settings.update({field: MASK for field in kind.secret_fields if connector.secrets_encrypted})
+    settings = copy.deepcopy(connector.settings)
+    # A stored secret left its place in the plain settings (an unset one stays there as null): "***" takes it.
+    for field in kind.secret_fields if connector.secrets_encrypted else ():
+        holder, key = holder_of(settings, field)
+        if holder is not None and key not in holder:
+            holder[key] = MASK
     return ConnectorRead(
         kind=connector.kind,
         enabled=connector.enabled,
@@ -144,7 +204,7 @@ async def put_connector(
     )
     stored_secrets = connector_secrets(box, connector) if connector else {}
     settings = validate_settings(kind, name, body.settings, stored_secrets)
-    values = checked_values(settings, allow_http, kind.url_fields)
+    values = checked_values(settings, allow_http, kind.url_fields, kind.host_fields)
     if connector is not None and stored_secrets:
         require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
@@ -169,11 +229,10 @@ async def patch_connector(
     kind = connector_kind(name)
     connector = await find_connector(session, tenant, name, for_update=True)
     if body.settings:
-        stored = {**connector.settings, **connector_secrets(box, connector)}
+        stored = with_secrets(connector.settings, connector_secrets(box, connector))
         settings = merge_settings(kind, name, body.settings, stored)
-        values = checked_values(
-            settings, allow_http, tuple(field for field in kind.url_fields if field in body.settings)
-        )
+        urls, hosts = given_in(kind.url_fields, body.settings), given_in(kind.host_fields, body.settings)
+        values = checked_values(settings, allow_http, urls, hosts)
         require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
         store_settings(connector, kind, values, box)
     if body.enabled is not None:
@@ -184,35 +243,67 @@ async def patch_connector(
     return read_connector(connector, kind)
 
 
-def checked_values(settings: BaseModel, allow_http: bool, check_urls: tuple[str, ...]) -> dict[str, Any]:
-    """Valid settings as JSON values, the given partner URLs checked (and written without a trailing slash)."""
+def given_in(fields: Sequence[str], given: dict[str, Any]) -> list[str]:
+    """The fields within the top-level keys that a PATCH gives (only those are checked again)."""
+    return [field for field in fields if field.split(".")[0] in given]
+
+
+def checked_values(settings: BaseModel, allow_http: bool, urls: Sequence[str], hosts: Sequence[str]) -> dict[str, Any]:
+    """Valid settings as JSON values, the given partner URLs (written without a trailing slash) and hosts checked."""
     values = settings.model_dump(mode="json")
-    for field in check_urls:
-        values[field] = check_upstream_url(values[field], allow_http, ("settings", field))
+    for field in urls:
+        holder, key = holder_of(values, field)
+        assert holder is not None
+        holder[key] = check_upstream_url(holder[key], allow_http, field_loc(field))
+    for field in hosts:
+        check_upstream_host(value_at(values, field), allow_http, field_loc(field))
     return values
+
+
+def check_upstream_host(host: str, allow_http: bool, loc: tuple[str, ...]) -> None:
+    """A partner host is public, as partner URLs are (any host with ALLOW_HTTP_UPSTREAMS, for sandboxes and tests);
+    the name it resolves to is checked again when connecting."""
+    if allow_http:
+        return
+    if is_local_name(host):
+        raise invalid_field(loc, "names this machine (localhost): give the partner's public host")
+    address = literal_address(host)
+    if address is not None and not is_public(address):
+        raise invalid_field(loc, f"names {NOT_PUBLIC}: give the partner's public host")
 
 
 def require_secrets_for_new_urls(
     kind: ConnectorKind, values: dict[str, Any], stored: dict[str, Any], given: dict[str, Any]
 ) -> None:
-    """A changed partner URL needs the partner's secrets in the same request (not omitted, not "***")."""
-    changed = [field for field in kind.url_fields if values.get(field) != stored.get(field)]
+    """A changed partner URL or host needs the secrets the settings hold in the same request (not omitted, not
+    "***")."""
+    changed = [
+        field for field in (*kind.url_fields, *kind.host_fields) if value_at(values, field) != value_at(stored, field)
+    ]
     if not changed:
         return
     errors = [
         error
         for field in sorted(kind.secret_fields)
-        if given.get(field) in (None, MASK)
-        for error in secret_again(("settings", field), changed[0]).errors()
+        if value_at(values, field) is not None and value_at(given, field) in (None, MASK)
+        for error in secret_again(field_loc(field), changed[0]).errors()
     ]
     if errors:
         raise RequestValidationError(errors)
 
 
 def store_settings(connector: Connector, kind: ConnectorKind, values: dict[str, Any], box: SecretBox) -> None:
-    """Keep valid settings on the connector, its secrets encrypted apart."""
-    values = dict(values)
-    secrets = {field: values.pop(field) for field in kind.secret_fields if values.get(field) is not None}
+    """Keep valid settings on the connector, its secrets encrypted apart (in the settings' shape)."""
+    values = copy.deepcopy(values)
+    secrets: dict[str, Any] = {}
+    for field in kind.secret_fields:
+        holder, key = holder_of(values, field)
+        if holder is None or holder.get(key) is None:
+            continue
+        secret_holder = secrets
+        for parent in field.split(".")[:-1]:
+            secret_holder = secret_holder.setdefault(parent, {})
+        secret_holder[key] = holder.pop(key)
     connector.settings = values
     connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None
 

@@ -1,0 +1,23 @@
+"""Elevo: who was in the last people file uploaded, per tenant (those absent from the next one are suspended)."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+
+class ElevoPersonSent(Base):
+    """One row of the last file Elevo's server took; replaced as a whole after each successful upload."""
+
+    __tablename__ = "elevo_people_sent"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    lucca_user_id: Mapped[int] = mapped_column(primary_key=True)
+    # How the next run names them if they are gone from Lucca by then.
+    email: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(500))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

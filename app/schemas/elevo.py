@@ -1,0 +1,182 @@
+"""Elevo: the connector's settings (contract 5.4) and the people file's preview (section 10)."""
+
+import re
+from typing import Annotated
+
+import asyncssh
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictStr, ValidationInfo, field_validator
+
+from app.clients.lucca import USER_FIELDS
+from app.schemas.cards import FieldCode, Hour
+from app.schemas.common import Flag, RequestBody, String, json_integer, pattern_in_property_names
+
+# The people file's columns (contract 10), in order; `extra_columns` follow.
+COLUMNS = (
+    "registration_number", "first_name", "last_name", "email", "manager_email", "job_title", "team_name",
+    "arrival_date",
+)  # fmt: skip
+# Lucca user fields an extra column may copy: those the Lucca client reads (`department` is the team_name column).
+EXTRA_USER_FIELDS = tuple(field for field in USER_FIELDS if field != "department")
+SKIP_FIELD = "e_skip_elevo_sync"
+MAX_EXTRA_COLUMNS = 50
+
+# A DNS name or an IPv4 address, without scheme or port (the port has its own field).
+HOST_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+# One line of OpenSSH's public key format, `<algorithm> <base64> [comment]`, as a `.pub` file holds it.
+HOST_KEY_PATTERN = (
+    r"^(?:ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9-]+@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [^\r\n\x00]*)?\n?$"
+)
+# Absolute POSIX directories without control characters (nor `.` and `..` segments: `no_dot_segments`).
+REMOTE_DIR_PATTERN = r"^/(?:[^/\x00-\x1f\x7f]+/?)*$"
+COLUMN_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9 _.-]{0,63}$"
+SOURCE_PATTERN = rf"^(?:e_[A-Za-z0-9_]{{1,60}}|{'|'.join(EXTRA_USER_FIELDS)})$"
+ENCRYPTED = "Passphrase must be specified"  # asyncssh's words for an encrypted key without one
+NEEDS_PASSPHRASE = "is encrypted: give its passphrase"  # noqa: S105 (words, not a secret)
+
+
+def public_host_key(value: str) -> str:
+    """The server's public key in OpenSSH format, as `ssh-keyscan` or the server's `*.pub` file gives it."""
+    if "PRIVATE KEY" in value:
+        raise ValueError("is a private key: give the server's public host key (OpenSSH format, one line)")
+    if re.fullmatch(HOST_KEY_PATTERN, value) is None:
+        raise ValueError("must be the server's public key in OpenSSH format: one line, `ssh-ed25519 AAAA… [comment]`")
+    try:
+        asyncssh.import_public_key(value)
+    except (asyncssh.KeyImportError, ValueError):
+        raise ValueError("does not parse as an OpenSSH public key (check that the line is complete)") from None
+    return value.rstrip("\n")
+
+
+def no_dot_segments(path: str) -> str:
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ValueError("must not hold `.` or `..` segments: give the directory's absolute path")
+    return path
+
+
+def unique_column(columns: dict[str, str]) -> dict[str, str]:
+    """An extra column may not take a contract column's name (Elevo reads them ignoring case)."""
+    taken = {column.casefold() for column in COLUMNS}
+    clashing = [column for column in columns if column.casefold() in taken]
+    if clashing:
+        raise ValueError(f"{clashing[0]!r} is one of the file's own columns ({', '.join(COLUMNS)}): choose another")
+    if len({column.casefold() for column in columns}) != len(columns):
+        raise ValueError("holds the same column twice (names are compared ignoring case)")
+    return columns
+
+
+def private_key_problem(key: str, passphrase: str | None) -> str | None:
+    """Why asyncssh cannot read this key with this passphrase, in words that never quote the key."""
+    try:
+        asyncssh.import_private_key(key, passphrase)
+    except asyncssh.KeyEncryptionError:
+        # OpenSSH's own encryption needs bcrypt, which this service does not carry; PEM encryption works.
+        return "is an encrypted OpenSSH key, which cannot be read here: give it as PEM (PKCS#8) or unencrypted"
+    except (asyncssh.KeyImportError, ValueError) as exc:
+        if ENCRYPTED in str(exc):
+            return NEEDS_PASSPHRASE
+        return "does not decrypt with this passphrase" if "decrypt" in str(exc) else "does not parse"
+    return None
+
+
+Host = Annotated[StrictStr, Field(min_length=1, max_length=253, pattern=HOST_PATTERN)]
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(json_integer)]
+Username = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+SecretText = Annotated[String, Field(min_length=1, max_length=1000)]
+PrivateKey = Annotated[String, Field(min_length=1, max_length=20_000)]
+HostKey = Annotated[
+    StrictStr,
+    AfterValidator(public_host_key),
+    Field(max_length=20_000, json_schema_extra={"pattern": HOST_KEY_PATTERN}),
+]
+RemoteDir = Annotated[
+    StrictStr, Field(min_length=1, max_length=1000, pattern=REMOTE_DIR_PATTERN), AfterValidator(no_dot_segments)
+]
+Column = Annotated[StrictStr, Field(pattern=COLUMN_PATTERN)]
+Source = Annotated[StrictStr, Field(pattern=SOURCE_PATTERN)]
+
+
+class SftpSettings(RequestBody):
+    """Elevo's SFTP server, and how to sign in: a password or a private key (exactly one)."""
+
+    host: Host = Field(description="Elevo's SFTP host (no scheme, no port). Changing it needs the secrets again.")
+    port: Port = 22
+    username: Username
+    password: SecretText | None = Field(
+        default=None,
+        description='Comes back as "***". Omitted (or "***") keeps the stored one; null removes it (to switch to a '
+        "private_key). Required again whenever host changes.",
+    )
+    private_key: PrivateKey | None = Field(
+        default=None,
+        validate_default=True,
+        description="OpenSSH or PEM private key text; an encrypted one needs `passphrase`. Secret, kept and masked "
+        "like password.",
+    )
+    passphrase: SecretText | None = Field(
+        default=None, validate_default=True, description="Decrypts private_key. Secret, kept and masked like password."
+    )
+    host_key: HostKey = Field(
+        description="The server's public host key, OpenSSH format (`ssh-ed25519 AAAA…`, as `ssh-keyscan` prints it "
+        "without the host name). Any other key fails the run before anything is sent."
+    )
+    remote_dir: RemoteDir = Field(default="/", description="Absolute directory the file is uploaded to.")
+
+    @field_validator("private_key")
+    @classmethod
+    def _one_way_in(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "password" not in info.data:
+            return value  # the password has its own error already
+        if (info.data["password"] is None) == (value is None):
+            raise ValueError("give either password or private_key: exactly one (set the other to null)")
+        # Whether its passphrase opens it is the passphrase's question.
+        if value is not None and private_key_problem(value, None) not in (None, NEEDS_PASSPHRASE):
+            raise ValueError("does not parse: give an OpenSSH or PEM private key")
+        return value
+
+    @field_validator("passphrase")
+    @classmethod
+    def _opens_the_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "private_key" not in info.data:
+            return value  # the key has its own error already
+        key = info.data["private_key"]
+        if key is None:
+            if value is not None:
+                raise ValueError("only goes with a private_key (set it to null to sign in with a password)")
+            return value
+        problem = private_key_problem(key, value)
+        if problem is not None:
+            raise ValueError(f"private_key {problem}")
+        return value
+
+
+class ElevoSettings(RequestBody):
+    sftp: SftpSettings
+    skip_field_code: FieldCode = Field(
+        default=SKIP_FIELD, description="Lucca checkbox (e_ code): people with it checked are left out of the file."
+    )
+    extra_columns: Annotated[dict[Column, Source], AfterValidator(unique_column)] = Field(
+        default_factory=dict,
+        max_length=MAX_EXTRA_COLUMNS,
+        description="CSV column → Lucca user field (e.g. `personalEmail`) or extended-data code (`e_…`), written "
+        "after the file's own columns, in this order. Text as is, numbers, dates as YYYY-MM-DD, a list entry as its "
+        "name, a checkbox as true/false, several values joined with `; `, missing: empty.",
+        json_schema_extra=pattern_in_property_names,
+    )
+    schedule_enabled: Flag = Field(default=True, description="Upload the file every night (contract 5.5).")
+    schedule_hour: Hour = Field(
+        default=3, description="Local hour (tenant timezone) after which the nightly file is due."
+    )
+
+
+class LeftOutPerson(BaseModel):
+    lucca_id: int
+    name: str
+    email: str | None
+    reason: str = Field(
+        description="`departed: …`, `skip flag: …`, `no email: …` or `duplicate email: …`, then plain words."
+    )
+
+
+class ElevoPreview(BaseModel):
+    rows: list[dict[str, str]] = Field(description="The file's rows, each keyed by column, in the file's order.")
+    left_out: list[LeftOutPerson]
