@@ -37,7 +37,7 @@ from app.schemas.cards_imports import (
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.locks import account_lock
-from app.services.run_log import Action, Outcome, RunLog
+from app.services.run_log import WENT_THROUGH, Action, Outcome, RunLog
 from app.services.runs import new_run
 
 SOURCE = "cards"
@@ -305,6 +305,24 @@ async def open_space(
     return space
 
 
+async def settled_before(sessionmaker: Sessionmaker, run: Run) -> set[str]:
+    """The items that went through in the runs this one retries: a retry redoes only the others (the failures,
+    and what a run that gave up never reached)."""
+    settled: set[str] = set()
+    seen = {run.id}
+    retried = run.retry_of
+    async with sessionmaker() as session:
+        while retried is not None and retried not in seen:
+            seen.add(retried)
+            row = (await session.execute(select(Run.state, Run.retry_of).where(Run.id == retried))).one_or_none()
+            if row is None:
+                break
+            state, retried = row
+            done: dict[str, str] = state.get("done_items", {})
+            settled |= {item for item, outcome in done.items() if outcome in WENT_THROUGH}
+    return settled
+
+
 async def count_items(sessionmaker: Sessionmaker, log: RunLog, items: Iterable[str]) -> None:
     """The run's total, known once it has read Lucca: the items it has done and those it is about to do (read
     again on each attempt, as people come and go)."""
@@ -363,6 +381,9 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
         chosen = set(request.lucca_ids or ())
         wanted = employees if request.lucca_ids is None else [person for person in employees if person.id in chosen]
         unknown = sorted(chosen - {person.id for person in employees})
+        settled = await settled_before(services.sessionmaker, run)
+        wanted = [person for person in wanted if item_id(person) not in settled]
+        unknown = [lucca_id for lucca_id in unknown if str(lucca_id) not in settled]
         await count_items(services.sessionmaker, log, [*map(item_id, wanted), *map(str, unknown)])
         for lucca_id in unknown:
             message = "No current employee has this Lucca id (a former employee, or no such user): not imported."
@@ -397,6 +418,17 @@ class GroupImport:
     group: CardsGroup | None
 
 
+def wanted_departments(
+    request: DepartmentsImport, departments: dict[int, Department]
+) -> tuple[list[Department], list[int]]:
+    """The active departments the request names (all of them for `all`), and the ids it names that are not."""
+    if request.department_ids is None:
+        return [department for department in departments.values() if department.is_active], []
+    active = {i for i in request.department_ids if i in departments and departments[i].is_active}
+    chosen = [departments[i] for i in request.department_ids if i in active]
+    return chosen, [i for i in request.department_ids if i not in active]
+
+
 async def process_departments_import(
     services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog
 ) -> None:
@@ -407,19 +439,18 @@ async def process_departments_import(
         lucca = services.lucca(tenant)
         employees = await current_employees(lucca)
         departments = {department.id: department for department in await lucca.list_departments()}
-        if request.department_ids is None:
-            chosen = [department for department in departments.values() if department.is_active]
-        else:
-            chosen = [departments[i] for i in request.department_ids if i in departments and departments[i].is_active]
-        unknown = [i for i in request.department_ids or () if i not in departments or not departments[i].is_active]
+        chosen, unknown = wanted_departments(request, departments)
         members: dict[int, list[LuccaUser]] = {department.id: [] for department in chosen}
         for person in employees:
             if person.department_id in members:
                 members[person.department_id].append(person)
+        settled = await settled_before(services.sessionmaker, run)
         items = [item_id(person) for people in members.values() for person in people]
-        await count_items(services.sessionmaker, log, [*items, *(f"department-{i}" for i in unknown)])
+        items = [item for item in [*items, *(f"department-{i}" for i in unknown)] if item not in settled]
+        await count_items(services.sessionmaker, log, items)
         for department_id in unknown:
-            await skip_department(log, department_id, departments.get(department_id))
+            if f"department-{department_id}" not in settled:
+                await skip_department(log, department_id, departments.get(department_id))
         if all(is_done(log, item) for item in items) and all(members.values()):
             return
         space = await open_space(
@@ -435,7 +466,10 @@ async def process_departments_import(
                 await save_group_link(
                     services.sessionmaker, tenant.id, settings.space_id, department.id, target.group.id
                 )
-            await import_department(space, target, members[department.id], directory)
+            people = [person for person in members[department.id] if item_id(person) not in settled]
+            await import_department(space, target, people, directory, empty=not members[department.id])
+            if target.group is not None and target.group not in groups:
+                groups.append(target.group)  # made now: a later department of the same name joins it
 
 
 def department_group(groups: list[CardsGroup], department: Department, links: dict[int, int]) -> CardsGroup | None:
@@ -454,15 +488,17 @@ async def skip_department(log: RunLog, department_id: int, department: Departmen
 
 
 async def import_department(
-    space: CardsSpace, target: GroupImport, members: list[LuccaUser], directory: Directory
+    space: CardsSpace, target: GroupImport, members: list[LuccaUser], directory: Directory, *, empty: bool
 ) -> None:
-    """Put each current member in the department's group, keeping the groups they already have."""
+    """Put each of these current members in the department's group, keeping the groups they already have;
+    `empty` when the department has no current member at all."""
     name = target.department.name
-    if not members:
+    if empty:
         if target.group is None:
             said = f"Department {name} has no current employee: its Cards group will be created with its first member."
         else:
-            said = f"Department {name} is Cards group {target.group.name} ({target.group.id}); no current employee to put in it."
+            group = f"{target.group.name} ({target.group.id})"
+            said = f"Department {name} is Cards group {group}; it has no current employee to put in it."
         await space.log.event("note", name, said)
         return
     for person in members:

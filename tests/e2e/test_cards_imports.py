@@ -171,6 +171,25 @@ async def test_ids_that_are_not_current_employees_are_skipped_in_plain_words(
     assert "No current employee has this Lucca id" in skipped["Lucca 101"]
 
 
+async def test_a_person_cards_refuses_fails_alone_and_a_retry_redoes_only_them(
+    client: httpx.AsyncClient, people: LuccaAccount, space: CardsAccount
+) -> None:
+    tenant = await cards_tenant(client, people, space)
+    space.add_faults({"status": 422, "match": "POST /users", "count": 1})  # Jean's creation, the first
+    run = await import_and_drain(client, tenant, "users", {"all": True})
+    assert run["status"] == "partial" and counts(run) == {"total": 7, "created": 1, "linked": 2, "skipped": 3,
+                                                          "failed": 1}, run  # fmt: skip
+    [failure] = [event for event in await events_of(client, tenant, run["id"]) if event["action"] == "fail"]
+    assert failure["subject"] == "jean.dupont@acme.fr" and failure["level"] == "error"
+    assert "Cards refused POST /users (HTTP 422)" in failure["message"]
+    answer = await client.post(f"/api/v1/tenants/acme/runs/{run['id']}/retry", headers=tenant.auth)
+    assert answer.status_code == 202, answer.text
+    await drain_queue()
+    retry = await run_of(client, tenant, answer.json()["run_id"])
+    assert retry["status"] == "succeeded" and counts(retry) == {"total": 1, "created": 1}, retry
+    assert cards_user(space, "jean.dupont@acme.fr")["source"] == "app" and len(space.users()) == 4
+
+
 async def test_a_department_import_makes_one_group_and_keeps_other_groups(
     client: httpx.AsyncClient, people: LuccaAccount, space: CardsAccount
 ) -> None:
@@ -240,12 +259,35 @@ async def test_an_import_spanning_several_job_attempts_goes_on_and_succeeds(
     with worker_process(JOB_TIMEOUT_SECONDS="7", GIVE_UP_AFTER_SECONDS="3"):
         run = await wait_for_run(client, tenant, run_id, seconds=90)
     current = [index for index in range(30) if index % 9 != 8]
-    assert run["status"] == "succeeded" and counts(run) == {"total": len(current), "created": len(current)}, run
+    # A deadline that cuts a creation after Cards made the user leaves them to be found by e-mail: linked.
+    assert run["status"] == "succeeded" and run["counts"]["total"] == len(current), run
+    assert run["counts"]["created"] + run["counts"]["linked"] == len(current), run
     assert sorted(user["email"] for user in cards.users()) == sorted(directory_user(i)["mail"] for i in current)
     # Each attempt lists the space once: there were several.
     assert len([call for call in calls(cards, "GET") if call["path"] == "/v1/users"]) >= 3
     warnings = [event for event in await events_of(client, tenant, run_id) if event["level"] != "info"]
     assert warnings == []
+
+
+async def test_outages_more_than_the_give_up_apart_do_not_end_a_run_that_keeps_going(
+    client: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
+    """The give-up (3 s here) is for work that stopped moving: each person done puts earlier failures behind."""
+    lucca = sandbox.new_lucca_account(users=[directory_user(index) for index in range(40)])
+    cards = sandbox.new_cards_account(users=[], groups=[])
+    tenant = await cards_tenant(client, lucca, cards, rate_limit={"requests": 4, "per_seconds": 1})
+    cards.add_faults({"status": 503, "match": "POST /users", "count": 1})
+    run_id = await start_import(client, tenant, "users", {"all": True})
+    with worker_process(GIVE_UP_AFTER_SECONDS="3"):
+        deadline = time.monotonic() + 60
+        while (await run_of(client, tenant, run_id))["counts"]["created"] < 20:  # 5 s on, at 4 per second
+            assert time.monotonic() < deadline, "the import did not get going"
+            await asyncio.sleep(0.1)
+        cards.add_faults({"status": 503, "match": "POST /users", "count": 1})
+        run = await wait_for_run(client, tenant, run_id, seconds=60)
+    assert run["status"] == "succeeded" and counts(run) == {"total": 36, "created": 36}, run
+    warnings = [event["message"] for event in await events_of(client, tenant, run_id) if event["level"] == "warning"]
+    assert len(warnings) == 2 and all("is unavailable (HTTP 503); next try in" in said for said in warnings)
 
 
 async def test_a_worker_killed_mid_import_finishes_without_a_duplicate(
