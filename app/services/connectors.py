@@ -37,6 +37,9 @@ class ConnectorKind:
     secret_fields: frozenset[str] = frozenset()
     url_fields: tuple[str, ...] = ()  # partner URLs: https to a public host, unless ALLOW_HTTP_UPSTREAMS
     host_fields: tuple[str, ...] = ()  # partner hosts (an SFTP server): public, unless ALLOW_HTTP_UPSTREAMS
+    # Objects whose key order matters (Elevo's extra columns): JSONB keeps none, so they are stored as [key, value]
+    # pairs and shown as objects again.
+    ordered_fields: tuple[str, ...] = ()
     schedules: tuple[ScheduledJob, ...] = ()  # nightly runs (contract 5.5), set from the settings
 
 
@@ -58,6 +61,7 @@ KINDS: dict[str, ConnectorKind] = {
         receives_webhooks=False,
         secret_fields=frozenset({"sftp.password", "sftp.private_key", "sftp.passphrase"}),
         host_fields=("sftp.host",),
+        ordered_fields=("extra_columns",),
         # The people file (elevo.PEOPLE_SYNC), at schedule_hour when schedule_enabled.
         schedules=(ScheduledJob("people_sync", ("schedule_enabled",), ("schedule_hour",)),),
     ),
@@ -151,10 +155,20 @@ def with_secrets(settings: dict[str, Any], secrets: dict[str, Any]) -> dict[str,
     return merged
 
 
+def stored_settings(kind: ConnectorKind, connector: Connector) -> dict[str, Any]:
+    """The connector's plain settings as they were given (ordered objects back from their pairs)."""
+    settings = copy.deepcopy(connector.settings)
+    for field in kind.ordered_fields:
+        if isinstance(settings.get(field), list):
+            settings[field] = dict(settings[field])
+    return settings
+
+
 def connector_settings(box: SecretBox, connector: Connector) -> Any:
     """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
-    model = built_settings(connector_kind(connector.kind), connector.kind)
-    return model.model_validate(with_secrets(connector.settings, connector_secrets(box, connector)))
+    kind = connector_kind(connector.kind)
+    model = built_settings(kind, connector.kind)
+    return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
 
 
 async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
@@ -169,7 +183,7 @@ async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) ->
 
 
 def read_connector(connector: Connector, kind: ConnectorKind, webhook_token: str | None = None) -> ConnectorRead:
-    settings = copy.deepcopy(connector.settings)
+    settings = stored_settings(kind, connector)
     # A stored secret left its place in the plain settings (an unset one stays there as null): "***" takes it.
     for field in kind.secret_fields if connector.secrets_encrypted else ():
         holder, key = holder_of(settings, field)
@@ -229,7 +243,7 @@ async def patch_connector(
     kind = connector_kind(name)
     connector = await find_connector(session, tenant, name, for_update=True)
     if body.settings:
-        stored = with_secrets(connector.settings, connector_secrets(box, connector))
+        stored = with_secrets(stored_settings(kind, connector), connector_secrets(box, connector))
         settings = merge_settings(kind, name, body.settings, stored)
         urls, hosts = given_in(kind.url_fields, body.settings), given_in(kind.host_fields, body.settings)
         values = checked_values(settings, allow_http, urls, hosts)
@@ -304,6 +318,8 @@ def store_settings(connector: Connector, kind: ConnectorKind, values: dict[str, 
         for parent in field.split(".")[:-1]:
             secret_holder = secret_holder.setdefault(parent, {})
         secret_holder[key] = holder.pop(key)
+    for field in kind.ordered_fields:
+        values[field] = list(map(list, values[field].items()))
     connector.settings = values
     connector.secrets_encrypted = box.encrypt_json(secrets) if secrets else None
 
