@@ -6,9 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from app.schemas.common import NO_NUL, String
+from app.schemas.common import NO_NUL, String, json_integer, refuse_nul
 
 CHAPTER_COMPLETE = "chapter-complete"
 QUIZ_COMPLETE = "quiz-complete"
@@ -50,22 +59,23 @@ def _cards_time(value: Any) -> Any:
     return datetime.fromisoformat(value)
 
 
-def _id_schema(max_length: int) -> dict[str, Any]:
-    return {
-        "anyOf": [
-            {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NO_NUL},
-            {"type": "integer", "minimum": -MAX_NUMERIC_ID, "maximum": MAX_NUMERIC_ID},
-        ]
-    }
+ID_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+        {"type": "integer", "minimum": -MAX_NUMERIC_ID, "maximum": MAX_NUMERIC_ID},
+    ]
+}
 
 
-EventId = Annotated[
-    str, BeforeValidator(_id_text), Field(min_length=1, max_length=200), WithJsonSchema(_id_schema(200))
+# Cards' ids (events, chapters): strings or integers, kept as text.
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_id_text),
+    Field(min_length=1, max_length=200),
+    AfterValidator(refuse_nul),
+    WithJsonSchema(ID_SCHEMA),
 ]
-ChapterId = Annotated[
-    str, BeforeValidator(_id_text), Field(min_length=1, max_length=200), WithJsonSchema(_id_schema(200))
-]
-TrainingId = Annotated[int, Field(gt=0, le=MAX_NUMERIC_ID, strict=True)]
+TrainingId = Annotated[int, Field(gt=0, le=MAX_NUMERIC_ID), BeforeValidator(json_integer)]
 Share = Annotated[
     Decimal, BeforeValidator(_number), Field(ge=0, le=1), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})
 ]
@@ -89,7 +99,7 @@ class Learner(PartnerPayload):
 
 
 class Chapter(PartnerPayload):
-    id: ChapterId
+    id: ExternalId
 
 
 class Training(PartnerPayload):
@@ -132,7 +142,7 @@ class CardsEventIn(PartnerPayload):
 
     model_config = ConfigDict(json_schema_extra=_learning_events_need_data)
 
-    id: EventId = Field(description="Cards' unique event id: an id seen before is not stored again.")
+    id: ExternalId = Field(description="Cards' unique event id: an id seen before is not stored again.")
     type: Annotated[String, Field(min_length=1, max_length=200)]
     created_at: CardsTime | None = Field(default=None, description="When Cards sent the event.")
     data: LearningData | None = Field(default=None, validate_default=True)

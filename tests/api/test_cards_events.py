@@ -106,6 +106,16 @@ async def test_any_type_is_stored_and_only_learning_events_are_read(
     assert await stored(migrated_database) == [("991", "badge-earned", None)]
 
 
+async def test_numbers_are_read_as_json_numbers(
+    client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
+) -> None:
+    body = with_data("training.id", 77.0)
+    body["data"]["score"]["progress"] = 0.285
+    assert (await client.post(webhook(tenant.webhook_token), json=body)).status_code == 202
+    query = "SELECT training_id, progress::text FROM cards_events"
+    assert await stored(migrated_database, query) == [(77, "0.285")]
+
+
 async def test_the_same_event_id_in_two_tenants_is_two_events(
     client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
 ) -> None:
@@ -123,6 +133,8 @@ async def test_the_same_event_id_in_two_tenants_is_two_events(
         (event(id=""), ["body", "id"]),
         (event(id="x" * 201), ["body", "id"]),
         (event(id=2**63), ["body", "id"]),
+        (event(id="a\u0000b"), ["body", "id"]),
+        (with_data("training.chapter.id", "\ud800"), ["body", "data", "training", "chapter", "id"]),
         (event(type=None), ["body", "type"]),
         (event(type=7), ["body", "type"]),
         (event(type="a\u0000b"), ["body", "type"]),
@@ -136,6 +148,7 @@ async def test_the_same_event_id_in_two_tenants_is_two_events(
         (with_data("user.email", 12), ["body", "data", "user", "email"]),
         (with_data("training.id", "77"), ["body", "data", "training", "id"]),
         (with_data("training.id", 0), ["body", "data", "training", "id"]),
+        (with_data("training.id", 77.5), ["body", "data", "training", "id"]),
         (with_data("score.progress", 1.5), ["body", "data", "score", "progress"]),
         (with_data("score.progress", "0.5"), ["body", "data", "score", "progress"]),
         (with_data("score.progress", True), ["body", "data", "score", "progress"]),
@@ -146,7 +159,11 @@ async def test_the_same_event_id_in_two_tenants_is_two_events(
 async def test_a_malformed_event_is_a_422_naming_the_field_and_nothing_is_stored(
     client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str, body: Any, loc: list[str]
 ) -> None:
-    answer = await client.post(webhook(tenant.webhook_token), json=body)
+    # Written as a sender would, escapes included (a lone surrogate is valid JSON text).
+    content = json.dumps(body).encode()
+    answer = await client.post(
+        webhook(tenant.webhook_token), content=content, headers={"Content-Type": "application/json"}
+    )
     assert answer.status_code == 422, answer.text
     assert [error["loc"] for error in answer.json()["detail"]] == [loc]
     assert await stored(migrated_database) == []
