@@ -70,20 +70,20 @@ async def retry_failed(
     return RunsAccepted(run_ids=[retry.id for retry in retries])
 
 
-@router.get("/{run_id}", response_model=RunRead, responses=answers(401, 404, 422, described=NO_RUN))
+@router.get("/{run_id:uuid}", response_model=RunRead, responses=answers(401, 404, 422, described=NO_RUN))
 async def read_run(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunRead:
     """Read one run with its counts."""
     return runs.read_run(await runs.find_run(session, tenant, run_id))
 
 
-@router.get("/{run_id}/events", response_model=RunEventList, responses=answers(401, 404, 422, described=NO_RUN))
+@router.get("/{run_id:uuid}/events", response_model=RunEventList, responses=answers(401, 404, 422, described=NO_RUN))
 async def list_events(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunEventList:
     """The run's events, oldest first, in plain words."""
     return RunEventList(items=await runs.list_events(session, tenant, run_id))
 
 
 @router.post(
-    "/{run_id}/retry",
+    "/{run_id:uuid}/retry",
     status_code=202,
     response_model=RunAccepted,
     responses=answers(

@@ -58,7 +58,7 @@ async def test_the_operator_pages_through_tenants_by_slug(client: httpx.AsyncCli
     assert [item["slug"] for item in second.json()["items"]] == ["charlie", "delta"]
     last = await client.get("/api/v1/tenants", params={"limit": 2, "after": second.json()["next"]}, headers=ADMIN)
     assert last.json() == {"items": [last.json()["items"][0]], "next": None}
-    assert last.json()["items"][0]["slug"] == "echo" and "api_key\"" not in last.text
+    assert last.json()["items"][0]["slug"] == "echo" and 'api_key"' not in last.text
     whole = await client.get("/api/v1/tenants", headers=ADMIN)
     assert len(whole.json()["items"]) == 5 and whole.json()["next"] is None
 
@@ -270,7 +270,9 @@ async def test_retry_failed_retries_each_failed_run_of_the_window_once(
     assert [(await run_of(client, tenant, run_id))["retry_of"] for run_id in whole] == [before]
 
 
-async def test_retry_failed_keeps_to_its_window_and_connector(client: httpx.AsyncClient, sandbox: SandboxServer) -> None:
+async def test_retry_failed_keeps_to_its_window_and_connector(
+    client: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
     tenant, (first, second) = await failed_hires(client, sandbox, 2)
     since = (await run_of(client, tenant, first))["created_at"]
     until = (await run_of(client, tenant, second))["created_at"]
@@ -359,9 +361,7 @@ async def test_check_connection_with_a_wrong_lucca_key(client: httpx.AsyncClient
     answer = (await check(client, tenant, "softgarden")).json()
     assert answer["ok"] is False
     assert answer["checks"][0]["partner"] == "lucca"
-    assert answer["checks"][0]["message"].startswith(
-        "Lucca refused the API key: check it in Lucca's API keys settings"
-    )
+    assert answer["checks"][0]["message"].startswith("Lucca refused the API key: check it in Lucca's API keys settings")
     assert "not-the-key" not in str(answer)
 
 

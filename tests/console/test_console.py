@@ -1,0 +1,261 @@
+"""What the console must do for the people who use it (issue 10, "What must hold"), in a real headless Chromium
+against the real API, Postgres, Redis, an arq worker and the sandbox."""
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from tests.console.conftest import LAPTOP, PHONE, Console
+from tests.e2e.conftest import WEBHOOK
+from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
+from tests.live_server import LiveServer
+from tests.sandbox_server import LuccaAccount, SandboxServer
+
+
+@pytest.fixture
+def lucca(sandbox: SandboxServer) -> LuccaAccount:
+    return sandbox.new_lucca_account()
+
+
+async def hiring_tenant(client: httpx.AsyncClient, lucca: LuccaAccount, slug: str = "acme") -> TenantHandle:
+    tenant = await create_tenant(client, slug, base_url=lucca.base_url, api_key=lucca.api_key)
+    return await add_softgarden(client, tenant)
+
+
+async def console_url(client: httpx.AsyncClient, slug: str, ttl_seconds: int = 3600) -> str:
+    made = await client.post(f"/api/v1/tenants/{slug}/console-links", json={"ttl_seconds": ttl_seconds}, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    url: str = made.json()["url"]
+    return url
+
+
+async def hire(client: httpx.AsyncClient, tenant: TenantHandle, **changes: Any) -> str:
+    answer = await client.post(WEBHOOK, json=hire_body(**changes), headers=tenant.webhook_auth)
+    assert answer.status_code == 202, answer.text
+    run_id: str = answer.json()["run_id"]
+    return run_id
+
+
+async def run_of(client: httpx.AsyncClient, tenant: TenantHandle, run_id: str) -> dict[str, Any]:
+    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/runs/{run_id}", headers=tenant.auth)
+    assert answer.status_code == 200
+    run: dict[str, Any] = answer.json()
+    return run
+
+
+def assert_nothing_leaked(console: Console, live_api: LiveServer, tokens: list[str]) -> None:
+    """No request URL of the page carried a token, no script failed, and the API's log holds none of them."""
+    urls = console.request_urls()
+    assert any("/api/v1/" in url for url in urls)
+    for url in urls:
+        assert not any(token in url for token in tokens), url
+    assert console.script_errors() == []
+    log = live_api.log()
+    assert not any(token in log for token in tokens)
+
+
+async def test_a_failed_hire_fixed_from_the_console_after_signing_in_with_a_link(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, live_api: LiveServer
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    run_id = await hire(client, tenant, company="Acme Roma", email="zoe.m@gmail.com")
+    url = await console_url(client, "acme")
+    token = urlsplit(url).fragment.removeprefix("token=")
+
+    console.open(url)
+    console.wait_text("Connectors")
+    # The token left the address bar at once, and lives in this tab's sessionStorage only.
+    assert "token" not in console.driver.current_url
+    assert console.stored_token() == token
+    assert console.driver.get_cookies() == []
+
+    console.link("Runs").click()
+    console.wait(lambda: console.visible("table .badge-failed"))
+    console.find("table a").click()
+    page = console.wait_text("Known establishments")
+    assert (
+        "No establishment matches company 'Acme Roma'. Known establishments: Acme Paris (1), Acme Berlin (2)." in page
+    )
+
+    console.link("Connectors").click()
+    console.link("Softgarden").click()
+    console.click("Add to Establishment aliases")
+    console.find("input.map-key").send_keys("Acme Roma")
+    console.find("input.map-value").send_keys("1")
+    console.click("Save the settings")
+    console.wait_text("The Softgarden settings are saved.")
+
+    console.link("Runs").click()
+    console.find("table a").click()
+    console.click("Retry")
+    console.wait(lambda: console.visible(".badge-succeeded"))
+    retry = (await run_of(client, tenant, run_id))["retried_by"]
+    assert retry and retry in console.driver.current_url
+    assert (await run_of(client, tenant, retry))["counts"]["created"] == 1
+    assert_nothing_leaked(console, live_api, [token])
+
+
+async def test_partner_values_are_shown_as_text_and_no_script_runs(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, live_api: LiveServer
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    hostile = "<img src=x onerror=alert(1)>"
+    await hire(client, tenant, firstName=hostile, lastName="Müller", email=None, company="<b>Acme</b> Roma")
+    console.sign_in(tenant.key)
+    console.link("Runs").click()
+    console.wait(lambda: console.visible("table .badge-failed"))
+    console.find("table a").click()
+    page = console.wait_text("Known establishments")
+    assert f"{hostile} Müller" in page
+    assert "No establishment matches company '<b>Acme</b> Roma'" in page
+    assert console.driver.find_elements(By.CSS_SELECTOR, "main img, main b") == []
+    with pytest.raises(NoAlertPresentException):
+        console.driver.switch_to.alert.text  # noqa: B018 (reading it is the check)
+    assert_nothing_leaked(console, live_api, [tenant.key])
+
+
+async def test_searching_for_a_person_finds_their_run(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    zoe = await hire(client, tenant, applicationId="app-zoe", email=None, firstName="Zoë", lastName="Müller")
+    await hire(
+        client, tenant, applicationId="app-ines", email="ines.dupre@perso.fr", firstName="Inès", lastName="Dupré"
+    )
+    console.sign_in(tenant.key)
+    console.link("Runs").click()
+    console.wait(lambda: len(console.driver.find_elements(By.CSS_SELECTOR, "table tbody tr")) == 2)
+    console.type_into("Person", "zoe muller")
+    console.click("Show")
+    console.wait(lambda: len(console.driver.find_elements(By.CSS_SELECTOR, "table tbody tr")) == 1)
+    console.find("table a").click()
+    console.wait(lambda: zoe in console.driver.current_url)
+    console.go(f"#/tenants/acme/runs?subject={'INES.DUPRE@perso.fr'}")
+    console.wait_text("1 run, newest first")
+    console.type_into("Person", "nobody@nowhere.fr")
+    console.click("Show")
+    console.wait_text("No run is about “nobody@nowhere.fr”.")
+
+
+async def test_retry_all_failed_since_retries_exactly_the_failed_runs_of_the_window(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, migrated_database: str
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    old = await hire(client, tenant, applicationId="app-old", company="Acme Roma")
+    roma = await hire(client, tenant, applicationId="app-roma", company="Acme Roma")
+    milano = await hire(client, tenant, applicationId="app-milano", company="Acme Milano")
+    console.sign_in(tenant.key)
+    console.link("Runs").click()
+    console.wait(lambda: len(console.driver.find_elements(By.CSS_SELECTOR, "table .badge-failed")) == 3)
+    # Milano's hire is fixed and retried with success; the oldest failure is from two days ago.
+    settings = {**SOFTGARDEN_SETTINGS, "establishment_aliases": {"Acme Milano": 2}}
+    path = "/api/v1/tenants/acme/connectors/softgarden"
+    assert (await client.put(path, json={"settings": settings}, headers=tenant.auth)).status_code == 200
+    fixed = (await client.post(f"/api/v1/tenants/acme/runs/{milano}/retry", headers=tenant.auth)).json()["run_id"]
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE runs SET created_at = now() - interval '2 days' WHERE id = $1", old)
+    finally:
+        await connection.close()
+    console.driver.refresh()  # the page refreshes by itself only while a run it shows is unfinished
+    console.wait(lambda: console.visible("table .badge-succeeded"))
+
+    # The form's default moment is a day ago, in the tenant's timezone.
+    console.click("Retry all failed")
+    console.wait_text("1 run retried.")
+    assert (await run_of(client, tenant, old))["retried_by"] is None
+    assert (await run_of(client, tenant, milano))["retried_by"] == fixed
+    retry = (await run_of(client, tenant, roma))["retried_by"]
+    assert retry is not None and (await run_of(client, tenant, retry))["retry_of"] == roma
+    console.click("Retry all failed")
+    console.wait_text("Nothing to retry")
+
+
+async def test_check_connection_with_a_wrong_lucca_key_says_so(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console
+) -> None:
+    tenant = await add_softgarden(client, await create_tenant(client, "acme", lucca.base_url, api_key="wrong-key"))
+    console.sign_in(tenant.key)
+    console.link("Softgarden").click()
+    console.click("Check connection")
+    page = console.wait_text("✗ Lucca: ")
+    assert "Lucca refused the API key: check it in Lucca's API keys settings" in page
+    assert "wrong-key" not in page
+
+
+async def test_an_expired_or_foreign_link_and_a_wrong_key_show_no_data(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, migrated_database: str
+) -> None:
+    await hiring_tenant(client, lucca)
+    await create_tenant(client, "other")
+    console.sign_in("lct_not-a-key")
+    console.wait_text("This key or link is not valid")
+    assert console.field("Operator token or tenant key") and console.stored_token() is None
+
+    # Another tenant's link: acme looks as if it did not exist.
+    console.open(await console_url(client, "other"))
+    console.wait_text("other SAS")
+    console.go("#/tenants/acme/runs")
+    console.wait_text("Tenant not found.")
+    assert "acme SAS" not in console.text()
+
+    expired = await console_url(client, "acme")
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE console_links SET expires_at = now() - interval '1 second'")
+    finally:
+        await connection.close()
+    console.click("Sign out")
+    console.open(expired)
+    console.wait_text("This console link has expired")
+    assert "acme SAS" not in console.text() and console.stored_token() is None
+
+
+async def test_the_operator_creates_a_tenant_and_sees_its_key_once(client: httpx.AsyncClient, console: Console) -> None:
+    console.sign_in("test-operator-token")
+    console.wait_text("No tenant yet")
+    console.type_into("Slug (a-z, 0-9, -)", "new-co")
+    console.type_into("Name", "New Co")
+    console.type_into("Lucca URL", "not a url")
+    console.type_into("Lucca API key", "secret-key")
+    console.click("Create the tenant")
+    # The API's 422 is shown next to its field.
+    console.wait(lambda: console.field("Lucca URL").get_attribute("aria-invalid") == "true")
+    assert "must be an https or http URL" in console.text()
+    console.type_into("Lucca URL", "https://newco.ilucca.net")
+    console.type_into("Lucca API key", "secret-key")
+    console.click("Create the tenant")
+    console.wait_text("Tenant new-co created")
+    key = console.field("Tenant key").get_attribute("value")
+    assert key and key.startswith("lct_")
+    assert (await client.get("/api/v1/tenants/new-co", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    assert "secret-key" not in console.text()
+    console.wait(lambda: console.link("new-co"))
+
+
+async def test_screenshots_of_the_main_pages(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, screenshots: Path
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    await create_tenant(client, "globex")
+    await hire(client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller")
+    failed = await hire(client, tenant, applicationId="app-2", email="ines@perso.fr", firstName="Inès",
+                        lastName="Dupré", company="Acme Roma")  # fmt: skip
+    console.sign_in("test-operator-token")
+    console.wait_text("globex")
+    pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
+             ("runs", "#/tenants/acme/runs", "2 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
+             ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template")]  # fmt: skip
+    for name, route, words in pages:
+        console.go(route)
+        console.wait_text(words)
+        if name == "runs":
+            console.wait(lambda: not console.visible(".badge-queued, .badge-running"))
+        for size, label in ((LAPTOP, "laptop"), (PHONE, "phone")):
+            console.screenshot(f"{name}-{label}", size, screenshots)
