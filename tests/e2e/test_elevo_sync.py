@@ -236,6 +236,27 @@ async def test_a_connection_dropped_mid_upload_is_retried_and_never_leaves_a_par
     assert [rename.size for rename in sftp.renames] == [len(EXPECTED_FILE)]
 
 
+async def test_a_server_that_does_not_answer_postpones_the_run_until_it_is_back(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp)
+    await sftp.stop()
+    answer = await client.post("/api/v1/tenants/acme/elevo/sync", headers=tenant.auth)
+    worker = asyncio.create_task(drain_queue())
+    # Once the first attempt is postponed (its event says so), the server comes back.
+    while not await events_of(client, tenant, answer.json()["run_id"]):  # noqa: ASYNC110 (the API is what says)
+        await asyncio.sleep(0.05)
+    await sftp.start()
+    await worker
+    run = await run_of(client, tenant, answer.json()["run_id"])
+    assert run["status"] == "succeeded" and counts(run) == {"total": 7, "created": 4, "skipped": 3}, run
+    postponed, uploaded_note = (await events_of(client, tenant, run["id"]))[:2]
+    assert (postponed["action"], postponed["level"]) == ("note", "warning")
+    assert "did not answer (connection refused); next try in" in postponed["message"]
+    assert uploaded_note["message"].startswith("Uploaded /users-")
+    assert uploaded(sftp) == EXPECTED_FILE
+
+
 async def test_a_private_key_with_its_passphrase_signs_in(
     client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, tmp_path: Path
 ) -> None:
