@@ -19,7 +19,7 @@ const CARDS_STATUSES = {
 };
 const LOGIN_MODES = ["app", "sso", "GoogleOAuth", "MicrosoftOAuth", "AppleOAuth"];
 // Settings whose value is a secret: never shown, sent only when typed (left empty, the stored one stays).
-const SECRET_FIELDS = new Set(["api_secret", "api_token", "password", "private_key"]);
+const SECRET_FIELDS = new Set(["api_secret", "api_token", "password", "private_key", "passphrase"]);
 const MULTILINE_FIELDS = new Set(["private_key", "host_key"]);
 const REFRESH_MS = 2000;
 const WEEK_MS = 7 * 24 * 3600 * 1000;

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from app.clients.http import PartnerAuthFailed, PartnerError, PartnerUnavailable, host_of
+from app.clients.sftp import PARTNER as ELEVO
 from app.clients.taleez import TaleezClient
 from app.models import Connector, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.console import ConnectorCheck, PartnerCheck
 from app.services.connectors import connector_settings
 from app.services.context import Services
+from app.services.elevo import elevo_settings, sftp_client
 
 # A check waits at most this long, its turn in the partner's rate limit included.
 CHECK_SECONDS = 30.0
@@ -48,6 +50,16 @@ async def call_cards(services: Services, tenant: Tenant, connector: Connector) -
     return f"Cards at {host_of(settings.api_base_url)} accepted the API token for space {settings.space_id}."
 
 
+async def call_elevo(services: Services, tenant: Tenant, connector: Connector) -> str:
+    """Sign in to the SFTP server (its host key checked against the pinned one) and look at the upload directory."""
+    settings = elevo_settings(services.box, connector)
+    await sftp_client(services, settings).check()
+    sftp = settings.sftp
+    return (
+        f"Elevo's SFTP server at {sftp.host} accepted the sign-in, and the upload directory {sftp.remote_dir} is there."
+    )
+
+
 async def first_page(pages: AsyncIterator[Any]) -> None:
     """Read a listing's first page only: one call, whatever the listing's size."""
     async for _ in pages:
@@ -58,7 +70,7 @@ CHECKS: dict[str, tuple[tuple[str, PartnerCall], ...]] = {
     "softgarden": (("lucca", call_lucca),),
     "taleez": (("lucca", call_lucca), ("taleez", call_taleez)),
     "cards": (("lucca", call_lucca), ("cards", call_cards)),
-    "elevo": (("lucca", call_lucca),),
+    "elevo": (("lucca", call_lucca), (ELEVO, call_elevo)),
 }
 
 

@@ -2,7 +2,9 @@
 links, who is signed in, the search by person, retry-failed and Check connection; and the page's own headers."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.sandbox.sftp import SftpSandbox
 from tests.e2e.conftest import WEBHOOK, drain_queue, run_of
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.live_server import LiveServer
@@ -383,3 +386,39 @@ async def test_check_connection_of_what_is_not_there(client: httpx.AsyncClient) 
                               headers=tenant.auth)).status_code == 404  # fmt: skip
     assert (await client.post("/api/v1/tenants/other/connectors/softgarden/check")).status_code == 401
     assert (await check(client, other, "softgarden")).status_code == 200
+
+
+@pytest.fixture
+async def sftp(tmp_path: Path) -> AsyncIterator[SftpSandbox]:
+    """Elevo's SFTP server (the sandbox's asyncssh server), in this test's event loop."""
+    server = SftpSandbox(tmp_path / "elevo", password="sftp-password-never-shown")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_check_connection_of_elevo_signs_in_to_its_sftp_server(
+    client: httpx.AsyncClient, sandbox: SandboxServer, sftp: SftpSandbox, tmp_path: Path
+) -> None:
+    lucca = sandbox.new_lucca_account()
+    tenant = await create_tenant(client, "acme", lucca.base_url, api_key=lucca.api_key)
+    path = "/api/v1/tenants/acme/connectors/elevo"
+    server = sftp.connection_settings()
+    settings: dict[str, Any] = {"sftp": server, "schedule_enabled": False}
+    assert (await client.put(path, json={"settings": settings}, headers=tenant.auth)).status_code == 200
+    good = (await check(client, tenant, "elevo")).json()
+    assert good["ok"] is True and [item["partner"] for item in good["checks"]] == ["lucca", "elevo"]
+    assert "accepted the sign-in, and the upload directory / is there" in good["checks"][1]["message"]
+    assert sftp.files() == {}  # nothing uploaded
+
+    wrong = {**settings, "sftp": {**server, "password": "not-the-password"}}
+    assert (await client.put(path, json={"settings": wrong}, headers=tenant.auth)).status_code == 200
+    refused = (await check(client, tenant, "elevo")).json()
+    assert refused["ok"] is False and refused["checks"][1]["ok"] is False
+    assert "not-the-password" not in str(refused) and refused["checks"][1]["message"]
+
+    other_key = SftpSandbox(tmp_path / "other", password="x").connection_settings()["host_key"]
+    unknown = {**settings, "sftp": {**server, "host_key": other_key}}
+    assert (await client.put(path, json={"settings": unknown}, headers=tenant.auth)).status_code == 200
+    pinned = (await check(client, tenant, "elevo")).json()
+    assert pinned["ok"] is False and "key" in pinned["checks"][1]["message"]

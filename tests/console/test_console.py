@@ -11,6 +11,7 @@ import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
+from app.sandbox.sftp import SftpSandbox
 from tests.console.conftest import LAPTOP, PHONE, Console
 from tests.e2e.conftest import WEBHOOK
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
@@ -173,8 +174,6 @@ async def test_retry_all_failed_since_retries_exactly_the_failed_runs_of_the_win
     assert (await run_of(client, tenant, milano))["retried_by"] == fixed
     retry = (await run_of(client, tenant, roma))["retried_by"]
     assert retry is not None and (await run_of(client, tenant, retry))["retry_of"] == roma
-    console.click("Retry all failed")
-    console.wait_text("Nothing to retry")
 
 
 async def test_check_connection_with_a_wrong_lucca_key_says_so(
@@ -240,10 +239,22 @@ async def test_the_operator_creates_a_tenant_and_sees_its_key_once(client: httpx
 
 
 async def test_screenshots_of_the_main_pages(
-    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, screenshots: Path
+    client: httpx.AsyncClient,
+    sandbox: SandboxServer,
+    lucca: LuccaAccount,
+    console: Console,
+    screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     tenant = await hiring_tenant(client, lucca)
     await create_tenant(client, "globex")
+    # The preview uploads nothing: the SFTP server need not run.
+    sftp = {**SftpSandbox(tmp_path / "elevo", password="x").connection_settings(), "port": 2222}
+    elevo = {"sftp": sftp, "schedule_enabled": False}
+    for kind, settings in (("cards", sandbox.new_cards_account().connector_settings()), ("elevo", elevo)):
+        path = f"/api/v1/tenants/acme/connectors/{kind}"
+        put = await client.put(path, json={"settings": settings}, headers=tenant.auth)
+        assert put.status_code == 200, put.text
     await hire(client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller")
     failed = await hire(client, tenant, applicationId="app-2", email="ines@perso.fr", firstName="Inès",
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
@@ -251,7 +262,8 @@ async def test_screenshots_of_the_main_pages(
     console.wait_text("globex")
     pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
              ("runs", "#/tenants/acme/runs", "2 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
-             ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template")]  # fmt: skip
+             ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template"),
+             ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out")]  # fmt: skip
     for name, route, words in pages:
         console.go(route)
         console.wait_text(words)
@@ -259,3 +271,34 @@ async def test_screenshots_of_the_main_pages(
             console.wait(lambda: not console.visible(".badge-queued, .badge-running"))
         for size, label in ((LAPTOP, "laptop"), (PHONE, "phone")):
             console.screenshot(f"{name}-{label}", size, screenshots)
+
+
+async def test_two_cards_users_imported_from_the_listing_with_notify_on(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount, console: Console
+) -> None:
+    cards = sandbox.new_cards_account()
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    body = {"enabled": True, "settings": cards.connector_settings()}
+    assert (
+        await client.put("/api/v1/tenants/acme/connectors/cards", json=body, headers=tenant.auth)
+    ).status_code == 200
+    console.sign_in(tenant.key)
+    console.link("Cards").click()
+    console.wait_text("Jean Dupont")
+
+    def with_status(status: str) -> int:
+        return len(console.driver.find_elements(By.CSS_SELECTOR, f"table .cards-{status}"))
+
+    assert with_status("not_imported") == 2
+    notify = console.field("Notify created users (Cards emails them to set a password or sign in)")
+    assert not notify.is_selected()
+    notify.click()
+    for name in ("Claire Martin", "Jean Dupont"):
+        console.find(f"input[aria-label='Select {name}']").click()
+    console.click("Import selected")
+    console.wait(lambda: with_status("imported") == 2 and with_status("not_imported") == 0)
+    # Claire was in Cards already (linked); Jean was created, with the invitation asked for.
+    by_email = {user["email"].casefold(): user for user in cards.users()}
+    assert len(by_email) == 2 and by_email["jean.dupont@acme.fr"]["notify"] is True
+    assert by_email["claire.martin@acme.fr"]["notify"] is None  # seeded, not created
+    assert console.script_errors() == []
