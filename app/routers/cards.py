@@ -29,6 +29,7 @@ from app.schemas.run import RunAccepted
 from app.services import cards_users
 from app.services.connectors import enabled_connector
 from app.services.context import Services
+from app.services.links import group_links, user_links
 from app.services.run_log import sentence
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/cards", tags=["cards"])
@@ -88,7 +89,7 @@ async def list_users(
     request: Request, tenant: TenantDep, session: SessionDep, status: CardsUserStatus | None = None
 ) -> CardsUserList:
     """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique)."""
-    links, lucca = await links_and_lucca(request, session, tenant, cards_users.user_links)
+    links, lucca = await links_and_lucca(request, session, tenant, user_links)
     with partner_answers():
         employees = await cards_users.current_employees(lucca)
     return CardsUserList(items=cards_users.user_rows(employees, links, status))
@@ -97,7 +98,7 @@ async def list_users(
 @router.get("/departments", response_model=CardsDepartmentList, responses=LISTING_ANSWERS)
 async def list_departments(request: Request, tenant: TenantDep, session: SessionDep) -> CardsDepartmentList:
     """Every active Lucca department, its current employees counted, and whether it is a Cards group yet."""
-    links, lucca = await links_and_lucca(request, session, tenant, cards_users.group_links)
+    links, lucca = await links_and_lucca(request, session, tenant, group_links)
     with partner_answers():
         departments = await lucca.list_departments()
         employees = await cards_users.current_employees(lucca)

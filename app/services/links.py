@@ -1,13 +1,17 @@
-"""Links between Lucca users and partner records, so a later run recognises whom it already handled."""
+"""Links between Lucca users and partner records, so a later run recognises whom it already handled.
+
+Cards has its own: one Cards user per employee and one group per department, in each Cards space."""
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Sessionmaker
 from app.models import Link
 from app.models.base import utcnow
+from app.models.cards import CardsGroupLink, CardsUserLink
 
 
 async def find_linked_user(
@@ -37,3 +41,68 @@ async def save_link(
     )
     async with sessionmaker.begin() as session:
         await session.execute(statement)
+
+
+async def user_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, int]:
+    """Lucca user id → Cards user id."""
+    rows = await session.execute(
+        select(CardsUserLink.lucca_user_id, CardsUserLink.cards_user_id).where(
+            CardsUserLink.tenant_id == tenant_id, CardsUserLink.space_id == space_id
+        )
+    )
+    return {key: value for key, value in rows}
+
+
+async def group_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, int]:
+    """Lucca department id → Cards group id."""
+    rows = await session.execute(
+        select(CardsGroupLink.department_id, CardsGroupLink.cards_group_id).where(
+            CardsGroupLink.tenant_id == tenant_id, CardsGroupLink.space_id == space_id
+        )
+    )
+    return {key: value for key, value in rows}
+
+
+async def save_user_link(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int, cards_user_id: int
+) -> None:
+    where = (CardsUserLink.tenant_id == tenant_id, CardsUserLink.space_id == space_id)
+    statement = insert(CardsUserLink).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        space_id=space_id,
+        lucca_user_id=lucca_user_id,
+        cards_user_id=cards_user_id,
+    )
+    async with sessionmaker.begin() as session:
+        # A Cards user is one employee: linked to someone else before (an e-mail that moved), that link goes.
+        await session.execute(
+            delete(CardsUserLink).where(
+                *where, CardsUserLink.cards_user_id == cards_user_id, CardsUserLink.lucca_user_id != lucca_user_id
+            )
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CardsUserLink.tenant_id, CardsUserLink.space_id, CardsUserLink.lucca_user_id],
+                set_={"cards_user_id": cards_user_id, "updated_at": utcnow()},
+            )
+        )
+
+
+async def save_group_link(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, department_id: int, cards_group_id: int
+) -> None:
+    statement = insert(CardsGroupLink).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        space_id=space_id,
+        department_id=department_id,
+        cards_group_id=cards_group_id,
+    )
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CardsGroupLink.tenant_id, CardsGroupLink.space_id, CardsGroupLink.department_id],
+                set_={"cards_group_id": cards_group_id, "updated_at": utcnow()},
+            )
+        )
