@@ -127,6 +127,9 @@ function takeTokenFromFragment() {
   const match = /^#token=([^&]+)/.exec(window.location.hash);
   if (!match) return;
   sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  // A link opened in a tab already signed in replaces who is signed in.
+  state.me = null;
+  state.tenants = {};
   // Out of the address bar and the history at once: the fragment is the only place the link held it.
   history.replaceState(null, "", window.location.pathname + window.location.search + "#/");
 }
