@@ -14,10 +14,11 @@ import asyncio
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
@@ -41,6 +42,8 @@ SOURCE = "elevo"
 PEOPLE_SYNC = "people_sync"
 FILE_NAME = "users-%Y%m%d-%H%M%S.csv"
 SUBJECT_CHARS = 300  # the events' subject column
+BATCH_ROWS = 1000  # rows per INSERT: what is sent stays small, whatever the directory's size
+Item = TypeVar("Item")
 
 
 def elevo_settings(box: SecretBox, connector: Connector) -> ElevoSettings:
@@ -133,58 +136,66 @@ async def set_counts(sessionmaker: Sessionmaker, run_id: uuid.UUID, counts: dict
 async def record_upload(
     sessionmaker: Sessionmaker, run_id: uuid.UUID, tenant: Tenant, people: PeopleFile, where: str
 ) -> None:
-    """After the upload: who is in the file now, the run's counts and its events, in one transaction."""
+    """After the upload: who is in the file now, the run's counts and its events, in one transaction (rows written
+    a batch at a time, so memory does not grow with the directory more than its ids do)."""
     async with sessionmaker.begin() as session:
         # One sync at a time replaces a tenant's list: the connector's row is the lock.
         await session.execute(
             select(Connector.id).where(Connector.tenant_id == tenant.id, Connector.kind == SOURCE).with_for_update()
         )
-        before = {
-            row.lucca_user_id: row
-            for row in await session.scalars(select(ElevoPersonSent).where(ElevoPersonSent.tenant_id == tenant.id))
-        }
+        mine = ElevoPersonSent.tenant_id == tenant.id
         in_file = {person.lucca_id for person in people.sent}
-        left_out = {person.lucca_id: person for person in people.left_out}
+        before: set[int] = set()
+        suspended: list[tuple[int, str, str]] = []
+        last_file = select(ElevoPersonSent.lucca_user_id, ElevoPersonSent.email, ElevoPersonSent.name).where(mine)
+        async for lucca_id, email, name in await session.stream(last_file.order_by(ElevoPersonSent.lucca_user_id)):
+            before.add(lucca_id)
+            if lucca_id not in in_file:
+                suspended.append((lucca_id, email, name))
         skipped = [person for person in people.left_out if person.lucca_id not in before]
-        suspended = [row for lucca_id, row in before.items() if lucca_id not in in_file]
-        created = len(in_file - before.keys())
-        updated = len(in_file) - created
-        counts = {"created": created, "updated": updated, "skipped": len(skipped), "suspended": len(suspended)}
+        created = len(in_file - before)
+        counts = {"created": created, "updated": len(in_file) - created, "skipped": len(skipped),
+                  "suspended": len(suspended)}  # fmt: skip
         counts["total"] = sum(counts.values())
-
         run = await session.get(Run, run_id, with_for_update=True)
         assert run is not None
         run.counts = {**run.counts, **counts}
-        await session.execute(delete(ElevoPersonSent).where(ElevoPersonSent.tenant_id == tenant.id))
-        if people.sent:
-            sent_at = utcnow()
-            rows = [
-                {"tenant_id": tenant.id, "lucca_user_id": person.lucca_id, "email": person.email, "name": person.name,
-                 "run_id": run.id, "sent_at": sent_at}
-                for person in people.sent
-            ]  # fmt: skip
+
+        await session.execute(delete(ElevoPersonSent).where(mine))
+        sent_at = utcnow()
+        for sent in batches(people.sent):
+            rows = [{"tenant_id": tenant.id, "lucca_user_id": person.lucca_id, "email": person.email,
+                     "name": person.name, "run_id": run_id, "sent_at": sent_at} for person in sent]  # fmt: skip
             await session.execute(insert(ElevoPersonSent), rows)
-        message = f"Uploaded {where}: {len(in_file)} people ({created} for the first time, {updated} again)"
-        events = [event(run.id, "note", where, message)]
-        events += [skip_event(run.id, person) for person in skipped]
-        events += [suspend_event(run.id, row, left_out.get(row.lucca_user_id)) for row in suspended]
-        session.add_all(events)
+        message = f"Uploaded {where}: {len(in_file)} people ({created} for the first time, {counts['updated']} again)"
+        left_out = {person.lucca_id: person for person in people.left_out}
+        events = [
+            event(run_id, "note", where, message),
+            *(skip_event(run_id, person) for person in skipped),
+            *(suspend_event(run_id, *row, left_out.get(row[0])) for row in suspended),
+        ]
+        for event_rows in batches(events):
+            await session.execute(insert(RunEvent), event_rows)
 
 
-def skip_event(run_id: uuid.UUID, person: LeftOut) -> RunEvent:
+def batches(items: Sequence[Item], size: int = BATCH_ROWS) -> Iterator[Sequence[Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def skip_event(run_id: uuid.UUID, person: LeftOut) -> dict[str, Any]:
     message = f"Left out of the file ({person.reason}; Lucca user {person.lucca_id}, {person.name})"
     return event(run_id, "skip", person.email or person.name, message)
 
 
-def suspend_event(run_id: uuid.UUID, sent: ElevoPersonSent, now: LeftOut | None) -> RunEvent:
+def suspend_event(run_id: uuid.UUID, lucca_id: int, email: str, name: str, now: LeftOut | None) -> dict[str, Any]:
     why = now.reason if now is not None else "no longer listed by Lucca"
-    message = (
-        f"In the last file, not in this one ({why}; Lucca user {sent.lucca_user_id}, {sent.name}): Elevo suspends them"
-    )
-    return event(run_id, "suspend", sent.email, message)
+    message = f"In the last file, not in this one ({why}; Lucca user {lucca_id}, {name}): Elevo suspends them"
+    return event(run_id, "suspend", email, message)
 
 
-def event(run_id: uuid.UUID, action: Action, subject: str, message: str) -> RunEvent:
-    """An event written with the others in the upload's transaction (RunLog writes one per transaction)."""
+def event(run_id: uuid.UUID, action: Action, subject: str, message: str) -> dict[str, Any]:
+    """An event's row, written with the others in the upload's transaction (RunLog writes one per transaction)."""
     cut = subject if len(subject) <= SUBJECT_CHARS else subject[: SUBJECT_CHARS - 1] + "…"
-    return RunEvent(run_id=run_id, action=action, subject=cut, message=sentence(message), level="info", at=utcnow())
+    return {"run_id": run_id, "action": action, "subject": cut, "message": sentence(message), "level": "info",
+            "at": utcnow()}  # fmt: skip

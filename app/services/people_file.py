@@ -38,7 +38,7 @@ LUCCA_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+)?")
 DRAFT = "draft.csv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LeftOut:
     """Someone Lucca lists who is not in the file, and why (`reason` starts with its kind: `departed: …`)."""
 
@@ -48,7 +48,7 @@ class LeftOut:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sent:
     """Someone in the file."""
 
