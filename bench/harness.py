@@ -371,23 +371,134 @@ def expect(answer: httpx.Response, status: int, what: str) -> Any:
     return answer.json() if answer.content else None
 
 
-def create_softgarden_tenant(
-    api: httpx.Client, config: ServiceConfig, slug: str, lucca: Mapping[str, Any], settings: Mapping[str, Any]
+def create_connector_tenant(
+    api: httpx.Client,
+    config: ServiceConfig,
+    slug: str,
+    lucca: Mapping[str, Any],
+    kind: str,
+    settings: Mapping[str, Any],
+    **tenant: Any,
 ) -> Tenant:
-    """POST the tenant as the operator, then PUT its softgarden connector with the tenant key."""
-    body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca)}
+    """POST the tenant as the operator (`tenant`: more of its fields, e.g. timezone), then PUT its enabled
+    connector of this kind with the tenant key."""
+    body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca), **tenant}
     created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
     key = str(created["api_key"])
     connector = expect(
         api.put(
-            f"/api/v1/tenants/{slug}/connectors/softgarden",
+            f"/api/v1/tenants/{slug}/connectors/{kind}",
             json={"enabled": True, "settings": dict(settings)},
             headers={"Authorization": f"Bearer {key}"},
         ),
         200,
-        "create softgarden connector",
+        f"create {kind} connector",
     )
     return Tenant(slug=slug, key=key, webhook_token=str(connector["webhook_token"]))
+
+
+def create_softgarden_tenant(
+    api: httpx.Client, config: ServiceConfig, slug: str, lucca: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Tenant:
+    """POST the tenant as the operator, then PUT its softgarden connector with the tenant key."""
+    return create_connector_tenant(api, config, slug, lucca, "softgarden", settings)
+
+
+FINISHED_STATUSES = ("succeeded", "partial", "failed")
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A run as it ended (or stood at the time cap), and its counts each time it was read while unfinished."""
+
+    run: dict[str, Any]
+    samples: list[dict[str, Any]]
+
+    @property
+    def finished(self) -> bool:
+        return self.run["status"] in FINISHED_STATUSES
+
+    def seconds(self) -> float | None:
+        """From the run's start to its end, as the service recorded them."""
+        started, ended = self.run.get("started_at"), self.run.get("finished_at")
+        if not started or not ended:
+            return None
+        return (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+
+
+def wait_for_run(api: httpx.Client, tenant: Tenant, run_id: str, timeout: float, every: float = 1.0) -> RunProgress:
+    """Read the run through the API every `every` s until it is finished or `timeout` passes."""
+    path = f"/api/v1/tenants/{tenant.slug}/runs/{run_id}"
+    samples: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    for _ in range(math.ceil(timeout / every) + 1):
+        run: dict[str, Any] = expect(api.get(path, headers=tenant.auth), 200, "read a run")
+        if run["status"] in FINISHED_STATUSES or time.monotonic() >= deadline:
+            break
+        samples.append({"at": time.time(), "status": run["status"], "counts": run["counts"]})
+        time.sleep(every)
+    return RunProgress(run, samples)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Partner traffic and process memory, as the sandbox and /proc see them.
+
+
+def sandbox_calls(control: httpx.Client, partner: str, account: str) -> dict[str, Any]:
+    """The sandbox's call log of one partner account: `items` (at, method, path, query, status), `count_by_status`."""
+    log: dict[str, Any] = expect(control.get(f"/_sandbox/{partner}/accounts/{account}/calls"), 200, "read calls")
+    return log
+
+
+def busiest_window(times: Sequence[float], seconds: float) -> int:
+    """The most calls inside any `seconds`-long interval."""
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= seconds:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """Calls against a partner's limit (`limit` per `window_seconds`) over the span from the first to the last."""
+
+    calls: int
+    span_seconds: float
+    limit: int
+    window_seconds: float
+    # calls / (limit x span / window): bursts at both ends can put it above 100 %.
+    utilisation: float
+    # calls / the most a sliding window allows in a closed span, limit x (floor(span / window) + 1): at most 100 %.
+    utilisation_of_max: float
+    busiest_window: int
+
+    @classmethod
+    def of(cls, times: Sequence[float], limit: int, window_seconds: float) -> "BudgetUse":
+        span = max(times) - min(times) if times else 0.0
+        allowed = limit * span / window_seconds
+        most = limit * (math.floor(span / window_seconds) + 1)
+        return cls(
+            calls=len(times),
+            span_seconds=span,
+            limit=limit,
+            window_seconds=window_seconds,
+            utilisation=len(times) / allowed if allowed else 0.0,
+            utilisation_of_max=len(times) / most,
+            busiest_window=busiest_window(times, window_seconds),
+        )
+
+
+def peak_memory_mb(service: Service) -> float | None:
+    """The process's resident-memory high-water mark (VmHWM), in MB; None off Linux or once it has exited."""
+    try:
+        status = Path(f"/proc/{service.process.pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line is not None else None
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -86,14 +86,15 @@ DIRECTORY_LAST_NAMES = (
 DIRECTORY_FIRST_ID = 1000
 
 
-def directory_user(index: int) -> dict[str, Any]:
-    """The `index`-th employee of a generated directory: namesakes get suffixed logins, one in nine has left."""
+def directory_user(index: int, *, leavers: bool = True) -> dict[str, Any]:
+    """The `index`-th employee of a generated directory: namesakes get suffixed logins, one in nine has left
+    (none with `leavers=False`)."""
     first = DIRECTORY_FIRST_NAMES[index % len(DIRECTORY_FIRST_NAMES)]
     last = DIRECTORY_LAST_NAMES[(index // len(DIRECTORY_FIRST_NAMES)) % len(DIRECTORY_LAST_NAMES)]
     occurrence = index // (len(DIRECTORY_FIRST_NAMES) * len(DIRECTORY_LAST_NAMES))
     login = f"{first}.{last}{occurrence + 1 if occurrence else ''}@acme.fr".lower()
     start = date(2012, 1, 2) + timedelta(days=index * 37 % 5000)
-    end = (start + timedelta(days=400)).isoformat() if index % 9 == 8 else None
+    end = (start + timedelta(days=400)).isoformat() if leavers and index % 9 == 8 else None
     return {
         **demo_user(DIRECTORY_FIRST_ID + index, first, last, 10 + index % 3, dtContractStart=start.isoformat()),
         "login": login,
@@ -103,11 +104,18 @@ def directory_user(index: int) -> dict[str, Any]:
     }
 
 
-def directory_seed_payload(employees: int, **extra: Any) -> dict[str, Any]:
+def directory_seed_payload(employees: int, *, leavers: bool = True, **extra: Any) -> dict[str, Any]:
     """The demo account with `employees` generated people besides its own (their ids from 1000)."""
     seed = demo_seed_payload()
-    seed["users"] += [directory_user(index) for index in range(employees)]
+    seed["users"] += [directory_user(index, leavers=leavers) for index in range(employees)]
     return {**seed, **extra}
+
+
+def current_directory_seed_payload(employees: int, **extra: Any) -> dict[str, Any]:
+    """The demo account's structure with exactly `employees` generated people, all current and each with a work
+    mail of their own (the demo's people left out): a directory every one of whom can be a Cards user."""
+    seed = directory_seed_payload(employees, leavers=False, **extra)
+    return {**seed, "users": [user for user in seed["users"] if user["id"] >= DIRECTORY_FIRST_ID]}
 
 
 def demo_seed() -> LuccaAccountSeed:
