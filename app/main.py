@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
@@ -43,6 +44,9 @@ credentials are checked), nested at most {MAX_DEPTH} levels deep, with numbers o
 or Infinity); no string holds the NUL character (U+0000) or a lone surrogate: each is a 422 naming its field."""
 
 
+REQUEST_WAIT_SECONDS = 5.0
+
+
 class RequestMetrics:
     """Counts every answer by method, route template (never the raw path, which may hold a token) and status."""
 
@@ -75,6 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_format)
         services = Services.start(settings, pool_size=settings.api_database_pool_size)
+        # Partner calls made here (listings, previews, checks) have someone waiting on the answer: a short wait for
+        # the shared rate limit and for retries, then a plain 503, instead of holding the request for a minute.
+        services.retry = replace(
+            services.retry,
+            in_call_seconds=min(services.retry.in_call_seconds, REQUEST_WAIT_SECONDS),
+            rate_wait_seconds=REQUEST_WAIT_SECONDS,
+        )
         app.state.services = services
         app.state.sessionmaker = services.sessionmaker
         flusher = Flusher(services.redis)

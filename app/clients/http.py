@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.clients.addresses import RefusedAddress
-from app.clients.ratelimit import SlidingWindowLimiter
+from app.clients.ratelimit import RateLimitBusy, SlidingWindowLimiter
 from app.logging import redact
 from app.metrics import metrics
 
@@ -128,6 +128,8 @@ class RetryPolicy:
     max_seconds: float = 300.0
     in_call_seconds: float = 60.0
     give_up_seconds: float = 900.0
+    # How long a call may wait for a slot of its rate limit; None: as long as the budget needs (background work).
+    rate_wait_seconds: float | None = None
     streak: FailureStreak | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -346,7 +348,20 @@ class PartnerHTTP:
         if self._limiter is None or self._limit_key is None or self._rate_limit is None:
             return
         limit = self._rate_limit
-        await self._limiter.acquire(self._limit_key, limit.requests, limit.per_seconds, partner=self._partner)
+        try:
+            await self._limiter.acquire(
+                self._limit_key,
+                limit.requests,
+                limit.per_seconds,
+                partner=self._partner,
+                max_wait=self._retry.rate_wait_seconds,
+            )
+        except RateLimitBusy as busy:
+            message = (
+                f"{self._where}: this service's share of its rate limit ({limit.requests} calls per "
+                f"{limit.per_seconds:g} s) is in use by other work; try again in {math.ceil(busy.wait_seconds)} s"
+            )
+            raise self._errors.unavailable(self._partner, message, busy.wait_seconds) from None
 
     async def _attempt(
         self, method: str, path: str, params: Mapping[str, str] | None, json: Any

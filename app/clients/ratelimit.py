@@ -38,14 +38,26 @@ def window_seconds(per_seconds: float) -> float:
     return per_seconds + min(0.5, 0.04 * per_seconds)
 
 
+class RateLimitBusy(Exception):
+    """The next slot is further away than the caller may wait."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
 class SlidingWindowLimiter:
     """At most `requests` calls per `per_seconds` under one key, across every process sharing Redis."""
 
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(ACQUIRE_SCRIPT)
 
-    async def acquire(self, key: str, requests: int, per_seconds: float, *, partner: str = "unknown") -> float:
-        """Wait until a call is allowed under `key`, record it, and return the seconds waited."""
+    async def acquire(
+        self, key: str, requests: int, per_seconds: float, *, partner: str = "unknown", max_wait: float | None = None
+    ) -> float:
+        """Wait until a call is allowed under `key`, record it, and return the seconds waited.
+
+        With `max_wait`, a slot further away than that raises RateLimitBusy instead (nothing is recorded)."""
         if requests < 1 or per_seconds <= 0:
             raise ValueError("a rate limit needs at least one request over a positive duration")
         window_us = math.ceil(window_seconds(per_seconds) * 1_000_000)
@@ -55,6 +67,8 @@ class SlidingWindowLimiter:
             if wait_us == 0:
                 break
             delay = wait_us / 1_000_000 + WAKE_MARGIN_SECONDS
+            if max_wait is not None and waited + delay > max_wait:
+                raise RateLimitBusy(delay)
             await asyncio.sleep(delay)
             waited += delay
         if waited:

@@ -33,9 +33,9 @@ PositiveId = Annotated[int, Field(gt=0, le=MAX_ID), BeforeValidator(json_integer
 Flag = Annotated[bool, Field(strict=True)]
 
 # Postgres text and JSONB cannot hold U+0000: every string of a request refuses it (422 naming the field), and its
-# schema says so. Secrets and ids sent in partners' HTTP headers refuse every control character.
+# schema says so. Secrets and ids sent in partners' HTTP headers are printable ASCII (HTTP cannot carry the rest).
 NO_NUL = r"^[^\x00]*$"
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+HEADER_TEXT = r"^[\x20-\x7e]*$"
 
 
 def refuse_nul(value: str) -> str:
@@ -53,15 +53,16 @@ def refuse_nul(value: str) -> str:
 StringOrSecret = TypeVar("StringOrSecret", str, SecretStr)
 
 
-def refuse_control(value: StringOrSecret) -> StringOrSecret:
+def header_text(value: StringOrSecret) -> StringOrSecret:
+    """HTTP headers carry ASCII: an accent in a key could never be sent (and would fail every call later)."""
     text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if re.search(r"[\x00-\x1f\x7f]", text):
-        raise ValueError("must not contain control characters (line breaks, tabs, \\u0000, ...)")
+    if re.search(r"[^\x20-\x7e]", text):
+        raise ValueError("must be printable ASCII: no accents, line breaks, tabs or other control characters")
     return value
 
 
 String = Annotated[StrictStr, AfterValidator(refuse_nul), Field(json_schema_extra={"pattern": NO_NUL})]
-HeaderValue = Annotated[StrictStr, AfterValidator(refuse_control), Field(json_schema_extra={"pattern": NO_CONTROL})]
+HeaderValue = Annotated[StrictStr, AfterValidator(header_text), Field(json_schema_extra={"pattern": HEADER_TEXT})]
 Text = Annotated[String, Field(max_length=500)]
 Name = Annotated[String, Field(min_length=1, max_length=200)]
 

@@ -7,22 +7,22 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
 from app.schemas.common import (
-    NO_CONTROL,
+    HEADER_TEXT,
     HeaderValue,
     Name,
     PartnerUrl,
     RequestBody,
     Slug,
+    header_text,
     json_integer,
-    refuse_control,
 )
 
-# Sent in partners' HTTP headers: no control characters (the pattern documents `refuse_control`).
+# Sent in partners' HTTP headers: printable ASCII only (the pattern documents `header_text`).
 Secret = Annotated[
     SecretStr,
     Field(min_length=1, max_length=2000),
-    AfterValidator(refuse_control),
-    Field(json_schema_extra={"pattern": NO_CONTROL}),
+    AfterValidator(header_text),
+    Field(json_schema_extra={"pattern": HEADER_TEXT}),
 ]
 ClientId = Annotated[HeaderValue, Field(min_length=1, max_length=500)]
 TIMEZONES = sorted(available_timezones())

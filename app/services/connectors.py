@@ -30,7 +30,7 @@ from app.services.tenants import check_upstream_url, secret_again
 
 @dataclass(frozen=True)
 class ConnectorKind:
-    settings_model: type[BaseModel] | None  # None: not built yet
+    settings_model: type[BaseModel]
     receives_webhooks: bool
     # A kind talks to one partner: its secrets go to its URLs and hosts, so a changed one needs every secret that
     # the settings hold again.
@@ -111,12 +111,12 @@ def keep_stored_secrets(kind: ConnectorKind, given: dict[str, Any], stored: dict
 
 def validate_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
     """Validate a PUT's settings; an omitted or masked secret keeps the stored one."""
-    return _validated(built_settings(kind, name), keep_stored_secrets(kind, given, stored))
+    return _validated(kind.settings_model, keep_stored_secrets(kind, given, stored))
 
 
 def merge_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored: dict[str, Any]) -> BaseModel:
     """A PATCH's settings merged into the stored ones (secrets included): null resets a key to its default."""
-    model = built_settings(kind, name)
+    model = kind.settings_model
     merged = copy.deepcopy(stored)
     for key, value in given.items():
         field = model.model_fields.get(key)
@@ -127,12 +127,6 @@ def merge_settings(kind: ConnectorKind, name: str, given: dict[str, Any], stored
         else:
             merged[key] = value
     return _validated(model, keep_stored_secrets(kind, merged, stored))
-
-
-def built_settings(kind: ConnectorKind, name: str) -> type[BaseModel]:
-    if kind.settings_model is None:
-        raise invalid_field(("settings",), f"The {name} connector is not supported yet.")
-    return kind.settings_model
 
 
 def _validated(model: type[BaseModel], settings: dict[str, Any]) -> BaseModel:
@@ -167,7 +161,7 @@ def stored_settings(kind: ConnectorKind, connector: Connector) -> dict[str, Any]
 def connector_settings(box: SecretBox, connector: Connector) -> Any:
     """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
     kind = connector_kind(connector.kind)
-    model = built_settings(kind, connector.kind)
+    model = kind.settings_model
     return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
 
 

@@ -172,6 +172,21 @@ async def test_a_nul_in_a_key_the_webhook_ignores_is_ignored(client: httpx.Async
     assert answer.status_code == 202, answer.text
 
 
+async def test_secrets_sent_in_headers_must_be_printable_ascii(
+    client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
+) -> None:
+    # httpx cannot put "é" in a header: accepted, such a key would make every later Lucca call fail.
+    before = await row_counts(migrated_database)
+    lucca = {"base_url": "https://beta.ilucca.net", "api_key": "clé-secrète"}
+    created = await client.post("/api/v1/tenants", json={"slug": "beta", "name": "Beta", "lucca": lucca}, headers=ADMIN)
+    detail = refused(created, 422)
+    assert field_locs(detail) == [["body", "lucca", "api_key"]] and "ASCII" in detail[0]["msg"]
+    cards = {"api_token": "tökén", "space_id": "acme"}
+    put = await client.put("/api/v1/tenants/acme/connectors/cards", json={"settings": cards}, headers=tenant.auth)
+    assert field_locs(refused(put, 422)) == [["body", "settings", "api_token"]]
+    assert await row_counts(migrated_database) == before
+
+
 async def test_ids_past_their_columns_are_422(
     client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
 ) -> None:

@@ -31,7 +31,8 @@ STATE_DEPENDENT_422 = ("PUT /api/v1/tenants/{slug}/connectors/taleez", "PUT /api
                        "PATCH /api/v1/tenants/{slug}/connectors/elevo")  # fmt: skip
 ACCEPTED_WITH_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429"]'
 # Reads of Lucca while the request waits: the test tenant's Lucca does not exist, so they answer the documented 503.
-READS_LUCCA = ("GET /api/v1/tenants/{slug}/elevo/preview",)
+READS_LUCCA = ("GET /api/v1/tenants/{slug}/elevo/preview", "GET /api/v1/tenants/{slug}/cards/users",
+               "GET /api/v1/tenants/{slug}/cards/departments")  # fmt: skip
 LUCCA_DOWN = '["2xx", "3xx", "4xx", "502", "503"]'
 # Strings with NUL are generated too: every string of the document declares that it refuses NUL (a pattern), and
 # the server answers 422 for one, so negative cases expect what the server does.

@@ -6,6 +6,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -195,6 +196,25 @@ async def test_rate_limit_is_taken_before_every_attempt(http: httpx.AsyncClient,
     try:
         await client.request("GET", "/x")
         assert await redis.zcard(key) == 3
+    finally:
+        await redis.delete(key)
+
+
+@respx.mock
+async def test_a_call_that_may_not_wait_for_the_budget_says_when_to_try_again(
+    http: httpx.AsyncClient, redis: Redis
+) -> None:
+    key = f"test:partner-http:{uuid.uuid4().hex}"
+    route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200))
+    limiter = SlidingWindowLimiter(redis)
+    client = partner(http, retry=replace(FAST, rate_wait_seconds=1), limiter=limiter, limit_key=key)
+    try:
+        for _ in range(100):  # the whole budget, taken by other work
+            await limiter.acquire(key, 100, 60)
+        with pytest.raises(PartnerUnavailable) as busy:
+            await client.request("GET", "/x")
+        assert "rate limit (100 calls per 60 s) is in use by other work; try again in" in busy.value.message
+        assert busy.value.retry_after is not None and busy.value.retry_after > 50 and not route.called
     finally:
         await redis.delete(key)
 

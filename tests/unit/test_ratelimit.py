@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.clients.ratelimit import SlidingWindowLimiter, window_seconds
+from app.clients.ratelimit import RateLimitBusy, SlidingWindowLimiter, window_seconds
 from app.metrics import metrics
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -89,3 +89,14 @@ async def test_a_lowered_limit_waits_for_enough_calls_to_leave(key: str, connect
 async def test_refuses_a_limit_that_allows_nothing(key: str, connections: list[Redis]) -> None:
     with pytest.raises(ValueError):
         await SlidingWindowLimiter(connections[0]).acquire(key, 0, 1)
+
+
+async def test_a_caller_that_may_not_wait_long_is_told_how_long_instead(key: str, connections: list[Redis]) -> None:
+    limiter = SlidingWindowLimiter(connections[0])
+    for _ in range(2):
+        await limiter.acquire(key, 2, 30, max_wait=1)
+    with pytest.raises(RateLimitBusy) as busy:
+        await limiter.acquire(key, 2, 30, max_wait=1)
+    assert 29 < busy.value.wait_seconds <= window_seconds(30) + 0.01
+    # Refused calls are not recorded: the window still holds the two that were made.
+    assert await connections[0].zcard(key) == 2
