@@ -2,8 +2,9 @@
 
 Statistics are worked out from the stored events, per employee (by `mail`, ignoring case) and training. The push
 reads the directory one page at a time, with the events of that page's e-mails only, so its memory does not grow
-with the directory; an employee is written only when their statistics changed since the last push that Lucca took
-(a fingerprint per employee, stored after the PUT) and Lucca does not already hold them.
+with the directory; an employee is written only when Lucca does not already hold their statistics (compared with the
+values read on that page, so it costs no call). A fingerprint per employee, marked with the run before its PUT, tells
+an attempt that resumes which writes were its own, so each is counted once.
 """
 
 import hashlib
@@ -336,16 +337,19 @@ class StatsPush:
         wanted = [occurrence for stats in statistics if (occurrence := await self.occurrence(stats))]
         fingerprint = stats_fingerprint(self.codes, wanted)
         item, subject = f"lucca:{user.id}", user.mail or str(user.id)
-        if pushed is not None and pushed.fingerprint == fingerprint:
-            if pushed.run_id != self.run.id:
-                return "skipped"
-            # Written by an earlier attempt of this run that stopped before counting it (counted once).
-            await self.log.item(item, "updated", "update", subject, self.written(wanted))
-            return "updated"
         rows = compound_update(user.extended_data, self.codes, wanted) if wanted else None
         if rows is None:
-            await self.remember(user.id, fingerprint, None)
+            # Lucca holds these values already: written by an earlier attempt of this run (which stopped before
+            # counting it: count it now, once), or unchanged since a push before.
+            if pushed is not None and pushed.fingerprint == fingerprint and pushed.run_id == self.run.id:
+                await self.log.item(item, "updated", "update", subject, self.written(wanted))
+                return "updated"
+            if pushed is None or pushed.fingerprint != fingerprint:
+                await self.remember(user.id, fingerprint, None)
             return "skipped"
+        # Marked before the PUT, so an attempt cut between the PUT and its count knows the write was its own; a PUT
+        # that never landed leaves Lucca different, so a later attempt or push writes it again.
+        await self.remember(user.id, fingerprint, self.run.id)
         try:
             await self.lucca.update_user(user.id, {self.codes.compound: rows})
         except LuccaAuthFailed:
@@ -353,7 +357,6 @@ class StatsPush:
         except LuccaRejected as refusal:
             await self.log.item(item, "failed", "fail", subject, f"Lucca refused the statistics: {refusal.message}")
             return "failed"
-        await self.remember(user.id, fingerprint, self.run.id)
         await self.log.item(item, "updated", "update", subject, self.written(wanted))
         return "updated"
 
