@@ -167,7 +167,7 @@ class EventAccepted(BaseModel):
     duplicate: bool = Field(description="True when this event id was received before: nothing more was done.")
 
 
-CHAPTER_EXAMPLE = {
+CHAPTER_EXAMPLE: dict[str, Any] = {
     "id": "evt-20240120-0001",
     "type": CHAPTER_COMPLETE,
     "created_at": "2024-01-20 09:10:00",
@@ -184,7 +184,7 @@ QUIZ_EXAMPLE = {
     "id": "evt-20240120-0002",
     "type": QUIZ_COMPLETE,
     "data": {
-        **CHAPTER_EXAMPLE["data"],  # type: ignore[dict-item]
+        **CHAPTER_EXAMPLE["data"],
         "created_at": "2024-01-20 09:15:00",
         "training": {"id": 77, "title": "GDPR basics", "chapters_count": 5, "chapter": {"id": 702, "position": 2}},
         "score": {"points": 3, "max_points": 4, "progress": 0.4},

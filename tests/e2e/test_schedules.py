@@ -27,7 +27,7 @@ from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 PARIS = "Europe/Paris"
-NIGHTLY = {"stats_sync": {"enabled": True, "hour": 2}}
+NIGHTLY: dict[str, Any] = {"stats_sync": {"enabled": True, "hour": 2}}
 
 
 def utc(text: str) -> datetime:
