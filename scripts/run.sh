@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything and runs the service locally: the partner sandbox (standing in for Lucca), the API and a
-# worker, with a demo tenant. Prints a curl that hires someone. Ctrl-C stops everything.
+# Installs everything and runs the service locally: the partner sandbox (standing in for Lucca, Taleez, Cards and
+# Elevo's SFTP server), the API and a worker, with a demo tenant. Prints curls for every flow and a console link.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ export ALLOW_HTTP_UPSTREAMS=true
 export ADMIN_TOKEN=${ADMIN_TOKEN:-$(.venv/bin/python -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(24))')}
 API_PORT=${API_PORT:-8000}
 SANDBOX_PORT=${SANDBOX_PORT:-8100}
+SFTP_PORT=${SFTP_PORT:-8122}
 
 .venv/bin/python -m app.dev.create_database
 .venv/bin/alembic upgrade head
@@ -22,7 +24,7 @@ pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
-.venv/bin/python -m app.sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" & pids+=($!)
+.venv/bin/python -m app.sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --sftp-port "$SFTP_PORT" & pids+=($!)
 .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "$API_PORT" & pids+=($!)
 .venv/bin/arq app.workers.WorkerSettings & pids+=($!)
 
@@ -35,7 +37,7 @@ for _ in $(seq 1 100); do
 done
 
 .venv/bin/python -m app.sandbox.demo_tenant --api "http://127.0.0.1:$API_PORT" \
-  --sandbox "http://127.0.0.1:$SANDBOX_PORT" --admin-token "$ADMIN_TOKEN"
+  --sandbox "http://127.0.0.1:$SANDBOX_PORT" --sftp-port "$SFTP_PORT" --admin-token "$ADMIN_TOKEN"
 echo "Operator token (ADMIN_TOKEN): $ADMIN_TOKEN"
 echo "API docs: http://127.0.0.1:$API_PORT/docs. Press Ctrl-C to stop."
 wait -n "${pids[@]}"

@@ -22,6 +22,7 @@ from app.sandbox.demo import (
     DEMO_TALEEZ_ACCOUNT,
     DEMO_TALEEZ_SECRET,
 )
+from app.sandbox.sftp import DEFAULT_PORT, demo_sftp
 from app.schemas.softgarden import HIRE_EXAMPLE
 
 SLUG = "demo"
@@ -64,7 +65,15 @@ def learning_event() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str, cards_url: str) -> tuple[str, str]:
+def elevo_connector(sftp: dict[str, object]) -> dict[str, Any]:
+    # Elevo's sync runs on demand here (the curl below); the nightly schedule stays off in the demo.
+    return {"enabled": True, "settings": {"sftp": sftp, "extra_columns": {"department_code": "departmentId"},
+                                          "schedule_enabled": False}}  # fmt: skip
+
+
+def set_up_tenant(
+    api: httpx.Client, lucca_url: str, taleez_url: str, cards_url: str, sftp: dict[str, object]
+) -> tuple[str, str]:
     """Create or refresh the demo tenant; return fresh Softgarden and Cards webhook tokens."""
     lucca = {"base_url": lucca_url, "api_key": DEMO_API_KEY, "rate_limit": {"requests": 50, "per_seconds": 60}}
     created = api.post("/api/v1/tenants", json={"slug": SLUG, "name": "Acme (demo)", "lucca": lucca})
@@ -75,6 +84,7 @@ def set_up_tenant(api: httpx.Client, lucca_url: str, taleez_url: str, cards_url:
     api.put(f"/api/v1/tenants/{SLUG}/connectors/softgarden", json=SOFTGARDEN).raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/taleez", json=taleez_connector(taleez_url)).raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/cards", json=cards_connector(cards_url)).raise_for_status()
+    api.put(f"/api/v1/tenants/{SLUG}/connectors/elevo", json=elevo_connector(sftp)).raise_for_status()
     softgarden, cards = (rotated_token(api, kind) for kind in ("softgarden", "cards"))
     return softgarden, cards
 
@@ -103,16 +113,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--sandbox", default="http://127.0.0.1:8100")
+    parser.add_argument("--sftp-port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--admin-token", required=True)
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.admin_token}"}
+    sftp, uploads = demo_sftp(port=args.sftp_port)
     with httpx.Client(base_url=args.api, headers=headers, timeout=10) as api:
         token, cards_token = set_up_tenant(
             api,
             f"{args.sandbox}/{DEMO_ACCOUNT}",
             f"{args.sandbox}/taleez/{DEMO_TALEEZ_ACCOUNT}",
             f"{args.sandbox}/cards/{DEMO_CARDS_ACCOUNT}/v1",
+            sftp,
         )
+        link = api.post(f"/api/v1/tenants/{SLUG}/console-links", json={"ttl_seconds": 86_400})
+        link.raise_for_status()
     admin = shlex.quote(f"Authorization: Bearer {args.admin_token}")
     tenant_api = f"{args.api}/api/v1/tenants/{SLUG}"
     cards_curls = [
@@ -138,7 +153,12 @@ def main() -> None:
         + "".join(f"  {curl}\n" for curl in cards_curls)
         + "\nA learning event from Cards, the statistics push now, Jean Dupont's statistics in Lucca (extendedData):\n\n"
         + "".join(f"  {curl}\n" for curl in stats_curls)
-        + "\n"
+        + "\nElevo: the people file's preview, a sync now, and the file the sandbox's SFTP server received:\n\n"
+        f"  curl -sS {tenant_api}/elevo/preview -H {admin}\n"
+        f"  {post_curl(f'{tenant_api}/elevo/sync', admin, '{}')}\n"
+        f"  ls -l {uploads} && cat {uploads}/users-*.csv\n\n"
+        "The console, signed in as the demo tenant for 24 hours (the token is in the fragment, never sent):\n\n"
+        f"  {link.json()['url']}\n\n"
     )
 
 
