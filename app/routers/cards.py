@@ -1,21 +1,20 @@
 """Cards users and departments: what can be imported, and the imports."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import TenantDep
-from app.clients.http import PartnerRejected, PartnerUnavailable
 from app.clients.lucca import LuccaClient
 from app.db import SessionDep
-from app.errors import DomainError, answers
+from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.models import Tenant
 from app.queue import enqueue_run
+from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.cards_imports import (
     DEPARTMENTS_IMPORT_EXAMPLES,
     USERS_IMPORT_EXAMPLES,
@@ -30,43 +29,11 @@ from app.services import cards_users
 from app.services.connectors import enabled_connector
 from app.services.context import Services
 from app.services.links import group_links, user_links
-from app.services.run_log import sentence
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/cards", tags=["cards"])
 NO_CONNECTOR = {409: "The Cards connector is missing or disabled."}
-LISTING_ANSWERS = answers(
-    401,
-    404,
-    409,
-    422,
-    502,
-    503,
-    described={
-        **NO_CONNECTOR,
-        502: "Lucca refused the request (its words in `detail`): check the tenant's Lucca key.",
-        503: "Lucca did not answer in time, or is limiting requests: try again later.",
-    },
-)
+LISTING_ANSWERS = lucca_read_answers("Cards")
 IMPORT_ANSWERS = answers(401, 404, 408, 409, 413, 415, 422, described=NO_CONNECTOR)
-
-
-class PartnerRefused(DomainError):
-    status_code = 502
-
-
-class PartnerDown(DomainError):
-    status_code = 503
-
-
-@contextmanager
-def partner_answers() -> Iterator[None]:
-    """A partner's failure during a request, answered in its plain words (never a 500)."""
-    try:
-        yield
-    except PartnerUnavailable as outage:
-        raise PartnerDown(f"{outage.message}; try again later.") from None
-    except PartnerRejected as refusal:
-        raise PartnerRefused(sentence(refusal.message)) from None
 
 
 LinkReader = Callable[[AsyncSession, uuid.UUID, str], Awaitable[dict[int, int]]]

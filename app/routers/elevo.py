@@ -6,7 +6,7 @@ from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
 from app.queue import enqueue_run
-from app.routers.cards import partner_answers
+from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.elevo import ElevoPreview
 from app.schemas.run import RunAccepted
 from app.services import elevo
@@ -20,19 +20,7 @@ NO_CONNECTOR = {409: "The Elevo connector is missing or disabled."}
 @router.get(
     "/preview",
     response_model=ElevoPreview,
-    responses=answers(
-        401,
-        404,
-        409,
-        422,
-        502,
-        503,
-        described={
-            **NO_CONNECTOR,
-            502: "Lucca refused the request (its words in `detail`): check the tenant's Lucca key.",
-            503: "Lucca did not answer in time, or is limiting requests: try again later.",
-        },
-    ),
+    responses=lucca_read_answers("Elevo"),
 )
 async def preview(request: Request, tenant: TenantDep, session: SessionDep) -> ElevoPreview:
     """The people file a sync would upload now (rows by column) and who it leaves out, with why. Reads Lucca
