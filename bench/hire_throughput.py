@@ -15,7 +15,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from app.sandbox.demo import DEMO_API_KEY, demo_seed_payload
 from bench.harness import (
     SOFTGARDEN_SETTINGS,
     BenchError,
+    BudgetUse,
     Check,
     Processes,
     ServiceConfig,
@@ -149,43 +150,6 @@ def wait_for_runs(api: httpx.Client, tenant: Tenant, count: int, timeout: float)
 # Analysis of the sandbox's call log and users.
 
 
-def busiest_window(times: Sequence[float], seconds: float) -> int:
-    """The most calls inside any `seconds`-long interval."""
-    ordered = sorted(times)
-    best, start = 0, 0
-    for end, moment in enumerate(ordered):
-        while moment - ordered[start] >= seconds:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-@dataclass(frozen=True)
-class CallRate:
-    """The calls' pace against the limit over the span from the first to the last logged call."""
-
-    calls: int
-    span_seconds: float
-    # calls / (limit x span / window): the brief's measure; bursts at both ends can put it above 100 %.
-    utilisation: float
-    # calls / the most a sliding window allows in a closed span, limit x (floor(span / window) + 1): at most 100 %.
-    utilisation_of_max: float
-    busiest_window: int
-
-    @classmethod
-    def of(cls, times: Sequence[float]) -> "CallRate":
-        span = max(times) - min(times) if times else 0.0
-        allowed = REQUESTS_PER_WINDOW * span / WINDOW_SECONDS
-        most = REQUESTS_PER_WINDOW * (math.floor(span / WINDOW_SECONDS) + 1)
-        return cls(
-            calls=len(times),
-            span_seconds=span,
-            utilisation=len(times) / allowed if allowed else 0.0,
-            utilisation_of_max=len(times) / most,
-            busiest_window=busiest_window(times, WINDOW_SECONDS),
-        )
-
-
 def parse_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
@@ -226,8 +190,8 @@ class Outcome:
         return dict(Counter(f"{call['method']} {call['path']}" for call in self.calls).most_common())
 
     @property
-    def rate(self) -> CallRate:
-        return CallRate.of([float(call["at"]) for call in self.calls])
+    def rate(self) -> BudgetUse:
+        return BudgetUse.of([float(call["at"]) for call in self.calls], REQUESTS_PER_WINDOW, WINDOW_SECONDS)
 
 
 def run_benchmark(args: argparse.Namespace, config: ServiceConfig) -> Outcome:
