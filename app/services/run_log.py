@@ -81,7 +81,8 @@ async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str |
         went_through = sum(counts.get(key, 0) for key in WENT_THROUGH)
         failed = counts.get("failed", 0)
         run.counts = counts
-        run.status = "succeeded" if not failed else ("partial" if went_through else "failed")
+        # A run that stopped on an error did not succeed, even before it counted any item.
+        run.status = "succeeded" if not failed and error is None else ("partial" if went_through else "failed")
         run.finished_at = utcnow()
         metrics.inc("runs_finished_total", connector=run.connector, operation=run.operation, status=run.status)
         return run

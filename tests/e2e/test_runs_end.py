@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from app.services.context import Services
+from app.services.run_log import finish_run
 from app.workers.settings import CONNECTIONS_PER_JOB, WorkerSettings, worker_pool_size
 from app.workers.tasks import runs_sweep
 from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, events_of, run_of
@@ -114,3 +116,20 @@ async def test_the_sweep_gets_a_connection_while_every_job_holds_two() -> None:
             assert await asyncio.wait_for(runs_sweep({"services": services}), 5) == 0
     finally:
         await services.close()
+
+
+async def test_a_run_ending_on_an_error_before_counting_any_item_is_failed(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, migrated_database: str
+) -> None:
+    """A run whose total is only known at its end (a statistics push) and that stops on an error is not a success."""
+    tenant = await hiring_tenant()
+    run_id = uuid.UUID((await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)).json()["run_id"])
+    engine = create_engine(migrated_database)
+    try:
+        connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+        await connection.execute("UPDATE runs SET counts = jsonb_set(counts, '{total}', '0') WHERE id = $1", run_id)
+        await connection.close()
+        run = await finish_run(create_sessionmaker(engine), run_id, error="Lucca refused the API key")
+    finally:
+        await engine.dispose()
+    assert run.status == "failed" and run.error == "Lucca refused the API key."
