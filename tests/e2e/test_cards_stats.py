@@ -2,6 +2,7 @@
 workers into the Lucca sandbox's compound field, trainings from the Cards sandbox."""
 
 import asyncio
+import uuid
 from datetime import date
 from typing import Any
 
@@ -182,6 +183,33 @@ async def test_a_second_push_with_nothing_new_writes_nothing_and_one_new_event_r
     assert jean["id"] == jean_before[0]["id"]
     assert jean["value"] == occurrence(CYBER, "100%", "100%", "2024-02-01")
     assert len(compound(lucca, CLAIRE)) == 3
+
+
+async def test_a_write_whose_count_was_cut_is_counted_once_by_the_next_attempt_without_writing_again(
+    client: httpx.AsyncClient, lucca: LuccaAccount, cards: CardsAccount, migrated_database: str
+) -> None:
+    """An attempt marked Jean's write with its run, made the PUT, and stopped before counting it: the next attempt
+    of the same run finds Lucca holding the values and counts Jean updated, without a second PUT."""
+    tenant = await cards_tenant(client, lucca, cards)
+    await send(client, tenant, *EVENTS)
+    await push(client, tenant)
+    puts = len(lucca_calls(lucca, "PUT"))
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/cards/stats/sync", headers=tenant.auth)
+    run_id = answer.json()["run_id"]
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "UPDATE cards_stats_pushed SET run_id = $1 WHERE lucca_user_id = $2", uuid.UUID(run_id), JEAN
+        )
+    finally:
+        await connection.close()
+    await drain_queue()
+    run = await run_of(client, tenant, run_id)
+    assert (run["status"], counts(run)) == ("succeeded", {"total": 2, "updated": 1, "skipped": 1})
+    assert len(lucca_calls(lucca, "PUT")) == puts
+    assert [event["subject"] for event in await events_of(client, tenant, run_id) if event["action"] == "update"] == [
+        "jean.dupont@acme.fr"
+    ]
 
 
 async def test_custom_field_codes_are_honoured(
