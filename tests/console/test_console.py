@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from app.sandbox.sftp import SftpSandbox
 from tests.console.conftest import LAPTOP, PHONE, Console
 from tests.e2e.conftest import WEBHOOK
+from tests.e2e.test_recovery import wait_for_run
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.live_server import LiveServer
 from tests.sandbox_server import LuccaAccount, SandboxServer
@@ -126,9 +127,12 @@ async def test_searching_for_a_person_finds_their_run(
 ) -> None:
     tenant = await hiring_tenant(client, lucca)
     zoe = await hire(client, tenant, applicationId="app-zoe", email=None, firstName="Zoë", lastName="Müller")
-    await hire(
+    ines = await hire(
         client, tenant, applicationId="app-ines", email="ines.dupre@perso.fr", firstName="Inès", lastName="Dupré"
     )
+    # The search finds runs by their events, which the worker writes: search once both have them.
+    for run_id in (zoe, ines):
+        assert (await wait_for_run(client, tenant, run_id, 30))["status"] == "succeeded"
     console.sign_in(tenant.key)
     console.link("Runs").click()
     console.wait(lambda: len(console.driver.find_elements(By.CSS_SELECTOR, "table tbody tr")) == 2)
