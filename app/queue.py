@@ -8,6 +8,7 @@ from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +41,10 @@ async def enqueue_run(redis: ArqRedis, run_id: uuid.UUID) -> bool:
         log.warning("could not queue run %s (%s); the sweep will take it up", run_id, type(exc).__name__)
         return False
     return bool(queued)
+
+
+async def commit_then_enqueue(session: AsyncSession, redis: ArqRedis, *run_ids: uuid.UUID) -> None:
+    """A route's new runs: committed first (only then may a worker see them, and the answer report them), queued after."""
+    await session.commit()
+    for run_id in run_ids:
+        await enqueue_run(redis, run_id)

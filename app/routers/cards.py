@@ -13,7 +13,7 @@ from app.db import SessionDep
 from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.models import Tenant
-from app.queue import enqueue_run
+from app.queue import commit_then_enqueue
 from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.cards_imports import (
     DEPARTMENTS_IMPORT_EXAMPLES,
@@ -77,8 +77,7 @@ async def queue(
 ) -> RunAccepted:
     """Store the import's run, commit, then queue it (the sweep queues it if Redis is down)."""
     run = await cards_users.queue_import(session, tenant, operation, body)
-    await session.commit()
-    await enqueue_run(request.app.state.services.redis, run.id)
+    await commit_then_enqueue(session, request.app.state.services.redis, run.id)
     return RunAccepted(run_id=run.id)
 
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
-from app.queue import enqueue_run
+from app.queue import commit_then_enqueue
 from app.schemas.run import RunAccepted
 from app.services import cards_stats
 
@@ -24,6 +24,5 @@ async def sync_statistics(request: Request, tenant: TenantDep, session: SessionD
     Only employees whose statistics changed since the last push that Lucca took are written."""
     services = request.app.state.services
     run = await cards_stats.queue_stats_sync(session, tenant)
-    await session.commit()
-    await enqueue_run(services.redis, run.id)
+    await commit_then_enqueue(session, services.redis, run.id)
     return RunAccepted(run_id=run.id)

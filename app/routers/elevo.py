@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
-from app.queue import enqueue_run
+from app.queue import commit_then_enqueue
 from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.elevo import ElevoPreview
 from app.schemas.run import RunAccepted
@@ -39,6 +39,5 @@ async def preview(request: Request, tenant: TenantDep, session: SessionDep) -> E
 async def sync(request: Request, tenant: TenantDep, session: SessionDep) -> RunAccepted:
     """Build and upload the people file now (a run, trigger `api`); the nightly schedule does the same."""
     run = await elevo.queue_people_sync(session, tenant)
-    await session.commit()
-    await enqueue_run(request.app.state.services.redis, run.id)
+    await commit_then_enqueue(session, request.app.state.services.redis, run.id)
     return RunAccepted(run_id=run.id)

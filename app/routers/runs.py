@@ -9,7 +9,7 @@ from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
 from app.json_body import json_body, openapi_body
-from app.queue import enqueue_run
+from app.queue import commit_then_enqueue
 from app.schemas.common import String
 from app.schemas.run import (
     RETRY_FAILED_EXAMPLES,
@@ -64,9 +64,7 @@ async def retry_failed(
     """Retry every failed or partial run created in the window whose work is not already being, or has not been,
     redone (at most 500 at a time, oldest first: call again for the rest), as if each were retried alone."""
     retries = await runs.retry_failed(session, tenant, body.since, body.until, body.connector)
-    await session.commit()
-    for retry in retries:
-        await enqueue_run(request.app.state.services.redis, retry.id)
+    await commit_then_enqueue(session, request.app.state.services.redis, *(retry.id for retry in retries))
     return RunsAccepted(run_ids=[retry.id for retry in retries])
 
 
@@ -93,6 +91,5 @@ async def list_events(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep)
 async def retry_run(request: Request, run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunAccepted:
     """Re-run a failed or partial run's failed items as a new run."""
     retry = await runs.retry_run(session, tenant, run_id)
-    await session.commit()
-    await enqueue_run(request.app.state.services.redis, retry.id)
+    await commit_then_enqueue(session, request.app.state.services.redis, retry.id)
     return RunAccepted(run_id=retry.id)

@@ -8,7 +8,7 @@ from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
 from app.json_body import json_body, openapi_body
-from app.queue import enqueue_run
+from app.queue import commit_then_enqueue
 from app.schemas.run import RunAccepted
 from app.schemas.taleez import IMPORT_EXAMPLES, TaleezImport
 from app.services import taleez
@@ -45,6 +45,5 @@ async def import_candidate(
     """Import a Taleez candidate (by id, or given inline) into Lucca; 422 names what is missing."""
     services = request.app.state.services
     run = await taleez.queue_import(session, services.box, tenant, body)
-    await session.commit()
-    await enqueue_run(services.redis, run.id)
+    await commit_then_enqueue(session, services.redis, run.id)
     return RunAccepted(run_id=run.id)

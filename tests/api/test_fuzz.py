@@ -9,6 +9,7 @@ two each, bodies three times as many); the run is derandomised.
 
 import asyncio
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tests.factories import ADMIN, add_softgarden, create_tenant, hire_body
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("clean_state")
+log = logging.getLogger(__name__)
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 TABLES = ("tenants", "connectors", "runs", "run_events", "deliveries", "links", "cards_user_links", "cards_group_links",
           "cards_events", "cards_stats_pushed", "schedules", "console_links", "elevo_people_sent")  # fmt: skip
@@ -218,8 +220,7 @@ async def test_hostile_requests_to_every_operation_never_get_a_5xx(
         await asyncio.to_thread(fuzz_all)
     finally:
         await database.close()
-    print(f"{sum(statuses.values())} hostile requests to {len(every)} operations:")  # noqa: T201
-    for key, count in sorted(statuses.items()):
-        print(f"  {count:4} × {key}")  # noqa: T201
+    lines = "".join(f"\n  {count:4} × {key}" for key, count in sorted(statuses.items()))
+    log.info("%d hostile requests to %d operations:%s", sum(statuses.values()), len(every), lines)
     assert not problems, "\n".join(problems[:30])
     assert {key.rsplit(" ", 1)[0] for key in statuses} == {f"{op.method} {op.path}" for op in every}

@@ -5,6 +5,7 @@ whole pool (50 + 10 overflow) and an unrelated `GET …/runs` waited 30 s for a 
 """
 
 import asyncio
+import logging
 import time
 
 import httpx
@@ -16,6 +17,7 @@ from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("clean_state")
+log = logging.getLogger(__name__)
 WEBHOOK = "/integrations/webhooks/softgarden/candidate-hired"
 # One more than the pool holds with its overflow (10): 61 with the default pool of 50.
 SLOW_CLIENTS = Settings().api_database_pool_size + 11
@@ -70,7 +72,7 @@ async def test_slow_bodies_hold_no_connection_and_get_408(
         for _, writer in [*slow, wrong]:
             writer.close()
     worst = max(latencies) * 1000
-    print(f"{SLOW_CLIENTS} slow senders; GET runs in {worst:.0f} ms at worst; 408s after {answered:.1f} s")  # noqa: T201
+    log.info("%d slow senders; GET runs in %.0f ms at worst; 408s after %.1f s", SLOW_CLIENTS, worst, answered)
     assert max(latencies) < PROMPT_SECONDS
     assert statuses == [408] * SLOW_CLIENTS
     assert BODY_READ_SECONDS - 1 <= answered <= BODY_READ_SECONDS + 10
