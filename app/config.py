@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # Database connections an API process may keep open (a worker sizes its own; both open them lazily). Beyond
     # it, connections are opened and closed per request, which costs both processes dearly.
     api_database_pool_size: int = 50
+    # Connections of the webhooks' own pool in an API process (app.db.create_driver_pool), also opened lazily.
+    api_webhook_pool_size: int = 20
     # Partner calls: per-attempt timeout, and the backoff between attempts of a failing call.
     partner_timeout_seconds: float = 20.0
     retry_base_seconds: float = 5.0

@@ -1,11 +1,12 @@
-"""Engine and session factories, and the request-scoped session dependency."""
+"""Engine and session factories, the request-scoped session dependency, and the webhooks' driver pool."""
 
+import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 Sessionmaker = async_sessionmaker[AsyncSession]
@@ -44,13 +45,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """The pool's asyncpg connection itself, for the few hot statements where SQLAlchemy's layers cost more
-    than the database work. Each statement runs on its own (autocommit): make every one atomic by itself.
+async def create_driver_pool(database_url: str, size: int) -> asyncpg.Pool:
+    """asyncpg's own pool, for the webhooks' hot statements, where SQLAlchemy's checkout costs more than the
+    database work. Connections open on demand, at most `size`.
 
-    JSON goes in as text and comes out decoded (the codecs SQLAlchemy sets on its connections).
+    Each statement runs on its own (autocommit) and JSON goes in as text and comes out decoded. The statements
+    leave no session state (no SET, LISTEN, cursor or session lock), so a connection goes back to the pool without
+    asyncpg's reset query, a round trip per use; asyncpg still rolls back a transaction left open.
     """
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        yield raw.driver_connection
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.create_pool(dsn, min_size=0, max_size=size, init=_json_codecs, reset=_no_session_state)
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(kind, encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+async def _no_session_state(connection: asyncpg.Connection) -> None:
+    """Nothing to reset: see `create_driver_pool`."""

@@ -129,20 +129,22 @@ def answers(*statuses: int, described: dict[int, str] | None = None) -> dict[int
     }
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def error_answer(exc: DomainError | RequestValidationError) -> JSONResponse:
+    """The JSON answer to a domain error or to invalid input (also used by `app.direct_routes`)."""
+    if isinstance(exc, RequestValidationError):
+        return JSONResponse({"detail": plain_errors(exc.errors())}, status_code=422)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError | RequestValidationError)
+    return error_answer(exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The server logs the exception with its traceback (Starlette raises it again after this answer).
     return JSONResponse({"detail": UNEXPECTED}, status_code=500)
-
-
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": plain_errors(exc.errors())}, status_code=422)
 
 
 def allowed_methods(routes: Sequence[Any], path: str) -> list[str]:
@@ -163,7 +165,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(DomainError, _known_error)
+    app.add_exception_handler(RequestValidationError, _known_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

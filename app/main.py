@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import WEBHOOK_SCHEME, WEBHOOK_SECURITY_SCHEME
 from app.config import Settings, get_settings
+from app.db import create_driver_pool
+from app.direct_routes import DirectRoutes
 from app.errors import install_error_handlers
 from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS
 from app.logging import configure_logging
@@ -88,11 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.services = services
         app.state.sessionmaker = services.sessionmaker
+        app.state.driver_pool = await create_driver_pool(settings.database_url, settings.api_webhook_pool_size)
         flusher = Flusher(services.redis)
         try:
             yield
         finally:
             await flusher.stop()
+            await app.state.driver_pool.close()
             await services.close()
 
     # Swagger UI and ReDoc from the installed fastapi-offline package's assets: /docs works without internet.
@@ -105,10 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    # The webhooks first: the busiest routes, so matching a request to them tries no other route.
     routers = (webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, operations)
     for module in (*routers, console):
         app.include_router(module.router)
+    # The webhooks are answered before FastAPI's own request handling (app.direct_routes).
+    app.add_middleware(DirectRoutes, routes=webhooks.router.routes)
     app.add_middleware(RequestMetrics)
     app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
     return app

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.auth import WEBHOOK_SCHEME, bearer_token, webhook_target
-from app.db import driver_connection
 from app.errors import answers
 from app.json_body import check_json, openapi_body, received_body
 from app.queue import enqueue_run
@@ -36,12 +35,13 @@ async def softgarden_candidate_hired(request: Request) -> JSONResponse:
 
     Keys are matched ignoring case; keys this service does not use are ignored.
     """
-    # The busiest route, so it does its own steps instead of using dependencies: token, body (read and checked
-    # before a connection is taken, so a slow sender holds none), then the token's connector, then one insert.
+    # The busiest route, answered past FastAPI's request handling (app.direct_routes), so it does its own steps:
+    # token, body (read and checked before a connection is taken, so a slow sender holds none), then the token's
+    # connector, then one insert.
     services = request.app.state.services
     token = bearer_token(request)
     checked = check_json(SoftgardenHire, request, await received_body(request))
-    async with driver_connection(services.engine) as connection:
+    async with request.app.state.driver_pool.acquire() as connection:
         target = await webhook_target(connection, "softgarden", token)
         receipt = await softgarden.receive_hire(connection, target, checked.value())
     # Stored and committed: only now may a worker see the run, and only now is the delivery answered.
@@ -86,9 +86,8 @@ async def cards_learning_event(request: Request, webhook_token: CardsToken) -> J
     Every type is accepted; keys this service does not use are ignored.
     """
     # As the Softgarden route: the body is read and checked before a connection is taken, the token first.
-    services = request.app.state.services
     checked = check_json(CardsEventIn, request, await received_body(request))
-    async with driver_connection(services.engine) as connection:
+    async with request.app.state.driver_pool.acquire() as connection:
         target = await webhook_target(connection, cards_stats.SOURCE, webhook_token)
         event = checked.value()
         duplicate = await cards_stats.receive_event(connection, target, event)

@@ -152,3 +152,11 @@ async def test_an_unsupported_method_is_405_with_allow(client: httpx.AsyncClient
     answer = await client.post(f"/api/v1/tenants/{tenant.slug}", headers=ADMIN)
     assert answer.status_code == 405
     assert {"GET", "PATCH", "DELETE"} <= {method.strip() for method in answer.headers["allow"].split(",")}
+
+
+async def test_a_webhook_path_with_another_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    # The webhooks are answered before FastAPI's router (app.direct_routes): other methods still reach it.
+    answer = await client.get("/integrations/webhooks/cards/some-token")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.json() == {"detail": "Method Not Allowed"}

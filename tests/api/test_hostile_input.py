@@ -245,3 +245,13 @@ async def test_anything_unexpected_is_a_json_500_naming_nothing_internal(clean_s
     assert answer.status_code == 500
     assert answer.json() == {"detail": UNEXPECTED}
     assert "hunter2" not in answer.text and "RuntimeError" not in answer.text
+
+
+async def test_a_webhook_failing_unexpectedly_is_a_json_500_too(clean_state: None) -> None:
+    # The webhooks are answered past FastAPI's request handling (app.direct_routes), still inside its error handler.
+    app = create_app(Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        answer = await http.post(WEBHOOK, json=hire_body(), headers={"Authorization": "Bearer some-token"})
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": UNEXPECTED}
