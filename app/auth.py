@@ -4,7 +4,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Path, Request
@@ -105,7 +105,7 @@ TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
 
 
 WEBHOOK_TARGET = """
-    SELECT connectors.tenant_id, connectors.enabled, connectors.settings, tenants.timezone
+    SELECT connectors.tenant_id, connectors.enabled, connectors.settings::text AS settings, tenants.timezone
     FROM connectors JOIN tenants ON tenants.id = connectors.tenant_id
     WHERE connectors.kind = $1 AND connectors.webhook_token_hash = $2
 """
@@ -117,7 +117,7 @@ class WebhookTarget:
 
     tenant_id: uuid.UUID
     timezone: str
-    settings: dict[str, Any]
+    settings: str  # the connector's settings as stored: JSON text, parsed by the route that needs them
 
 
 async def webhook_target(connection: asyncpg.Connection, kind: str, token: str) -> WebhookTarget:

@@ -1,5 +1,6 @@
 """Softgarden → Lucca: a candidate marked hired becomes an employee (contract section 7)."""
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ def is_hire(candidate: SoftgardenHire, settings: SoftgardenSettings) -> bool:
     return candidate.status is None or candidate.status.casefold() in hired
 
 
+@functools.lru_cache(maxsize=1024)
+def stored_settings(text: str) -> SoftgardenSettings:
+    """A connector's stored settings, parsed once per process for each distinct text: the webhook would validate
+    them on every delivery otherwise, and checking the e-mail template alone costs more than the candidate."""
+    return SoftgardenSettings.model_validate_json(text)
+
+
+NO_COUNTS = RunCounts().model_dump()
+
+
 @dataclass(frozen=True)
 class Receipt:
     run_id: uuid.UUID
@@ -56,12 +67,12 @@ class Receipt:
 
 async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, candidate: SoftgardenHire) -> Receipt:
     """Store a delivery and its run durably; a hire already received returns its first run."""
-    settings = SoftgardenSettings.model_validate(target.settings)
+    settings = stored_settings(target.settings)
     hire = is_hire(candidate, settings)
     received_at = utcnow()
     arrival_day = received_at.astimezone(ZoneInfo(target.timezone)).date()
     payload = candidate.model_dump(mode="json", by_alias=True)
-    counts = {**RunCounts().model_dump(), "total": 1, "skipped": 0 if hire else 1}
+    counts = {**NO_COUNTS, "total": 1, "skipped": 0 if hire else 1}
     values = (
         uuid.uuid4(),
         target.tenant_id,
