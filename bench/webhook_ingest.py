@@ -1,6 +1,6 @@
 """Webhook ingestion on ONE API process, no worker: how many new hires per second it stores durably.
 
-    .venv/bin/python -m bench.webhook_ingest [--duration 20] [--connections 50] [--rounds 3]
+    .venv/bin/python -m bench.webhook_ingest [--duration 20] [--connections 50] [--rounds 5]
 
 wrk first loads `GET /healthz` (the process's ceiling), then, in alternating rounds, the floor (`bench/floor_app.py`:
 token lookup, idempotent insert, commit, enqueue with raw asyncpg on plain uvicorn, nothing else) and the service's
@@ -130,7 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk per-request timeout in seconds (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating floor and webhook rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating floor and webhook rounds (default 5)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000 or not 1 <= args.timeout <= 60:
         parser.error("--duration must be 1..600 s, --connections 1..1000 and --timeout 1..60 s")
@@ -277,10 +277,10 @@ def measure(args: argparse.Namespace, config: ServiceConfig) -> Measured:
             for number in range(args.rounds)
         ]
         time.sleep(SETTLE_SECONDS)
-        # The prefix is hex digits this script made: nothing to escape.
-        count = f"SELECT count(*) FROM deliveries WHERE external_id LIKE '{prefix}-%'"  # noqa: S608
-        deliveries = int(sql_value(config, count))
-        return Measured(healthz, rounds, deliveries, processes.log_dir)
+    # Counted once both processes have stopped and given their connections back.
+    # The prefix is hex digits this script made: nothing to escape.
+    count = f"SELECT count(*) FROM deliveries WHERE external_id LIKE '{prefix}-%'"  # noqa: S608
+    return Measured(healthz, rounds, int(sql_value(config, count)), processes.log_dir)
 
 
 def cpu_figures(name: str, measured: Load) -> list[Check]:
