@@ -18,7 +18,6 @@ from the smaller size to the larger (flat in N: target < 25 MB). Exit status 0 w
 
 import argparse
 import math
-import os
 import sys
 import tempfile
 import time
@@ -37,11 +36,11 @@ from bench.harness import (
     READY_TIMEOUT_SECONDS,
     BenchError,
     Check,
-    Endpoint,
     Processes,
     Service,
     ServiceConfig,
     Tenant,
+    create_connector_tenant,
     exit_on_sigterm,
     expect,
     finish,
@@ -52,9 +51,9 @@ from bench.harness import (
     sandbox_calls,
     say,
     start_api,
+    start_sandbox,
     start_worker,
     wait_for_run,
-    wait_ready,
 )
 
 BENCH = "elevo_file"
@@ -117,36 +116,6 @@ class FileRun:
         return math.ceil(self.users / LUCCA_PAGE) + STRUCTURE_READS
 
 
-def start_sandbox_with_sftp(processes: Processes, sftp_port: int, sftp_dir: Path) -> Endpoint:
-    """The partner sandbox at Lucca's limit, with Elevo's SFTP server on `sftp_port` keeping files in `sftp_dir`."""
-    port = free_port()
-    argv = [
-        *(sys.executable, "-m", "app.sandbox", "--host", HOST, "--port", str(port), "--no-demo"),
-        *("--window-seconds", str(LUCCA_WINDOW_SECONDS), "--requests", str(LUCCA_REQUESTS)),
-        *("--sftp-port", str(sftp_port), "--sftp-dir", str(sftp_dir)),
-    ]
-    service = processes.start("sandbox", argv, dict(os.environ))
-    endpoint = Endpoint(service, f"http://{HOST}:{port}")
-    wait_ready(service, f"{endpoint.url}/_sandbox/healthz")
-    return endpoint
-
-
-def create_elevo_tenant(
-    api: httpx.Client, config: ServiceConfig, slug: str, lucca: dict[str, Any], settings: dict[str, Any]
-) -> Tenant:
-    """The tenant (as the operator) and its Elevo connector (with its key). harness.create_connector_tenant reads a
-    webhook token, which Elevo's connector has none of."""
-    body = {"slug": slug, "name": f"{slug} SAS", "lucca": lucca}
-    key = str(
-        expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")["api_key"]
-    )
-    tenant = Tenant(slug=slug, key=key, webhook_token="")
-    put = api.put(f"/api/v1/tenants/{slug}/connectors/elevo", json={"enabled": True, "settings": settings},
-                  headers=tenant.auth)  # fmt: skip
-    expect(put, 200, "create the elevo connector")
-    return tenant
-
-
 def worker_started(worker: Service) -> float | None:
     """Wait until the worker has connected and started (its own memory then is the baseline); its VmHWM."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -177,7 +146,7 @@ def sync_one_size(
     lucca = {"base_url": f"{sandbox_url}/{account}", "api_key": DEMO_API_KEY,
              "rate_limit": {"requests": LUCCA_REQUESTS, "per_seconds": LUCCA_WINDOW_SECONDS}}  # fmt: skip
     connector = {"sftp": {**settings, "remote_dir": f"/{account}"}, "schedule_enabled": False}
-    tenant = create_elevo_tenant(api, config, f"elevo-{employees}", lucca, connector)
+    tenant = create_connector_tenant(api, config, f"elevo-{employees}", lucca, "elevo", connector)
     worker = start_worker(processes, config, name=f"worker-{employees}")
     started = time.time()
     start_mb = worker_started(worker)
@@ -215,7 +184,10 @@ def sync_night(
 def run_benchmark(args: argparse.Namespace, config: ServiceConfig, sftp_dir: Path) -> list[FileRun]:
     with Processes(BENCH) as processes:
         sftp_port = free_port()
-        sandbox = start_sandbox_with_sftp(processes, sftp_port, sftp_dir)
+        sandbox = start_sandbox(
+            processes, LUCCA_WINDOW_SECONDS, LUCCA_REQUESTS, "--no-demo",
+            *("--sftp-port", str(sftp_port), "--sftp-dir", str(sftp_dir)),
+        )  # fmt: skip
         api = start_api(processes, config)
         sftp = demo_sftp(HOST, sftp_port, sftp_dir)
         with (

@@ -273,12 +273,13 @@ def start_redis(processes: Processes, port: int, name: str = "redis") -> Service
     raise BenchError(f"{name} did not answer on port {port}:\n{service.tail()}")
 
 
-def start_sandbox(processes: Processes, window_seconds: float, requests: int) -> Endpoint:
-    """The partner sandbox with the demo account and this default rate limit, once it answers."""
+def start_sandbox(processes: Processes, window_seconds: float, requests: int, *options: str) -> Endpoint:
+    """The partner sandbox with this default rate limit (and more of its command-line `options`), once it answers."""
     port = free_port()
     argv = [
         *(sys.executable, "-m", "app.sandbox", "--host", HOST, "--port", str(port)),
         *("--window-seconds", str(window_seconds), "--requests", str(requests)),
+        *options,
     ]
     service = processes.start("sandbox", argv, dict(os.environ))
     endpoint = Endpoint(service, f"http://{HOST}:{port}")
@@ -381,7 +382,7 @@ def create_connector_tenant(
     **tenant: Any,
 ) -> Tenant:
     """POST the tenant as the operator (`tenant`: more of its fields, e.g. timezone), then PUT its enabled
-    connector of this kind with the tenant key."""
+    connector of this kind with the tenant key (`webhook_token` stays empty for a kind that has none)."""
     body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca), **tenant}
     created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
     key = str(created["api_key"])
@@ -394,7 +395,7 @@ def create_connector_tenant(
         200,
         f"create {kind} connector",
     )
-    return Tenant(slug=slug, key=key, webhook_token=str(connector["webhook_token"]))
+    return Tenant(slug=slug, key=key, webhook_token=str(connector.get("webhook_token") or ""))
 
 
 def create_softgarden_tenant(
