@@ -4,6 +4,7 @@ from app.models.base import Base
 from app.models.cards import CardsGroupLink, CardsUserLink  # noqa: F401 (registers the tables)
 from app.models.cards_events import CardsEvent, CardsStatsPushed
 from app.models.connector import Connector
+from app.models.console_link import ConsoleLink
 from app.models.delivery import Delivery
 from app.models.elevo import ElevoPersonSent  # noqa: F401 (registers the table)
 from app.models.link import Link
@@ -12,6 +13,6 @@ from app.models.schedule import Schedule
 from app.models.tenant import Tenant
 
 __all__ = [
-    "FINISHED", "Base", "CardsEvent", "CardsStatsPushed", "Connector", "Delivery", "Link", "Run", "RunEvent",
-    "Schedule", "Tenant",
+    "FINISHED", "Base", "CardsEvent", "CardsStatsPushed", "Connector", "ConsoleLink", "Delivery", "Link", "Run",
+    "RunEvent", "Schedule", "Tenant",
 ]  # fmt: skip

@@ -42,6 +42,8 @@ class CardsStatsPushed(Base):
     """The fingerprint of the statistics last written to one employee, stored once Lucca took them."""
 
     __tablename__ = "cards_stats_pushed"
+    # Deleting a run sets `run_id` to null where it points at it.
+    __table_args__ = (Index("ix_cards_stats_pushed_run_id", "run_id", postgresql_where="run_id IS NOT NULL"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     lucca_user_id: Mapped[int] = mapped_column(primary_key=True)

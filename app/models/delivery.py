@@ -20,7 +20,7 @@ class Delivery(UUIDKey, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     # Deferred, so the delivery row can claim its external id before its run is written.
     run_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED")
+        ForeignKey("runs.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"), index=True
     )
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -13,6 +13,8 @@ class ElevoPersonSent(Base):
     """One row of the last file Elevo's server took; replaced as a whole after each successful upload."""
 
     __tablename__ = "elevo_people_sent"
+    # Deleting a run sets `run_id` to null where it points at it.
+    __table_args__ = (Index("ix_elevo_people_sent_run_id", "run_id", postgresql_where="run_id IS NOT NULL"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     lucca_user_id: Mapped[int] = mapped_column(primary_key=True)

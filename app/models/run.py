@@ -18,6 +18,9 @@ class Run(UUIDKey, Base):
         Index("ix_runs_tenant_id_created_at", "tenant_id", "created_at"),
         # The sweep looks only at unfinished runs.
         Index("ix_runs_unfinished", "retry_at", postgresql_where="status IN ('queued', 'running')"),
+        # Deleting a run sets these to null where they point at it; most runs are no retry, so only those are kept.
+        Index("ix_runs_retry_of", "retry_of", postgresql_where="retry_of IS NOT NULL"),
+        Index("ix_runs_retried_by", "retried_by", postgresql_where="retried_by IS NOT NULL"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

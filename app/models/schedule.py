@@ -15,9 +15,11 @@ class Schedule(UUIDKey, Base):
         UniqueConstraint("connector_id", "operation"),
         # The tick looks only at enabled schedules.
         Index("ix_schedules_due_at", "due_at", postgresql_where="due_at IS NOT NULL"),
+        # Deleting a run sets `last_run_id` to null where it points at it.
+        Index("ix_schedules_last_run_id", "last_run_id", postgresql_where="last_run_id IS NOT NULL"),
     )
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     connector_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     operation: Mapped[str] = mapped_column(String(40))
     hour: Mapped[int]

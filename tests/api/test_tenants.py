@@ -119,3 +119,64 @@ async def test_delete_removes_the_tenant(client: httpx.AsyncClient) -> None:
     assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
     assert (await client.get("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
     assert (await client.get("/api/v1/tenants/acme", headers=tenant.auth)).status_code == 401
+
+
+# Deleting a tenant cascades through every foreign key: each needs an index on its referencing columns, or every
+# row deleted on the other side scans the whole referencing table (once per tenant, once per run).
+UNINDEXED_FOREIGN_KEYS = """
+    SELECT constraint_.conrelid::regclass::text || '(' || string_agg(column_.attname, ', ' ORDER BY key.position) || ')'
+    FROM pg_constraint AS constraint_
+    CROSS JOIN LATERAL unnest(constraint_.conkey) WITH ORDINALITY AS key(number, position)
+    JOIN pg_attribute AS column_ ON column_.attrelid = constraint_.conrelid AND column_.attnum = key.number
+    WHERE constraint_.contype = 'f' AND constraint_.connamespace = 'public'::regnamespace
+      AND NOT EXISTS (
+        SELECT FROM pg_index AS index_
+        WHERE index_.indrelid = constraint_.conrelid AND index_.indisvalid
+          -- The key's columns lead the index, in any order.
+          AND (index_.indkey::int2[])[0:cardinality(constraint_.conkey) - 1] @> constraint_.conkey
+          -- A partial index serves the key only when it leaves out nothing but the rows whose key is null.
+          AND (index_.indpred IS NULL OR cardinality(constraint_.conkey) = 1
+               AND pg_get_expr(index_.indpred, index_.indrelid) = format('(%I IS NOT NULL)', column_.attname))
+      )
+    GROUP BY constraint_.oid, constraint_.conrelid
+    ORDER BY 1
+"""
+
+
+async def test_every_foreign_key_is_indexed(migrated_database: str) -> None:
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        assert [row[0] for row in await connection.fetch(UNINDEXED_FOREIGN_KEYS)] == []
+    finally:
+        await connection.close()
+
+
+async def test_the_index_check_finds_keys_without_a_leading_index(migrated_database: str) -> None:
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    probes = connection.transaction()
+    await probes.start()
+    try:
+        for statement in (
+            "CREATE TABLE probe_bare (tenant_id uuid REFERENCES tenants(id))",
+            "CREATE TABLE probe_second (tenant_id uuid REFERENCES tenants(id), at timestamptz)",
+            "CREATE INDEX ON probe_second (at, tenant_id)",
+            "CREATE TABLE probe_leading (tenant_id uuid REFERENCES tenants(id), at timestamptz)",
+            "CREATE INDEX ON probe_leading (tenant_id, at)",
+            "CREATE TABLE probe_not_null (run_id uuid REFERENCES runs(id))",
+            "CREATE INDEX ON probe_not_null (run_id) WHERE run_id IS NOT NULL",
+            "CREATE TABLE probe_partial (run_id uuid REFERENCES runs(id), done boolean)",
+            "CREATE INDEX ON probe_partial (run_id) WHERE done",
+            "CREATE TABLE probe_expression (tenant_id uuid REFERENCES tenants(id))",
+            "CREATE INDEX ON probe_expression ((tenant_id::text))",
+        ):
+            await connection.execute(statement)
+        found = {row[0] for row in await connection.fetch(UNINDEXED_FOREIGN_KEYS)}
+    finally:
+        await probes.rollback()
+        await connection.close()
+    assert {name for name in found if name.startswith("probe_")} == {
+        "probe_bare(tenant_id)",
+        "probe_second(tenant_id)",
+        "probe_partial(run_id)",
+        "probe_expression(tenant_id)",
+    }
