@@ -9,7 +9,6 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from app.crypto import hash_token
 from app.db import SessionDep
@@ -18,6 +17,7 @@ from app.json_body import ReceivedBodyDep
 from app.models import Tenant
 from app.schemas.common import SLUG_PATTERN
 from app.services.console_links import console_link_tenant, is_console_token
+from app.services.tenants import find_tenant
 
 UNAUTHORIZED = "Missing or invalid credentials."
 
@@ -72,7 +72,7 @@ async def current_caller(request: Request, token: BearerTokenDep, _: ReceivedBod
         if found is None:
             raise Unauthorized(UNAUTHORIZED)
         return Caller(is_operator=False, tenant=found[0], expires_at=found[1])
-    tenant = await session.scalar(select(Tenant).where(Tenant.key_hash == hash_token(token)))
+    tenant = await find_tenant(session, Tenant.key_hash == hash_token(token))
     if tenant is None:
         raise Unauthorized(UNAUTHORIZED)
     return Caller(is_operator=False, tenant=tenant)
@@ -95,7 +95,7 @@ async def tenant_in_path(
         if caller.tenant.slug != slug:
             raise NotFound("Tenant not found.")
         return caller.tenant
-    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+    tenant = await find_tenant(session, Tenant.slug == slug)
     if tenant is None:
         raise NotFound("Tenant not found.")
     return tenant
@@ -107,7 +107,7 @@ TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
 WEBHOOK_TARGET = """
     SELECT connectors.tenant_id, connectors.enabled, connectors.settings::text AS settings, tenants.timezone
     FROM connectors JOIN tenants ON tenants.id = connectors.tenant_id
-    WHERE connectors.kind = $1 AND connectors.webhook_token_hash = $2
+    WHERE connectors.kind = $1 AND connectors.webhook_token_hash = $2 AND tenants.deleted_at IS NULL
 """
 
 

@@ -1,4 +1,4 @@
-"""Putting runs on the arq queue. Postgres is the truth; the queue only says "look at this run now"."""
+"""Putting runs (and tenant purges) on the arq queue. Postgres is the truth; the queue only says "look now"."""
 
 import logging
 import uuid
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = logging.getLogger(__name__)
 
 EXECUTE_RUN = "runs.execute"
+PURGE_TENANT = "tenants.purge"
 
 # arq's own enqueue, in one round trip instead of three (WATCH, EXISTS, MULTI/EXEC): the same keys and job
 # format, and the same rule that a job id whose job or result is still in Redis is not queued again.
@@ -31,14 +32,23 @@ def run_job_id(run_id: uuid.UUID) -> str:
 
 async def enqueue_run(redis: ArqRedis, run_id: uuid.UUID) -> bool:
     """Queue a run once (the job id dedups); if Redis is down, the worker's sweep takes it up later."""
-    job_id = run_job_id(run_id)
+    return await enqueue_job(redis, EXECUTE_RUN, run_job_id(run_id), run_id)
+
+
+async def enqueue_purge(redis: ArqRedis, tenant_id: uuid.UUID) -> bool:
+    """Queue the removal of a deleted tenant's rows once; if Redis is down, the worker's sweep takes it up later."""
+    return await enqueue_job(redis, PURGE_TENANT, f"tenant-purge:{tenant_id}", tenant_id)
+
+
+async def enqueue_job(redis: ArqRedis, function: str, job_id: str, subject: uuid.UUID) -> bool:
+    """Queue `function(str(subject))` once under `job_id`; False when it is queued already or Redis is down."""
     now_ms = timestamp_ms()
-    job = serialize_job(EXECUTE_RUN, (str(run_id),), {}, None, now_ms, serializer=redis.job_serializer)
+    job = serialize_job(function, (str(subject),), {}, None, now_ms, serializer=redis.job_serializer)
     keys = [job_key_prefix + job_id, result_key_prefix + job_id, redis.default_queue_name]
     try:
         queued = await redis.register_script(ENQUEUE_SCRIPT)(keys, [expires_extra_ms, job, now_ms, job_id])
     except (RedisError, OSError) as exc:
-        log.warning("could not queue run %s (%s); the sweep will take it up", run_id, type(exc).__name__)
+        log.warning("could not queue %s (%s); the sweep will take it up", job_id, type(exc).__name__)
         return False
     return bool(queued)
 

@@ -1,6 +1,8 @@
 """A tenant is one Lucca account and the connectors that run for it."""
 
-from sqlalchemy import String, Text
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UUIDKey
@@ -8,8 +10,10 @@ from app.models.base import Base, Timestamps, UUIDKey
 
 class Tenant(UUIDKey, Timestamps, Base):
     __tablename__ = "tenants"
+    # A deleted tenant's slug is free at once, while its rows are still being removed.
+    __table_args__ = (Index("uq_tenants_slug", "slug", unique=True, postgresql_where="deleted_at IS NULL"),)
 
-    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    slug: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     # SHA-256 of the tenant key: the key itself is shown once and never stored.
@@ -19,3 +23,6 @@ class Tenant(UUIDKey, Timestamps, Base):
     lucca_oauth_encrypted: Mapped[str | None] = mapped_column(Text)
     rate_limit_requests: Mapped[int]
     rate_limit_per_seconds: Mapped[int]
+    # Set by DELETE: from then on every lookup passes the tenant by (key, slug, links, webhook tokens, runs), while
+    # a worker job removes its rows in small batches (app.services.tenants.purge_tenant), the tenant's own last.
+    deleted_at: Mapped[datetime | None]

@@ -3,13 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import delete
 
 from app.auth import Caller, CallerDep, TenantDep, require_operator
 from app.db import SessionDep
 from app.errors import Forbidden, answers
 from app.json_body import ReceivedBodyDep, json_body, openapi_body, read_json
-from app.models import Tenant
+from app.queue import enqueue_purge
 from app.schemas.common import SLUG_PATTERN
 from app.schemas.console import ConsoleLinkCreate, ConsoleLinkCreated, TenantPage
 from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantRead, TenantUpdate
@@ -92,9 +91,12 @@ async def update_tenant(
 
 
 @router.delete("/{slug}", status_code=204, responses=answers(401, 403, 404, 422, described=OPERATOR_ONLY))
-async def delete_tenant(tenant: TenantDep, _: OperatorDep, session: SessionDep) -> Response:
-    """Delete a tenant with its connectors, runs and links."""
-    await session.execute(delete(Tenant).where(Tenant.id == tenant.id))
+async def delete_tenant(request: Request, tenant: TenantDep, _: OperatorDep, session: SessionDep) -> Response:
+    """Delete a tenant with its connectors, runs, links and schedules. It is gone from this answer on (its key,
+    console links and webhook tokens refused, its slug free); its rows are removed in the background."""
+    await tenants.delete_tenant(session, tenant)
+    await session.commit()
+    await enqueue_purge(request.app.state.services.redis, tenant.id)
     return Response(status_code=204)
 
 

@@ -49,7 +49,7 @@ async def console_link_tenant(session: AsyncSession, token: str) -> tuple[Tenant
         await session.execute(
             select(Tenant, ConsoleLink.expires_at)
             .join(ConsoleLink, ConsoleLink.tenant_id == Tenant.id)
-            .where(ConsoleLink.token_hash == hash_token(token))
+            .where(ConsoleLink.token_hash == hash_token(token), Tenant.deleted_at.is_(None))
         )
     ).one_or_none()
     if found is None:

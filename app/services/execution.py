@@ -48,12 +48,13 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         if run is None or run.status in FINISHED:
             return None
         tenant = await session.get(Tenant, run.tenant_id)
+        if tenant is None or tenant.deleted_at is not None:
+            return None  # its tenant is deleted: the run goes with its rows, undone
         connector = await session.scalar(
             select(Connector).where(Connector.tenant_id == run.tenant_id, Connector.kind == run.connector)
         )
         run.status = "running"
         run.started_at = run.started_at or utcnow()
-    assert tenant is not None
     bind_log_context(run=run.id, tenant=tenant.slug, connector=run.connector)
     # The run's place in the backoff schedule: its partner calls continue it, across job attempts too.
     streak = FailureStreak(run.failed_attempts, run.failing_since)

@@ -1,13 +1,22 @@
-"""Creating, reading, changing and deleting tenants; credentials encrypted, the tenant key hashed."""
+"""Creating, reading, changing and deleting tenants; credentials encrypted, the tenant key hashed.
+
+Deleting is two steps, so that the request answers at once whatever the tenant's size: the DELETE marks the tenant
+deleted (from then on it is invisible everywhere) and a worker job (`purge_tenant`) removes its rows in small
+batches, each its own short transaction, so that neither the request nor other tenants' work waits behind it.
+"""
+
+import uuid
 
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import SecretBox, hash_token, new_tenant_key
-from app.errors import Conflict, invalid_field
-from app.models import Tenant
+from app.db import Sessionmaker
+from app.errors import Conflict, NotFound, invalid_field
+from app.models import Base, Run, RunEvent, Schedule, Tenant
+from app.models.base import utcnow
 from app.schemas.common import partner_url_problem
 from app.schemas.tenant import (
     LuccaPatch,
@@ -39,12 +48,17 @@ def secret_again(loc: tuple[str, ...], url_field: str) -> RequestValidationError
 
 async def list_tenants(session: AsyncSession, limit: int, after: str | None) -> tuple[list[TenantRead], str | None]:
     """A page of tenants by slug, and the slug to pass as `after` for the next page (None on the last one)."""
-    query = select(Tenant).order_by(Tenant.slug).limit(limit + 1)
+    query = select(Tenant).where(Tenant.deleted_at.is_(None)).order_by(Tenant.slug).limit(limit + 1)
     if after is not None:
         query = query.where(Tenant.slug > after)
     found = list(await session.scalars(query))
     page = [read_tenant(tenant) for tenant in found[:limit]]
     return page, page[-1].slug if len(found) > limit else None
+
+
+async def find_tenant(session: AsyncSession, where: ColumnElement[bool]) -> Tenant | None:
+    """The tenant that `where` picks, unless it is deleted."""
+    return await session.scalar(select(Tenant).where(where, Tenant.deleted_at.is_(None)))
 
 
 def read_tenant(tenant: Tenant) -> TenantRead:
@@ -81,7 +95,7 @@ async def create_tenant(session: AsyncSession, box: SecretBox, body: TenantCreat
         rate_limit_requests=body.lucca.rate_limit.requests,
         rate_limit_per_seconds=body.lucca.rate_limit.per_seconds,
     )
-    if await session.scalar(select(Tenant.id).where(Tenant.slug == body.slug)) is not None:
+    if await find_tenant(session, Tenant.slug == body.slug) is not None:
         raise Conflict(f"A tenant with slug {body.slug!r} already exists.")
     session.add(tenant)
     try:
@@ -136,3 +150,81 @@ def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch) -> str:
     if not merged["client_id"] or not merged["client_secret"]:
         raise invalid_field(("lucca", "oauth"), "client_id and client_secret are both needed")
     return box.encrypt_json(merged)
+
+
+# Rows one statement of the purge deletes (each in its own transaction), and runs it takes at a time: their events
+# go first, a batch at a time, since one run may have thousands.
+PURGE_BATCH_ROWS = 2_000
+PURGE_BATCH_RUNS = 200
+RUN_EVENTS = Base.metadata.tables[RunEvent.__tablename__]
+
+
+async def delete_tenant(session: AsyncSession, tenant: Tenant) -> None:
+    """Make the tenant invisible at once (its key, console links and webhook tokens refused, its slug free, its
+    schedules stopped); its rows go in the background (`purge_tenant`, queued once this is committed)."""
+    marked = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant.id, Tenant.deleted_at.is_(None))
+        .values(deleted_at=utcnow())
+        .returning(Tenant.id)
+    )
+    if marked.first() is None:
+        raise NotFound("Tenant not found.")  # deleted by another request meanwhile
+    # A tick that read a schedule before this claims it only if its `due_at` is unchanged (app.services.schedules).
+    await session.execute(update(Schedule).where(Schedule.tenant_id == tenant.id).values(due_at=None))
+
+
+async def deleted_tenants(session: AsyncSession) -> list[uuid.UUID]:
+    """Tenants whose rows are still being removed, for the worker's sweep to queue their purge again."""
+    return list(await session.scalars(select(Tenant.id).where(Tenant.deleted_at.is_not(None))))
+
+
+async def purge_tenant(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None:
+    """Remove a deleted tenant's rows, a small batch per transaction, then the tenant itself. Safe to run twice and
+    to stop anywhere: what is deleted stays deleted, and the next run goes on from there."""
+    async with sessionmaker() as session:
+        if await session.scalar(select(Tenant.deleted_at).where(Tenant.id == tenant_id)) is None:
+            return  # removed already (or never deleted)
+    await purge_runs(sessionmaker, tenant_id)
+    for table, where in tenant_rows(tenant_id):
+        while await delete_batch(sessionmaker, table, where):
+            pass
+    async with sessionmaker.begin() as session:
+        await session.execute(delete(Tenant).where(Tenant.id == tenant_id, Tenant.deleted_at.is_not(None)))
+
+
+async def purge_runs(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None:
+    """The tenant's runs, a few at a time: their events in batches, then the runs (their deliveries with them)."""
+    while True:
+        async with sessionmaker() as session:
+            run_ids = list(
+                await session.scalars(select(Run.id).where(Run.tenant_id == tenant_id).limit(PURGE_BATCH_RUNS))
+            )
+        if not run_ids:
+            return
+        while await delete_batch(sessionmaker, RUN_EVENTS, RunEvent.run_id.in_(run_ids)):
+            pass
+        async with sessionmaker.begin() as session:
+            await session.execute(delete(Run).where(Run.id.in_(run_ids)))
+
+
+def tenant_rows(tenant_id: uuid.UUID) -> list[tuple[Table, ColumnElement[bool]]]:
+    """Every table with a key to tenants (tables added later too), those that point at the others first, and
+    which of its rows are the tenant's."""
+    return [
+        (table, key.parent == tenant_id)
+        for table in reversed(Base.metadata.sorted_tables)
+        for key in table.foreign_keys
+        if key.column.table is Tenant.__table__
+    ]
+
+
+async def delete_batch(sessionmaker: Sessionmaker, table: Table, where: ColumnElement[bool]) -> int:
+    """Delete at most `PURGE_BATCH_ROWS` rows of `table` that `where` picks, in a transaction of its own; returns
+    how many went."""
+    key = tuple(table.primary_key.columns)
+    batch = select(*key).where(where).limit(PURGE_BATCH_ROWS)
+    async with sessionmaker.begin() as session:
+        connection = await session.connection()
+        deleted = await connection.execute(delete(table).where(tuple_(*key).in_(batch)))
+    return deleted.rowcount

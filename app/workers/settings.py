@@ -9,10 +9,10 @@ from arq.worker import func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.metrics import Flusher
-from app.queue import EXECUTE_RUN, enqueue_run
+from app.queue import EXECUTE_RUN, PURGE_TENANT, enqueue_run
 from app.services.context import Services
 from app.services.schedules import claim_due_runs
-from app.workers.tasks import JobContext, run_execute, runs_sweep
+from app.workers.tasks import JobContext, run_execute, runs_sweep, tenants_purge
 
 settings = get_settings()
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class WorkerSettings:
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
     functions = [
         # Our own deadline and the sweep bound retries; arq's try counter must never end a run.
-        func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds)
+        func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
+        func(tenants_purge, name=PURGE_TENANT, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
     ]
     cron_jobs = [
         cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),

@@ -9,11 +9,12 @@ from typing import Any
 from arq import Retry
 from sqlalchemy import select
 
-from app.models import Run
+from app.models import Run, Tenant
 from app.models.base import utcnow
-from app.queue import enqueue_run
+from app.queue import enqueue_purge, enqueue_run
 from app.services.context import Services
 from app.services.execution import execute_run, items_done, overran
+from app.services.tenants import deleted_tenants, purge_tenant
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ async def run_execute(ctx: JobContext, run_id: str) -> None:
     overruns ends; one that got items done goes on at once.
     """
     services: Services = ctx["services"]
-    deadline = max(services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS, 1)
+    deadline = job_deadline(services)
     run = uuid.UUID(run_id)
     done_before = await items_done_of(services, run)
     try:
@@ -43,6 +44,22 @@ async def run_execute(ctx: JobContext, run_id: str) -> None:
         raise Retry(defer=timedelta(seconds=delay))
 
 
+def job_deadline(services: Services) -> float:
+    return max(services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS, 1)
+
+
+async def tenants_purge(ctx: JobContext, tenant_id: str) -> None:
+    """tenants.purge: remove a deleted tenant's rows in small batches; past our deadline, go on in a new attempt
+    (what is deleted stays deleted)."""
+    services: Services = ctx["services"]
+    try:
+        async with asyncio.timeout(job_deadline(services)):
+            await purge_tenant(services.sessionmaker, uuid.UUID(tenant_id))
+    except TimeoutError:
+        log.info("the purge of tenant %s goes on in a new attempt", tenant_id)
+        raise Retry(defer=0) from None
+
+
 async def items_done_of(services: Services, run_id: uuid.UUID) -> int:
     async with services.sessionmaker() as session:
         state = await session.scalar(select(Run.state).where(Run.id == run_id))
@@ -50,16 +67,20 @@ async def items_done_of(services: Services, run_id: uuid.UUID) -> int:
 
 
 async def runs_sweep(ctx: JobContext) -> int:
-    """runs.sweep: queue every unfinished run that is due, in case its job was lost (Redis down, worker died)."""
+    """runs.sweep: queue every unfinished run that is due, and the purge of every deleted tenant not yet removed,
+    in case their job was lost (Redis down, worker died). A deleted tenant's runs are left to its purge."""
     services: Services = ctx["services"]
     async with services.sessionmaker() as session:
         due = await session.scalars(
             select(Run.id)
-            .where(Run.status.in_(("queued", "running")), Run.retry_at <= utcnow())
+            .join(Tenant, Tenant.id == Run.tenant_id)
+            .where(Run.status.in_(("queued", "running")), Run.retry_at <= utcnow(), Tenant.deleted_at.is_(None))
             .order_by(Run.created_at)
         )
         run_ids = list(due)
+        tenant_ids = await deleted_tenants(session)
     queued = [run_id for run_id in run_ids if await enqueue_run(services.redis, run_id)]
-    if queued:
-        log.info("sweep queued %d run(s) left unfinished", len(queued))
-    return len(queued)
+    purges = [tenant_id for tenant_id in tenant_ids if await enqueue_purge(services.redis, tenant_id)]
+    if queued or purges:
+        log.info("sweep queued %d run(s) left unfinished and %d tenant purge(s)", len(queued), len(purges))
+    return len(queued) + len(purges)

@@ -1,10 +1,21 @@
-"""Tenants and the authentication matrix of contract section 2."""
+"""Tenants and the authentication matrix of contract section 2; deleting a tenant (its rows go in the background)."""
+
+import asyncio
+import uuid
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
-from tests.factories import ADMIN, create_tenant
+from app.services.execution import execute_run
+from app.services.schedules import claim_due_runs
+from app.services.tenants import purge_tenant
+from app.workers.tasks import runs_sweep
+from bench.tenant_delete import fill_tenant
+from tests.e2e.conftest import WEBHOOK, drain_queue
+from tests.factories import ADMIN, add_softgarden, create_tenant, hire_body
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -180,3 +191,141 @@ async def test_the_index_check_finds_keys_without_a_leading_index(migrated_datab
         "probe_partial(run_id)",
         "probe_expression(tenant_id)",
     }
+
+
+# Deleting a tenant: it is gone from the answer on; its rows go in the background (tenants.purge)
+
+# Every table with a tenant_id (tables added later too), and the events of the tenant's runs.
+ROWS_OF_TENANT = """
+    SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id'
+"""
+
+
+async def rows_of(database_url: str, tenant_id: uuid.UUID) -> dict[str, int]:
+    """How many rows the tenant has in each table (its own row in `tenants`)."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        tables = [row[0] for row in await connection.fetch(ROWS_OF_TENANT)]
+        counts = {
+            table: await connection.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id = $1", tenant_id)  # noqa: S608
+            for table in tables
+        }
+        counts["run_events"] = await connection.fetchval(
+            "SELECT count(*) FROM run_events JOIN runs ON runs.id = run_events.run_id WHERE runs.tenant_id = $1",
+            tenant_id,
+        )
+        counts["tenants"] = await connection.fetchval("SELECT count(*) FROM tenants WHERE id = $1", tenant_id)
+    finally:
+        await connection.close()
+    return counts
+
+
+async def tenant_id_of(database_url: str, slug: str) -> uuid.UUID:
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        found: uuid.UUID = await connection.fetchval("SELECT id FROM tenants WHERE slug = $1", slug)
+    finally:
+        await connection.close()
+    return found
+
+
+def console_token(answer: httpx.Response) -> dict[str, str]:
+    assert answer.status_code == 201, answer.text
+    return {"Authorization": f"Bearer {answer.json()['url'].split('#token=')[1]}"}
+
+
+async def test_deleting_a_big_tenant_answers_before_its_rows_go(
+    client: httpx.AsyncClient, migrated_database: str
+) -> None:
+    acme = await add_softgarden(client, await create_tenant(client, "acme"))
+    link = console_token(await client.post("/api/v1/tenants/acme/console-links", headers=ADMIN))
+    acme_id = await tenant_id_of(migrated_database, "acme")
+    await fill_tenant(migrated_database, acme_id, runs=1_000, events_per_run=50, cards=5_000)
+    before = await rows_of(migrated_database, acme_id)
+    assert (before["runs"], before["run_events"], before["cards_events"]) == (1_000, 50_000, 5_000)
+
+    assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
+    # The answer did not wait for the rows: they are all still there, and the tenant is gone everywhere.
+    assert await rows_of(migrated_database, acme_id) == before
+    assert (await client.get("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
+    assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 404
+    assert (await client.get("/api/v1/tenants", headers=ADMIN)).json()["items"] == []
+    for credentials in (acme.auth, link):
+        assert (await client.get("/api/v1/me", headers=credentials)).status_code == 401
+    assert (await client.post(WEBHOOK, json=hire_body(), headers=acme.webhook_auth)).status_code == 401
+    # The slug is free at once; the new tenant sees nothing of the old one.
+    again = await create_tenant(client, "acme")
+    assert (await client.get("/api/v1/tenants/acme/runs", headers=again.auth)).json()["items"] == []
+
+    await drain_queue()  # the worker's job removes the old tenant's rows, in batches
+    assert set((await rows_of(migrated_database, acme_id)).values()) == {0}
+    assert (await client.get("/api/v1/tenants/acme", headers=again.auth)).status_code == 200
+
+
+async def test_a_deleted_tenant_runs_nothing_and_no_schedule_of_it_fires(
+    client: httpx.AsyncClient, app: FastAPI, migrated_database: str
+) -> None:
+    acme = await add_softgarden(client, await create_tenant(client, "acme"))
+    run_id = (await client.post(WEBHOOK, json=hire_body(), headers=acme.webhook_auth)).json()["run_id"]
+    cards = {"api_base_url": "http://127.0.0.1:9/cards", "api_token": "t", "space_id": "s",
+             "stats_sync": {"enabled": True, "hour": 2}}  # fmt: skip
+    put = await client.put("/api/v1/tenants/acme/connectors/cards", json={"settings": cards}, headers=acme.auth)
+    assert put.status_code == 200, put.text
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE schedules SET due_at = now() - interval '1 minute'")
+        assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
+        services = app.state.services
+        assert await claim_due_runs(services.sessionmaker) == []
+        assert await execute_run(services, uuid.UUID(run_id)) is None
+        assert await connection.fetchval("SELECT status FROM runs WHERE id = $1", uuid.UUID(run_id)) == "queued"
+        # Every job is lost (Redis emptied): the sweep queues the tenant's purge again, never its run.
+        await services.redis.flushdb()
+        assert await runs_sweep({"services": services}) == 1
+        assert not await services.redis.exists(f"arq:job:run:{run_id}")
+        await drain_queue()
+        assert await connection.fetchval("SELECT count(*) FROM runs") == 0
+    finally:
+        await connection.close()
+
+
+async def test_the_purge_goes_on_where_a_dead_worker_left_it(
+    client: httpx.AsyncClient, app: FastAPI, migrated_database: str
+) -> None:
+    await create_tenant(client, "acme")
+    acme_id = await tenant_id_of(migrated_database, "acme")
+    await fill_tenant(migrated_database, acme_id, runs=300, events_per_run=20, cards=3_000)
+    before = await rows_of(migrated_database, acme_id)
+    assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
+    services = app.state.services
+    await services.redis.flushdb()  # the job is lost with its worker
+
+    deletes = 0
+
+    def die_at_the_third_delete(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        nonlocal deletes
+        deletes += statement.startswith("DELETE")
+        if deletes == 3:
+            raise ConnectionResetError("the worker died")
+
+    engine = services.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", die_at_the_third_delete)
+    try:
+        with pytest.raises(ConnectionResetError):
+            await purge_tenant(services.sessionmaker, acme_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", die_at_the_third_delete)
+    # Each batch is committed on its own: what went stays gone, the rest is still there.
+    partly = await rows_of(migrated_database, acme_id)
+    assert 0 < partly["run_events"] < before["run_events"] and partly["runs"] == before["runs"]
+
+    assert await runs_sweep({"services": services}) == 1
+    await drain_queue()
+    assert set((await rows_of(migrated_database, acme_id)).values()) == {0}
+    await purge_tenant(services.sessionmaker, acme_id)  # once more: nothing left to do
+
+
+async def test_two_deletes_at_once_delete_once(client: httpx.AsyncClient) -> None:
+    await create_tenant(client, "acme")
+    answers = await asyncio.gather(*(client.delete("/api/v1/tenants/acme", headers=ADMIN) for _ in range(4)))
+    assert sorted(answer.status_code for answer in answers) == [204, 404, 404, 404]
