@@ -16,7 +16,7 @@ from app.errors import Forbidden, NotFound, Unauthorized
 from app.json_body import ReceivedBodyDep
 from app.models import Tenant
 from app.schemas.common import SLUG_PATTERN
-from app.services.console_links import console_link_tenant, is_console_token
+from app.services.console_links import MintedBy, console_link_tenant, is_console_token
 from app.services.tenants import find_tenant
 
 UNAUTHORIZED = "Missing or invalid credentials."
@@ -49,6 +49,11 @@ class Caller:
     tenant: Tenant | None = None
     # Set for a console link's token: it acts as the tenant's key until then.
     expires_at: datetime | None = None
+
+    @property
+    def minted_by(self) -> MintedBy:
+        """What the console links this caller makes say about who made them."""
+        return "operator" if self.is_operator else "tenant_key"
 
 
 def bearer_token(request: Request) -> str:
@@ -84,6 +89,20 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 def require_operator(caller: CallerDep, _: OperatorScheme) -> Caller:
     if not caller.is_operator:
         raise Forbidden("Only the operator may do this.")
+    return caller
+
+
+NOT_WITH_A_CONSOLE_LINK = (
+    "A console link cannot make or end links, nor rotate the tenant key: sign in with the tenant key or ask the "
+    "operator."
+)
+
+
+def require_key_or_operator(caller: CallerDep) -> Caller:
+    """The operator or the tenant's own key: a console link's token manages no credentials, so that a link never
+    outlives its expiry nor locks out whoever gave it."""
+    if caller.expires_at is not None:
+        raise Forbidden(NOT_WITH_A_CONSOLE_LINK)
     return caller
 
 

@@ -17,3 +17,5 @@ class ConsoleLink(UUIDKey, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # Who made it, `operator` or `tenant_key`: rotating the tenant key ends the links the key made.
+    minted_by: Mapped[str] = mapped_column(String(20))

@@ -1,22 +1,26 @@
-"""Tenants: the operator creates and changes them; a tenant's key reads its own."""
+"""Tenants: the operator creates and changes them; a tenant's key reads its own, rotates itself and manages the
+tenant's console links."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.auth import Caller, CallerDep, TenantDep, require_operator
+from app.auth import Caller, TenantDep, require_key_or_operator, require_operator
 from app.db import SessionDep
-from app.errors import Forbidden, answers
+from app.errors import answers
 from app.json_body import ReceivedBodyDep, json_body, openapi_body, read_json
 from app.queue import enqueue_purge
 from app.schemas.common import SLUG_PATTERN
-from app.schemas.console import ConsoleLinkCreate, ConsoleLinkCreated, TenantPage
-from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantRead, TenantUpdate
+from app.schemas.console import ConsoleLinkCreate, ConsoleLinkCreated, ConsoleLinkList, ConsoleLinkRead, TenantPage
+from app.schemas.tenant import TENANT_EXAMPLE, TenantCreate, TenantCreated, TenantKey, TenantRead, TenantUpdate
 from app.services import console_links, tenants
+from app.services.console_links import MAX_LIVE_LINKS
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 # Declared after the tenant, so another tenant's key gets 404 before its own gets 403.
 OperatorDep = Annotated[Caller, Depends(require_operator)]
+KeyOrOperatorDep = Annotated[Caller, Depends(require_key_or_operator)]
 # What a new tenant's slug leads to (OpenAPI links, which /docs shows and schemathesis follows).
 TENANT_LINKS = {
     name: {"operationId": operation, "parameters": {"slug": "$response.body#/slug"}}
@@ -27,9 +31,23 @@ TENANT_LINKS = {
         ("SetUpSoftgarden", "put_softgarden_connector_api_v1_tenants__slug__connectors_softgarden_put"),
         ("SetUpTaleez", "put_taleez_connector_api_v1_tenants__slug__connectors_taleez_put"),
         ("ListRuns", "list_runs_api_v1_tenants__slug__runs_get"),
+        ("RotateKey", "rotate_key_api_v1_tenants__slug__rotate_key_post"),
+        ("MakeConsoleLink", "create_console_link_api_v1_tenants__slug__console_links_post"),
+        ("ListConsoleLinks", "list_console_links_api_v1_tenants__slug__console_links_get"),
     )
 }
+# What a new console link's id leads to.
+CONSOLE_LINK_LINKS = {
+    "EndConsoleLink": {
+        "operationId": "end_console_link_api_v1_tenants__slug__console_links__link_id__delete",
+        "parameters": {"slug": "$request.path.slug", "link_id": "$response.body#/id"},
+    }
+}
 OPERATOR_ONLY = {403: "Only the operator may do this (a tenant key may not)."}
+CONSOLE_TOKEN = {403: "A console link's token may not do this: the tenant key or the operator may."}
+CHANGED_MEANWHILE = {409: "Another request rotated the key or deleted the tenant at the same moment: nothing changed."}
+TOO_MANY_LINKS = {409: f"The tenant has {MAX_LIVE_LINKS} live console links: end some first."}
+NO_LIVE_LINK = {404: "No such tenant (or one the caller may not see), or no live console link of it with this id."}
 
 
 @router.post(
@@ -100,6 +118,17 @@ async def delete_tenant(request: Request, tenant: TenantDep, _: OperatorDep, ses
     return Response(status_code=204)
 
 
+@router.post(
+    "/{slug}/rotate-key",
+    response_model=TenantKey,
+    responses=answers(401, 403, 404, 409, 422, described={**CONSOLE_TOKEN, **CHANGED_MEANWHILE}),
+)
+async def rotate_key(tenant: TenantDep, _: KeyOrOperatorDep, session: SessionDep) -> TenantKey:
+    """Issue a new tenant key, returned this once; the old one stops working at once, and so do the console links
+    the tenant key made (those the operator made stay)."""
+    return TenantKey(api_key=await tenants.rotate_key(session, tenant))
+
+
 async def console_link_body(request: Request, received: ReceivedBodyDep) -> ConsoleLinkCreate:
     """The body is optional: none at all means the default lifetime."""
     if not received.content and received.problem is None:
@@ -111,9 +140,10 @@ async def console_link_body(request: Request, received: ReceivedBodyDep) -> Cons
     "/{slug}/console-links",
     status_code=201,
     response_model=ConsoleLinkCreated,
-    responses=answers(
-        401, 403, 404, 408, 413, 415, 422, described={403: "A console link's token may not make more links."}
-    ),
+    responses={
+        **answers(401, 403, 404, 408, 409, 413, 415, 422, described={**CONSOLE_TOKEN, **TOO_MANY_LINKS}),
+        201: {"description": "Made; the URL carries the token, this once.", "links": CONSOLE_LINK_LINKS},
+    },
     openapi_extra={
         "requestBody": {
             **openapi_body(ConsoleLinkCreate, {"an hour": {"ttl_seconds": 3600}})["requestBody"],
@@ -124,14 +154,39 @@ async def console_link_body(request: Request, received: ReceivedBodyDep) -> Cons
 async def create_console_link(
     request: Request,
     tenant: TenantDep,
-    caller: CallerDep,
+    caller: KeyOrOperatorDep,
     session: SessionDep,
     body: Annotated[ConsoleLinkCreate, Depends(console_link_body)],
 ) -> ConsoleLinkCreated:
     """A console link for this tenant: a URL whose fragment carries a token that acts as the tenant's key until
     it expires (default an hour). The operator or the tenant's key may make one; a console token may not, so a
     link never outlives its expiry."""
-    if caller.expires_at is not None:
-        raise Forbidden("A console link cannot make other links: sign in with the tenant key or ask the operator.")
-    url, expires_at = await console_links.create_console_link(session, tenant, body.ttl_seconds, str(request.base_url))
-    return ConsoleLinkCreated(url=url, expires_at=expires_at)
+    base_url = str(request.base_url)
+    link, url = await console_links.create_console_link(session, tenant, body.ttl_seconds, base_url, caller.minted_by)
+    return ConsoleLinkCreated(url=url, expires_at=link.expires_at, id=link.id)
+
+
+@router.get("/{slug}/console-links", response_model=ConsoleLinkList, responses=answers(401, 404, 422))
+async def list_console_links(tenant: TenantDep, session: SessionDep) -> ConsoleLinkList:
+    """The tenant's live console links, newest first: when each was made, until when it works and who made it
+    (never its token)."""
+    links = await console_links.list_console_links(session, tenant)
+    return ConsoleLinkList(items=[ConsoleLinkRead.model_validate(link, from_attributes=True) for link in links])
+
+
+@router.delete(
+    "/{slug}/console-links/{link_id:uuid}",
+    status_code=204,
+    responses=answers(401, 403, 404, 422, described={**CONSOLE_TOKEN, **NO_LIVE_LINK}),
+)
+async def end_console_link(link_id: uuid.UUID, tenant: TenantDep, _: KeyOrOperatorDep, session: SessionDep) -> Response:
+    """End one console link at once: its token is refused from this answer on."""
+    await console_links.end_console_link(session, tenant, link_id)
+    return Response(status_code=204)
+
+
+@router.delete("/{slug}/console-links", status_code=204, responses=answers(401, 403, 404, 422, described=CONSOLE_TOKEN))
+async def end_console_links(tenant: TenantDep, _: KeyOrOperatorDep, session: SessionDep) -> Response:
+    """End every live console link of the tenant at once."""
+    await console_links.end_console_links(session, tenant)
+    return Response(status_code=204)

@@ -1,6 +1,7 @@
 """What the API adds for the console (contract section 12): the operator's tenant list, console links, who is
 signed in, and connection checks."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -8,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from app.schemas.common import RequestBody, json_integer
 from app.schemas.tenant import TenantRead
-from app.services.console_links import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
+from app.services.console_links import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MintedBy
 
 
 class TenantPage(BaseModel):
@@ -26,6 +27,20 @@ class ConsoleLinkCreate(RequestBody):
 class ConsoleLinkCreated(BaseModel):
     url: str = Field(description="`<base>/console#token=<token>`: the token is in the fragment, which no server sees.")
     expires_at: datetime
+    id: uuid.UUID = Field(description="The link's id, to end it with `DELETE …/console-links/{link_id}`.")
+
+
+class ConsoleLinkRead(BaseModel):
+    """A live console link: never its token, nor anything made from it."""
+
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    minted_by: MintedBy = Field(description="Who made it: the operator or the tenant key (console tokens make none).")
+
+
+class ConsoleLinkList(BaseModel):
+    items: list[ConsoleLinkRead] = Field(description="The tenant's live links, newest first.")
 
 
 class SignedIn(BaseModel):

@@ -122,6 +122,10 @@ class TenantCreated(TenantRead):
     api_key: str = Field(description="The tenant key, returned this once only.")
 
 
+class TenantKey(BaseModel):
+    api_key: str = Field(description="The new tenant key, returned this once only; the old one no longer works.")
+
+
 TENANT_EXAMPLE = {
     "slug": "acme",
     "name": "Acme SAS",

@@ -30,6 +30,7 @@ from app.schemas.tenant import (
     TenantRead,
     TenantUpdate,
 )
+from app.services.console_links import end_console_links
 
 
 def check_upstream_url(url: str, allow_http: bool, loc: tuple[str, ...]) -> str:
@@ -105,6 +106,25 @@ async def create_tenant(session: AsyncSession, box: SecretBox, body: TenantCreat
     except IntegrityError:
         raise Conflict(f"A tenant with slug {body.slug!r} already exists.") from None
     return TenantCreated(**read_tenant(tenant).model_dump(), api_key=key)
+
+
+async def rotate_key(session: AsyncSession, tenant: Tenant) -> str:
+    """A new tenant key, returned this once. The old one is refused from this commit on, by every process (each
+    request looks its key up), and so are the console links the tenant key made: a leaked key may have made some."""
+    key = new_tenant_key()
+    # Only over the key this request read: of two rotations at once, one hands out a key that works, the other none.
+    rotated = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant.id, Tenant.key_hash == tenant.key_hash, Tenant.deleted_at.is_(None))
+        .values(key_hash=hash_token(key))
+        .returning(Tenant.id)
+    )
+    if rotated.first() is None:
+        raise Conflict(
+            "Another request rotated the key or deleted the tenant at the same moment: nothing changed here."
+        )
+    await end_console_links(session, tenant, minted_by="tenant_key")
+    return key
 
 
 def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http: bool) -> TenantRead:

@@ -2,6 +2,7 @@
 links, who is signed in, the search by person, retry-failed and Check connection; and the page's own headers."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -167,6 +168,92 @@ async def test_me_says_who_is_signed_in(client: httpx.AsyncClient) -> None:
     assert (link["role"], link["tenant"]["slug"]) == ("tenant", "acme")
     assert datetime.fromisoformat(link["expires_at"]) == datetime.fromisoformat(made["expires_at"])
     assert (await client.get("/api/v1/me")).status_code == 401
+
+
+# Listing and ending console links (contract section 2)
+
+
+async def links_of(client: httpx.AsyncClient, auth: dict[str, str], slug: str = "acme") -> list[dict[str, Any]]:
+    answer = await client.get(f"/api/v1/tenants/{slug}/console-links", headers=auth)
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+async def test_live_links_are_listed_without_their_tokens(client: httpx.AsyncClient, migrated_database: str) -> None:
+    acme = await create_tenant(client, "acme")
+    by_operator = (await console_link(client, "acme", ADMIN)).json()
+    by_key = (await console_link(client, "acme", acme.auth, ttl_seconds=600)).json()
+    expired = (await console_link(client, "acme", ADMIN)).json()
+    await sql(migrated_database, "UPDATE console_links SET expires_at = now() - interval '1 second' WHERE id = $1",
+              uuid.UUID(expired["id"]))  # fmt: skip
+    listed = await links_of(client, acme.auth)
+    assert [(link["id"], link["minted_by"]) for link in listed] == [
+        (by_key["id"], "tenant_key"),
+        (by_operator["id"], "operator"),
+    ]
+    assert listed[0]["expires_at"] == by_key["expires_at"] and set(listed[0]) == {"id", "created_at", "expires_at",
+                                                                                   "minted_by"}  # fmt: skip
+    # A console token may read them (it acts as the tenant key); nothing that opens a link is shown.
+    answer = await client.get("/api/v1/tenants/acme/console-links", headers=bearer(token_of(by_key["url"])))
+    hashes = [row[0] for row in await sql(migrated_database, "SELECT token_hash FROM console_links")]
+    for made in (by_operator, by_key):
+        assert token_of(made["url"]) not in answer.text
+    assert not any(token_hash in answer.text for token_hash in hashes)
+    other = await create_tenant(client, "other")
+    assert await links_of(client, other.auth, "other") == []
+    assert (await client.get("/api/v1/tenants/acme/console-links", headers=other.auth)).status_code == 404
+
+
+async def test_a_link_ended_is_refused_at_once(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    first, second = [(await console_link(client, "acme", ADMIN)).json() for _ in range(2)]
+    first_token, second_token = bearer(token_of(first["url"])), bearer(token_of(second["url"]))
+    ended = await client.delete(f"/api/v1/tenants/acme/console-links/{first['id']}", headers=acme.auth)
+    assert ended.status_code == 204
+    assert (await client.get("/api/v1/me", headers=first_token)).status_code == 401
+    assert (await client.get("/api/v1/me", headers=second_token)).status_code == 200
+    assert [link["id"] for link in await links_of(client, ADMIN)] == [second["id"]]
+    # Ended, unknown, not an id, or another tenant's: 404, and nothing else ends.
+    other = await create_tenant(client, "other")
+    for path, auth in ((f"acme/console-links/{first['id']}", ADMIN), (f"acme/console-links/{uuid.uuid4()}", ADMIN),
+                       ("acme/console-links/not-an-id", ADMIN), (f"acme/console-links/{second['id']}", other.auth),
+                       (f"other/console-links/{second['id']}", other.auth)):  # fmt: skip
+        assert (await client.delete(f"/api/v1/tenants/{path}", headers=auth)).status_code == 404, path
+    assert (await client.get("/api/v1/me", headers=second_token)).status_code == 200
+    assert (await client.delete("/api/v1/tenants/acme/console-links", headers=ADMIN)).status_code == 204
+    assert (await client.get("/api/v1/me", headers=second_token)).status_code == 401
+    assert await links_of(client, acme.auth) == []
+
+
+async def test_a_console_link_ends_no_link(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    made = (await console_link(client, "acme", acme.auth)).json()
+    token = bearer(token_of(made["url"]))
+    for method, path in (("DELETE", f"/api/v1/tenants/acme/console-links/{made['id']}"),
+                         ("DELETE", "/api/v1/tenants/acme/console-links"),
+                         ("POST", "/api/v1/tenants/acme/console-links")):  # fmt: skip
+        refused = await client.request(method, path, headers=token)
+        assert refused.status_code == 403 and "console link" in refused.json()["detail"], path
+    assert (await client.get("/api/v1/me", headers=token)).status_code == 200
+    assert (await client.delete("/api/v1/tenants/acme/console-links", headers={})).status_code == 401
+
+
+async def test_a_tenant_has_at_most_a_hundred_live_links(client: httpx.AsyncClient, migrated_database: str) -> None:
+    acme = await create_tenant(client, "acme")
+    await sql(
+        migrated_database,
+        """INSERT INTO console_links (id, tenant_id, token_hash, created_at, expires_at, minted_by)
+           SELECT gen_random_uuid(), tenants.id, md5(number::text) || md5(number::text), now(), now() + interval '1 hour',
+                  'operator'
+           FROM tenants, generate_series(1, 99) AS number""",
+    )
+    assert (await console_link(client, "acme", acme.auth)).status_code == 201
+    refused = await console_link(client, "acme", acme.auth)
+    assert refused.status_code == 409 and "100 live console links" in refused.json()["detail"]
+    assert len(await links_of(client, acme.auth)) == 100
+    await sql(migrated_database, "UPDATE console_links SET expires_at = now() - interval '1 second'")
+    assert (await console_link(client, "acme", acme.auth)).status_code == 201
 
 
 # The console page (contract section 12)

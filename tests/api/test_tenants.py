@@ -329,3 +329,75 @@ async def test_two_deletes_at_once_delete_once(client: httpx.AsyncClient) -> Non
     await create_tenant(client, "acme")
     answers = await asyncio.gather(*(client.delete("/api/v1/tenants/acme", headers=ADMIN) for _ in range(4)))
     assert sorted(answer.status_code for answer in answers) == [204, 404, 404, 404]
+
+
+# Rotating the tenant key (contract section 2)
+
+
+async def rotate(client: httpx.AsyncClient, slug: str, auth: dict[str, str]) -> httpx.Response:
+    return await client.post(f"/api/v1/tenants/{slug}/rotate-key", headers=auth)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_a_rotated_key_is_refused_at_once_by_every_process(
+    client: httpx.AsyncClient, asgi_client: httpx.AsyncClient, migrated_database: str
+) -> None:
+    acme = await create_tenant(client, "acme")
+    # Two API processes: the uvicorn server, and an app of this test's own with its own pools.
+    for api in (client, asgi_client):
+        assert (await api.get("/api/v1/tenants/acme", headers=acme.auth)).status_code == 200
+    rotated = await rotate(client, "acme", acme.auth)
+    assert rotated.status_code == 200
+    assert list(rotated.json()) == ["api_key"]
+    new_key = rotated.json()["api_key"]
+    assert new_key.startswith("lct_") and new_key != acme.key
+    for api in (client, asgi_client):
+        assert (await api.get("/api/v1/tenants/acme", headers=acme.auth)).status_code == 401
+        assert (await api.get("/api/v1/tenants/acme/runs", headers=bearer(new_key))).status_code == 200
+    # The operator may rotate it too; the key is stored only as a hash.
+    by_operator = (await rotate(asgi_client, "acme", ADMIN)).json()["api_key"]
+    assert (await client.get("/api/v1/tenants/acme", headers=bearer(new_key))).status_code == 401
+    assert (await client.get("/api/v1/tenants/acme", headers=bearer(by_operator))).status_code == 200
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        assert by_operator not in str(await connection.fetch("SELECT * FROM tenants"))
+    finally:
+        await connection.close()
+
+
+async def test_who_may_rotate_the_key(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    other = await create_tenant(client, "other")
+    link = console_token(await client.post("/api/v1/tenants/acme/console-links", headers=ADMIN))
+    refused = await rotate(client, "acme", link)
+    # A console link acts as the tenant key, but may not lock out whoever holds the key.
+    assert refused.status_code == 403 and "console link" in refused.json()["detail"]
+    assert (await rotate(client, "acme", other.auth)).status_code == 404
+    assert (await rotate(client, "acme", {})).status_code == 401
+    assert (await rotate(client, "nobody", ADMIN)).status_code == 404
+    assert (await client.get("/api/v1/tenants/acme", headers=acme.auth)).status_code == 200
+
+
+async def test_rotating_the_key_ends_the_links_the_key_made(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    by_key = console_token(await client.post("/api/v1/tenants/acme/console-links", headers=acme.auth))
+    by_operator = console_token(await client.post("/api/v1/tenants/acme/console-links", headers=ADMIN))
+    new_key = bearer((await rotate(client, "acme", acme.auth)).json()["api_key"])
+    # A leaked key may have made links: they go with it; the operator's stay.
+    assert (await client.get("/api/v1/me", headers=by_key)).status_code == 401
+    assert (await client.get("/api/v1/me", headers=by_operator)).status_code == 200
+    listed = (await client.get("/api/v1/tenants/acme/console-links", headers=new_key)).json()["items"]
+    assert [link["minted_by"] for link in listed] == ["operator"]
+
+
+async def test_rotations_at_once_hand_out_one_key_that_works(client: httpx.AsyncClient) -> None:
+    acme = await create_tenant(client, "acme")
+    answers = await asyncio.gather(*(rotate(client, "acme", acme.auth) for _ in range(4)))
+    statuses = sorted(answer.status_code for answer in answers)
+    # The others found the key changed under them (409) or already refused (401).
+    assert statuses[0] == 200 and set(statuses[1:]) <= {401, 409}, statuses
+    [winner] = [answer.json()["api_key"] for answer in answers if answer.status_code == 200]
+    assert (await client.get("/api/v1/tenants/acme", headers=bearer(winner))).status_code == 200
