@@ -18,6 +18,7 @@ const CARDS_STATUSES = {
   duplicate_email: "Email shared with another employee",
 };
 const LOGIN_MODES = ["app", "sso", "GoogleOAuth", "MicrosoftOAuth", "AppleOAuth"];
+const MINTED_BY = { operator: "The operator", tenant_key: "The tenant key" };
 // Settings whose value is a secret: never shown, sent only when typed (left empty, the stored one stays).
 const SECRET_FIELDS = new Set(["api_secret", "api_token", "password", "private_key", "passphrase"]);
 const MULTILINE_FIELDS = new Set(["private_key", "host_key"]);
@@ -418,7 +419,7 @@ async function homeView(context) {
   await load(null);
 }
 
-function consoleLinkButton(slug, target) {
+function consoleLinkButton(slug, target, onMade) {
   return button("Make a console link", async () => {
     try {
       const made = await api("POST", `/api/v1/tenants/${slug}/console-links`, { ttl_seconds: 3600 });
@@ -426,6 +427,7 @@ function consoleLinkButton(slug, target) {
       fill(target, h("div", { class: "card" }, h("h2", {}, `Console link for ${slug}`),
         shownOnce("Console link", made.url, `Send it to the tenant's admin: it signs them in to ${slug} only, until ${formatDate(made.expires_at, zone)}. It is shown this once.`)));
       target.querySelector("input").focus();
+      if (onMade) await onMade();
     } catch (error) {
       notice(errorText(error), "error");
     }
@@ -531,11 +533,10 @@ async function tenantView(context, slug) {
   const tenant = await tenantOf(slug);
   const zone = tenant.timezone;
   const glance = h("div", {}, h("p", { class: "loading" }, "Loading the connectors…"));
-  const links = h("div", { "aria-live": "polite" });
   append(context.view, h("h1", { tabindex: "-1" }, tenant.name),
     h("p", { class: "hint" }, `Tenant ${tenant.slug} · Lucca at ${tenant.lucca.base_url} · times in ${zone}`), glance);
-  if (!state.me.expires_at) append(context.view, h("section", { class: "card" }, h("h2", {}, "Console link"),
-    h("p", {}, "A link that signs someone in to this tenant's console for an hour, without its key."), consoleLinkButton(slug, links), links));
+  // A console link's session manages no credentials (the API refuses it): it does not see them.
+  if (!state.me.expires_at) append(context.view, await accessSection(slug, zone));
   const since = Date.now() - WEEK_MS;
   const rows = await Promise.all(KINDS.map(async (kind) => {
     const base = `/api/v1/tenants/${slug}`;
@@ -557,6 +558,67 @@ async function tenantView(context, slug) {
   if (!context.live()) return;
   fill(glance, h("h2", {}, "Connectors"),
     table(["Connector", "State", "Last run", "Its status", "Failures (7 days)", ""], rows));
+}
+
+// The tenant key and the console links: rotate the key (the new one shown once), list the live links, end them.
+async function accessSection(slug, zone) {
+  const base = `/api/v1/tenants/${slug}`;
+  const once = h("div", { "aria-live": "polite" });
+  const made = h("div", { "aria-live": "polite" });
+  const links = h("div", { "aria-live": "polite" });
+  async function loadLinks() {
+    const listing = await api("GET", `${base}/console-links`);
+    const rows = listing.items.map((item) => h("tr", {},
+      h("td", {}, formatDate(item.created_at, zone)), h("td", {}, formatDate(item.expires_at, zone)), h("td", {}, MINTED_BY[item.minted_by]),
+      h("td", {}, button("End it", () => act(async () => {
+        await api("DELETE", `${base}/console-links/${item.id}`);
+        notice("The link is ended: it signs nobody in any more.", "ok");
+      }), { class: "secondary", "aria-label": `End it: the link made ${formatDate(item.created_at, zone)}` }))));
+    fill(links, rows.length ? table(["Made", "Works until", "Made by", ""], rows) : empty("No live console link."),
+      rows.length ? askFirst("End every link", "Everyone signed in with a link to this tenant is signed out at once. End every link?", "Yes, end every link",
+        () => act(async () => {
+          await api("DELETE", `${base}/console-links`);
+          notice("Every console link is ended.", "ok");
+        })) : null);
+  }
+  async function act(change) {
+    try {
+      await change();
+      await loadLinks();
+    } catch (error) {
+      notice(errorText(error), "error");
+    }
+  }
+  const rotate = askFirst("Rotate the tenant key", "The current key stops working at once, everywhere, and so do the console links it made. Rotate it?", "Yes, rotate it",
+    () => act(async () => {
+      const rotated = await api("POST", `${base}/rotate-key`);
+      // Signed in with the key just rotated: this tab goes on with the new one.
+      if (state.me.role === "tenant") sessionStorage.setItem(TOKEN_KEY, rotated.api_key);
+      fill(once, h("div", { class: "card" }, h("h2", {}, "New tenant key"),
+        shownOnce("Tenant key", rotated.api_key, "The new tenant key is shown this once: keep it somewhere safe. The previous key no longer works, nor do the console links it made.")));
+      once.querySelector("input").focus();
+    }));
+  await loadLinks();
+  return h("section", { class: "card" }, h("h2", {}, "Access"),
+    h("h3", {}, "Tenant key"), h("p", {}, "A new key for this tenant's API and console, for when the current one may have leaked."), rotate, once,
+    h("h3", {}, "Console links"), h("p", {}, "Links that sign someone in to this tenant's console without its key, each until it expires or is ended here."),
+    links, consoleLinkButton(slug, made, loadLinks), made);
+}
+
+// A button for what cannot be undone: it asks first, and `act` runs on yes.
+function askFirst(label, question, yes, act) {
+  const area = h("div", {});
+  function ask() {
+    fill(area, button(label, () => {
+      fill(area, h("p", {}, question), button(yes, async () => {
+        await act();
+        ask();
+      }), button("Cancel", ask, { class: "secondary" }));
+      area.querySelector("button").focus();
+    }));
+  }
+  ask();
+  return area;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -758,28 +820,17 @@ function webhookPanel(kind, webhookToken) {
 }
 
 function rotateSection(kind, base, target) {
-  const section = h("section", { class: "card" }, h("h2", {}, "Webhook token"),
-    h("p", {}, `A new token for ${KIND_NAMES[kind]}'s webhooks: the current one stops working at once.`));
-  const area = h("div", {});
-  function ask() {
-    fill(area, button("Rotate the webhook token", () => {
-      fill(area, h("p", {}, "The current token will stop working at once. Rotate it?"),
-        button("Yes, rotate it", async () => {
-          try {
-            const rotated = await api("POST", `${base}/rotate-token`);
-            fill(target, webhookPanel(kind, rotated.webhook_token));
-            target.querySelector("input").focus();
-          } catch (error) {
-            notice(error.status === 404 ? "Save the settings first." : errorText(error), "error");
-          }
-          ask();
-        }), button("Cancel", ask, { class: "secondary" }));
-      area.querySelector("button").focus();
+  return h("section", { class: "card" }, h("h2", {}, "Webhook token"),
+    h("p", {}, `A new token for ${KIND_NAMES[kind]}'s webhooks: the current one stops working at once.`),
+    askFirst("Rotate the webhook token", "The current token will stop working at once. Rotate it?", "Yes, rotate it", async () => {
+      try {
+        const rotated = await api("POST", `${base}/rotate-token`);
+        fill(target, webhookPanel(kind, rotated.webhook_token));
+        target.querySelector("input").focus();
+      } catch (error) {
+        notice(error.status === 404 ? "Save the settings first." : errorText(error), "error");
+      }
     }));
-  }
-  ask();
-  section.append(area);
-  return section;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -242,6 +242,65 @@ async def test_the_operator_creates_a_tenant_and_sees_its_key_once(client: httpx
     console.wait(lambda: console.link("new-co"))
 
 
+async def test_the_tenant_key_is_rotated_from_the_console_and_shown_once(
+    client: httpx.AsyncClient, console: Console, live_api: LiveServer
+) -> None:
+    tenant = await create_tenant(client, "acme")
+    console.sign_in(tenant.key)
+    console.wait_text("Access")
+    console.click("Rotate the tenant key")
+    console.wait_text("The current key stops working at once")
+    console.click("Yes, rotate it")
+    console.wait_text("New tenant key")
+    key = console.field("Tenant key").get_attribute("value")
+    assert key and key.startswith("lct_") and key != tenant.key
+    assert console.button("Copy")
+    assert (await client.get("/api/v1/tenants/acme", headers=tenant.auth)).status_code == 401
+    assert (await client.get("/api/v1/tenants/acme", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    # This tab was signed in with the old key: it goes on with the new one.
+    assert console.stored_token() == key
+    console.link("Runs").click()
+    console.wait_text("No run yet: the first hire will show here.")
+    assert_nothing_leaked(console, live_api, [tenant.key, key])
+
+
+async def test_console_links_are_listed_and_ended_from_the_console(client: httpx.AsyncClient, console: Console) -> None:
+    tenant = await create_tenant(client, "acme")
+    by_key = await client.post("/api/v1/tenants/acme/console-links", headers=tenant.auth)
+    by_operator = urlsplit(await console_url(client, "acme")).fragment.removeprefix("token=")
+    tokens = [{"Authorization": f"Bearer {token}"} for token in (by_key.json()["url"].split("#token=")[1], by_operator)]
+    console.sign_in("test-operator-token")
+    console.go("#/tenants/acme")
+    console.wait_text("Console links")
+
+    def rows() -> list[str]:
+        return [
+            row.text for row in console.driver.find_elements(By.XPATH, "//section[.//h3='Console links']//tbody/tr")
+        ]
+
+    console.wait(lambda: len(rows()) == 2)
+    assert "The operator" in rows()[0] and "The tenant key" in rows()[1]
+    console.click("Make a console link")
+    console.wait(lambda: len(rows()) == 3)
+    console.find("button[aria-label^='End it: the link made']")
+    console.driver.find_elements(By.CSS_SELECTOR, "button[aria-label^='End it: the link made']")[2].click()
+    console.wait_text("The link is ended")
+    console.wait(lambda: len(rows()) == 2)
+    assert (await client.get("/api/v1/me", headers=tokens[0])).status_code == 401
+    assert (await client.get("/api/v1/me", headers=tokens[1])).status_code == 200
+    console.click("End every link")
+    console.click("Yes, end every link")
+    console.wait_text("No live console link.")
+    assert (await client.get("/api/v1/me", headers=tokens[1])).status_code == 401
+    assert console.script_errors() == []
+
+    # Signed in with a link, nobody sees the tenant key or the links.
+    console.click("Sign out")
+    console.open(await console_url(client, "acme"))
+    console.wait_text("Failures (7 days)")
+    assert "Rotate the tenant key" not in console.text() and "Console links" not in console.text()
+
+
 async def test_screenshots_of_the_main_pages(
     client: httpx.AsyncClient,
     sandbox: SandboxServer,
