@@ -45,6 +45,7 @@ async def run_execute(ctx: JobContext, run_id: str) -> None:
 
 
 def job_deadline(services: Services) -> float:
+    """Seconds a job may work before it goes on in a new attempt (a little under arq's own timeout)."""
     return max(services.settings.job_timeout_seconds - DEADLINE_MARGIN_SECONDS, 1)
 
 
