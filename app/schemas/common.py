@@ -16,6 +16,15 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldRefused(ValueError):
+    """A settings field refused by work done after validation (a key decrypted off the event loop), in plain
+    words; `field` is its dotted path in the settings (`sftp.passphrase`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 # Lucca and Taleez ids are 32-bit positive integers.
 MAX_ID = 2_147_483_647
 

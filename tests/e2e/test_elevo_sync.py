@@ -17,6 +17,7 @@ import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from app.crypto import SecretBox
 from app.db import create_engine, create_sessionmaker
 from app.queue import enqueue_run
 from app.sandbox.demo import demo_user
@@ -257,8 +258,24 @@ async def test_a_server_that_does_not_answer_postpones_the_run_until_it_is_back(
     assert uploaded(sftp) == EXPECTED_FILE
 
 
-async def test_a_private_key_with_its_passphrase_signs_in(
-    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, tmp_path: Path
+async def stored_secrets(database_url: str, slug: str) -> dict[str, Any]:
+    """What the database holds of a connector's secrets, decrypted with the service's key."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        encrypted = await connection.fetchval(
+            "SELECT secrets_encrypted FROM connectors JOIN tenants ON tenants.id = tenant_id WHERE slug = $1", slug
+        )
+    finally:
+        await connection.close()
+    return SecretBox(os.environ["SECRET_KEY"]).decrypt_json(encrypted)
+
+
+async def test_a_private_key_with_its_passphrase_signs_in_without_deriving_it_again(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    sftp: SftpSandbox,
+    migrated_database: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
     sftp.client_keys.append(key)
@@ -268,10 +285,34 @@ async def test_a_private_key_with_its_passphrase_signs_in(
         client, lucca, sftp, sftp_changes={"password": None, "private_key": pem, "passphrase": "open sesame",
                                    "remote_dir": "/inbox"}
     )  # fmt: skip
+    # The key was decrypted once, when given: it is kept decrypted (encrypted at rest), its passphrase not at all.
+    kept = (await stored_secrets(migrated_database, "acme"))["sftp"]
+    assert set(kept) == {"private_key"} and kept["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert asyncssh.import_private_key(kept["private_key"]).public_data == key.public_data
+    path = "/api/v1/tenants/acme/connectors/elevo"
+    patched = await client.patch(path, json={"settings": {"schedule_hour": 4}}, headers=tenant.auth)
+    assert patched.status_code == 200 and patched.json()["settings"]["sftp"]["passphrase"] is None
+    assert (await stored_secrets(migrated_database, "acme"))["sftp"] == kept
+
+    # The worker (in this process) derives nothing, and reads the key once per run.
+    calls: list[str] = []
+    real_derive, real_import = asyncssh.crypto.pbkdf2_hmac, asyncssh.import_private_key
+
+    def derive(*args: Any) -> bytes:
+        calls.append("derive")
+        return real_derive(*args)
+
+    def read(*args: Any, **options: Any) -> asyncssh.SSHKey:
+        calls.append("read")
+        return real_import(*args, **options)
+
+    monkeypatch.setattr(asyncssh.pbe, "pbkdf2_hmac", derive)
+    monkeypatch.setattr(asyncssh, "import_private_key", read)
     run = await sync(client, tenant)
     assert run["status"] == "succeeded", run
     assert uploaded(sftp, "/inbox") == EXPECTED_FILE
     assert sftp.files("/") == {}
+    assert calls == ["read"]
 
 
 async def schedule_rows(database_url: str) -> list[dict[str, Any]]:
