@@ -11,9 +11,10 @@ from app.services.work_email import check_template
 
 
 class RequestBody(BaseModel):
-    """A request body: a field it does not define is an error (a typo must not pass silently)."""
+    """A request body: a field it does not define is an error (a typo must not pass silently). Its validation
+    errors never quote what was given: bodies and stored settings hold secrets, and errors reach logs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class FieldRefused(ValueError):

@@ -9,6 +9,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     StrictStr,
     TypeAdapter,
@@ -152,8 +153,9 @@ class SftpSettings(RequestBody):
         return value
 
 
-GivenKey = TypeAdapter(PrivateKey)
-GivenPassphrase = TypeAdapter(SecretText | None)
+# Secrets: their errors, like a RequestBody's, never quote them.
+GivenKey = TypeAdapter(PrivateKey, config=ConfigDict(hide_input_in_errors=True))
+GivenPassphrase = TypeAdapter(SecretText | None, config=ConfigDict(hide_input_in_errors=True))
 
 
 async def open_given_key(given: dict[str, Any], release: Callable[[], Awaitable[None]]) -> dict[str, Any]:

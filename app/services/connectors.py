@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.addresses import NOT_PUBLIC, is_local_name, is_public, literal_address
 from app.crypto import SecretBox, hash_token, new_webhook_token
-from app.errors import Conflict, NotFound, body_errors, invalid_field
+from app.errors import Conflict, NotFound, body_errors, invalid_field, plain_errors
 from app.models import Connector, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.common import FieldRefused
@@ -163,11 +163,29 @@ def stored_settings(kind: ConnectorKind, connector: Connector) -> dict[str, Any]
     return settings
 
 
+class SettingsOutdated(Conflict):
+    """Stored settings that today's rules refuse (a stricter rule since they were stored): nothing can use them
+    until they are sent again. A run fails at once with these words, a request answers 409 with them."""
+
+
 def connector_settings(box: SecretBox, connector: Connector) -> Any:
     """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
     kind = connector_kind(connector.kind)
     model = kind.settings_model
-    return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
+    try:
+        return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
+    except ValidationError as exc:
+        raise SettingsOutdated(outdated_words(connector.kind, exc)) from None
+
+
+def outdated_words(kind: str, exc: ValidationError) -> str:
+    """What no longer passes, field by field, in plain words: never a value (secrets are among them)."""
+    errors = plain_errors(exc.errors(include_url=False, include_context=False, include_input=False))
+    fields = "; ".join(f"settings.{'.'.join(map(str, error['loc']))} ({error['msg']})" for error in errors[:3])
+    return (
+        f"The {kind.capitalize()} connector's stored settings no longer pass its rules: {fields}. Send them again "
+        "with a PUT, or fix them with a PATCH."
+    )
 
 
 async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
