@@ -22,17 +22,22 @@ _VALUE = r"[^\s\"'`,;&<>()\[\]{}]+"
 _ROUTE_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _WEBHOOK_PATH = re.compile(r"(/integrations/webhooks)((?:/[^\s/?#\"']+)+)")
+# The names of secret fields and parameters: every secret of the settings and tenant schemas (a test checks), and
+# the tokens partners use. A name followed by `:` or `=` masks its value, quoted (spaces included) or not.
+SECRET_NAMES = (
+    r"api[-_]?(?:key|secret|token)", r"client[-_]?secret", r"(?:access|refresh|webhook|admin)[-_]?token",
+    r"secret[-_]?key", r"password", r"passphrase", r"private[-_]?key",
+)  # fmt: skip
 _SECRETS = [
     re.compile(rf"(?i)\b(bearer\s+)(?!(?:tokens?|auth\w*|scheme|header|credentials?)\b){_VALUE}"),
     re.compile(rf"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?basic\s+){_VALUE}"),
     re.compile(rf"(?i)(\blucca\s+application\s*=\s*){_VALUE}"),
-    re.compile(
-        r"(?i)(\b(?:api[-_]?(?:key|secret|token)|client[-_]?secret|(?:access|refresh|webhook|admin)[-_]?token"
-        rf"|secret[-_]?key|password)[\"']?\s*[:=]\s*[\"']?){_VALUE}"
-    ),
     re.compile(rf"(?i)([?&](?:token|key|secret|api[-_]?key|access[-_]?token)=){_VALUE}"),
     re.compile(r"\b(lct_)[A-Za-z0-9_-]+"),
 ]
+_NAMED_SECRET = re.compile(rf"(?i)(\b(?:{'|'.join(SECRET_NAMES)})[\"']?\s*[:=]\s*)(\"[^\"\n]*|'[^'\n]*|{_VALUE})")
+# A private key in PEM, to its END line (or to the end, when the line was cut): all of it is the secret.
+_PRIVATE_KEY = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)")
 
 _context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=MappingProxyType({}))
 
@@ -40,9 +45,17 @@ _context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=Mapp
 def redact(text: str) -> str:
     """Mask the secrets themselves (tokens, keys, tokens in webhook paths), leaving the words around them."""
     text = _WEBHOOK_PATH.sub(_redact_webhook_path, text)
+    text = _PRIVATE_KEY.sub(MASK, text)
+    text = _NAMED_SECRET.sub(_masked_value, text)
     for pattern in _SECRETS:
         text = pattern.sub(rf"\g<1>{MASK}", text)
     return text
+
+
+def _masked_value(match: re.Match[str]) -> str:
+    """`name: ***`, the value's opening quote kept (the closing one stays after it)."""
+    quote = match[2][0] if match[2][0] in "\"'" else ""
+    return f"{match[1]}{quote}{MASK}"
 
 
 def _redact_webhook_path(match: re.Match[str]) -> str:

@@ -29,6 +29,7 @@ from app.clients.http import (
     PartnerUnavailable,
     RetryPolicy,
 )
+from app.clients.ssh_keys import UnreadableKey, signing_key
 
 PARTNER = "elevo"
 CHUNK_BYTES = 64 * 1024
@@ -112,6 +113,7 @@ class SftpClient:
         self._where = f"Elevo's SFTP server at {self._at}"
         # Temporary files of attempts that a dropped connection interrupted: removed by the next attempt.
         self._leftovers: list[str] = []
+        self._key: asyncssh.SSHKey | None = None
 
     async def check(self) -> None:
         """Sign in and look at the upload directory: fails (in plain words) as an upload would, sending nothing."""
@@ -165,15 +167,14 @@ class SftpClient:
         """A signed-in session with the server whose host key is the configured one, and no other."""
         account = self._account
         host = await self._checked_host()
+        client_keys = [await self._signing_key()] if account.private_key else None
         try:
             return await asyncssh.connect(
                 host,
                 account.port,
                 username=account.username,
                 password=account.password,
-                client_keys=[asyncssh.import_private_key(account.private_key, account.passphrase)]
-                if account.private_key
-                else None,
+                client_keys=client_keys,
                 known_hosts=([asyncssh.import_public_key(account.host_key)], [], []),
                 connect_timeout=self._timeout,
                 config=None,
@@ -201,6 +202,17 @@ class SftpClient:
             raise ElevoRejected(PARTNER, NO_ANSWER, f"{self._where} ended the session: {exc.reason}.") from None
         except OSError as exc:
             raise _Retryable(f"did not answer ({reason_of(exc)})") from None
+
+    async def _signing_key(self) -> asyncssh.SSHKey:
+        """The account's private key, read once per client, off the event loop."""
+        if self._key is None:
+            assert self._account.private_key is not None
+            try:
+                self._key = await signing_key(self._account.private_key, self._account.passphrase)
+            except UnreadableKey as unreadable:
+                message = f"The stored sftp.{unreadable.field} cannot be used: {unreadable}. Give the key again."
+                raise ElevoRejected(PARTNER, NO_ANSWER, message) from None
+        return self._key
 
     async def _checked_host(self) -> str:
         """The address to connect to: the host itself, or one of its public addresses when only those are allowed."""

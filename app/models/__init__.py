@@ -6,7 +6,7 @@ from app.models.cards_events import CardsEvent, CardsStatsPushed
 from app.models.connector import Connector
 from app.models.console_link import ConsoleLink
 from app.models.delivery import Delivery
-from app.models.elevo import ElevoPersonSent  # noqa: F401 (registers the table)
+from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent  # noqa: F401 (registers the tables)
 from app.models.link import Link
 from app.models.run import FINISHED, Run, RunEvent
 from app.models.schedule import Schedule

@@ -1,4 +1,5 @@
-"""Elevo: who was in the last people file uploaded, per tenant (those absent from the next one are suspended)."""
+"""Elevo: who was in the last people file uploaded, per tenant (those absent from the next one are suspended), and
+which current employees it left out (those left out again for the same reason are not news)."""
 
 import uuid
 from datetime import datetime
@@ -23,3 +24,14 @@ class ElevoPersonSent(Base):
     name: Mapped[str] = mapped_column(String(500))
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ElevoPersonLeftOut(Base):
+    """A current employee the last file Elevo's server took left out, and the kind of reason (`skip flag`, `no
+    email`, `duplicate email`); replaced as a whole after each successful upload. Departed people are not kept."""
+
+    __tablename__ = "elevo_people_left_out"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    lucca_user_id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(50))

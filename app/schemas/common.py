@@ -11,9 +11,19 @@ from app.services.work_email import check_template
 
 
 class RequestBody(BaseModel):
-    """A request body: a field it does not define is an error (a typo must not pass silently)."""
+    """A request body: a field it does not define is an error (a typo must not pass silently). Its validation
+    errors never quote what was given: bodies and stored settings hold secrets, and errors reach logs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class FieldRefused(ValueError):
+    """A settings field refused by work done after validation (a key decrypted off the event loop), in plain
+    words; `field` is its dotted path in the settings (`sftp.passphrase`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # Lucca and Taleez ids are 32-bit positive integers.

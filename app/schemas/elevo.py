@@ -1,14 +1,28 @@
 """Elevo: the connector's settings (contract 5.4) and the people file's preview (section 10)."""
 
 import re
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import asyncssh
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictStr, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.clients.lucca import USER_FIELDS
+from app.clients.ssh_keys import PRIVATE_KEY_PATTERN, UnreadableKey, derivation_problem, opened_private_key
 from app.schemas.cards import FieldCode, Hour
-from app.schemas.common import Flag, RequestBody, String, json_integer, pattern_in_property_names
+from app.schemas.common import FieldRefused, Flag, RequestBody, String, json_integer, pattern_in_property_names
+from app.schemas.connector import MASK
 
 # The people file's columns (contract 10), in order; `extra_columns` follow.
 COLUMNS = (
@@ -30,8 +44,6 @@ HOST_KEY_PATTERN = (
 REMOTE_DIR_PATTERN = r"^/(?:[^/\x00-\x1f\x7f]+/?)*$"
 COLUMN_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9 _.-]{0,63}$"
 SOURCE_PATTERN = rf"^(?:e_[A-Za-z0-9_]{{1,60}}|{'|'.join(EXTRA_USER_FIELDS)})$"
-ENCRYPTED = "Passphrase must be specified"  # asyncssh's words for an encrypted key without one
-NEEDS_PASSPHRASE = "is encrypted: give its passphrase"  # noqa: S105 (words, not a secret)
 
 
 def public_host_key(value: str) -> str:
@@ -64,25 +76,24 @@ def unique_column(columns: dict[str, str]) -> dict[str, str]:
     return columns
 
 
-def private_key_problem(key: str, passphrase: str | None) -> str | None:
-    """Why asyncssh cannot read this key with this passphrase, in words that never quote the key."""
-    try:
-        asyncssh.import_private_key(key, passphrase)
-    except asyncssh.KeyEncryptionError:
-        # OpenSSH's own encryption needs bcrypt, which this service does not carry; PEM encryption works.
-        return "is an encrypted OpenSSH key, which cannot be read here: give it as PEM (PKCS#8) or unencrypted"
-    except (asyncssh.KeyImportError, ValueError) as exc:
-        if ENCRYPTED in str(exc):
-            return NEEDS_PASSPHRASE
-        return "does not decrypt with this passphrase" if "decrypt" in str(exc) else "does not parse"
-    return None
+def affordable_key(key: str) -> str:
+    """One private key block that can be opened here at a bounded cost (checked without deriving anything)."""
+    problem = derivation_problem(key)
+    if problem is not None:
+        raise ValueError(problem)
+    return key
 
 
 Host = Annotated[StrictStr, Field(min_length=1, max_length=253, pattern=HOST_PATTERN)]
 Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(json_integer)]
 Username = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 SecretText = Annotated[String, Field(min_length=1, max_length=1000)]
-PrivateKey = Annotated[String, Field(min_length=1, max_length=20_000)]
+PrivateKey = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=20_000),
+    AfterValidator(affordable_key),
+    Field(json_schema_extra={"pattern": PRIVATE_KEY_PATTERN}),
+]
 HostKey = Annotated[
     StrictStr,
     AfterValidator(public_host_key),
@@ -109,11 +120,14 @@ class SftpSettings(RequestBody):
     private_key: PrivateKey | None = Field(
         default=None,
         validate_default=True,
-        description="OpenSSH or PEM private key text; an encrypted one needs `passphrase`. Secret, kept and masked "
-        "like password.",
+        description="OpenSSH or PEM private key text (one block); an encrypted one comes with its `passphrase`. "
+        "Decrypted once, when given, and kept decrypted (encrypted at rest, masked like password). Its encryption "
+        "may ask for at most 2,000,000 PBKDF2 iterations (100,000 for older PKCS schemes, 256 bcrypt rounds); RSA "
+        "and DSA keys up to 8,192 bits.",
     )
     passphrase: SecretText | None = Field(
-        default=None, validate_default=True, description="Decrypts private_key. Secret, kept and masked like password."
+        default=None,
+        description="Decrypts the private_key given in the same request, once: it is not kept (comes back as null).",
     )
     host_key: HostKey = Field(
         description="The server's public host key, OpenSSH format (`ssh-ed25519 AAAA…`, as `ssh-keyscan` prints it "
@@ -128,25 +142,45 @@ class SftpSettings(RequestBody):
             return value  # the password has its own error already
         if (info.data["password"] is None) == (value is None):
             raise ValueError("give either password or private_key: exactly one (set the other to null)")
-        # Whether its passphrase opens it is the passphrase's question.
-        if value is not None and private_key_problem(value, None) not in (None, NEEDS_PASSPHRASE):
-            raise ValueError("does not parse: give an OpenSSH or PEM private key")
         return value
 
     @field_validator("passphrase")
     @classmethod
-    def _opens_the_key(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if "private_key" not in info.data:
-            return value  # the key has its own error already
-        key = info.data["private_key"]
-        if key is None:
-            if value is not None:
-                raise ValueError("only goes with a private_key (set it to null to sign in with a password)")
-            return value
-        problem = private_key_problem(key, value)
-        if problem is not None:
-            raise ValueError(f"private_key {problem}")
+    def _with_a_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A key that failed has its own error, and is not in `info.data`.
+        if value is not None and "private_key" in info.data and info.data["private_key"] is None:
+            raise ValueError("only goes with a private_key (set it to null to sign in with a password)")
         return value
+
+
+# Secrets: their errors, like a RequestBody's, never quote them.
+GivenKey = TypeAdapter(PrivateKey, config=ConfigDict(hide_input_in_errors=True))
+GivenPassphrase = TypeAdapter(SecretText | None, config=ConfigDict(hide_input_in_errors=True))
+
+
+async def open_given_key(given: dict[str, Any], release: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+    """The settings a PUT or PATCH gives, with the private key it gives decrypted (off the event loop, after
+    `release`: it may take a second), so that no run, check, preview or PATCH derives its passphrase again. What
+    does not pass the fields' own rules is left as given, for validation to name."""
+    sftp = given.get("sftp")
+    if not isinstance(sftp, dict):
+        return given
+    key, passphrase = sftp.get("private_key"), sftp.get("passphrase")
+    if key in (None, MASK):
+        if passphrase not in (None, MASK):
+            raise FieldRefused("sftp.passphrase", "only goes with the private_key it opens, given in the same request")
+        return given
+    try:
+        key = GivenKey.validate_python(key)
+        passphrase = GivenPassphrase.validate_python(None if passphrase == MASK else passphrase)
+    except ValidationError:
+        return given
+    await release()
+    try:
+        opened = await opened_private_key(key, passphrase)
+    except UnreadableKey as refused:
+        raise FieldRefused(f"sftp.{refused.field}", str(refused)) from None
+    return {**given, "sftp": {**sftp, "private_key": opened, "passphrase": None}}
 
 
 class ElevoSettings(RequestBody):

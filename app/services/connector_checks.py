@@ -15,7 +15,7 @@ from app.clients.taleez import TaleezClient
 from app.models import Connector, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.console import ConnectorCheck, PartnerCheck
-from app.services.connectors import connector_settings
+from app.services.connectors import SettingsOutdated, connector_settings
 from app.services.context import Services
 from app.services.elevo import elevo_settings, sftp_client
 
@@ -102,4 +102,6 @@ async def check_partner(
         return PartnerCheck(partner=partner, ok=False, message=f"{outage.message}: try again in a few minutes.")
     except PartnerError as refusal:
         return PartnerCheck(partner=partner, ok=False, message=refusal.message)
+    except SettingsOutdated as outdated:
+        return PartnerCheck(partner=partner, ok=False, message=outdated.detail)
     return PartnerCheck(partner=partner, ok=True, message=message)

@@ -5,7 +5,7 @@ inside the `sftp` object. Secrets are kept apart, encrypted, in the settings' ow
 """
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.addresses import NOT_PUBLIC, is_local_name, is_public, literal_address
 from app.crypto import SecretBox, hash_token, new_webhook_token
-from app.errors import Conflict, NotFound, body_errors, invalid_field
+from app.errors import Conflict, NotFound, body_errors, invalid_field, plain_errors
 from app.models import Connector, Tenant
 from app.schemas.cards import CardsSettings
+from app.schemas.common import FieldRefused
 from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorRead
-from app.schemas.elevo import ElevoSettings
+from app.schemas.elevo import ElevoSettings, open_given_key
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
 from app.services.schedules import ScheduledJob, follow_settings
@@ -41,6 +42,9 @@ class ConnectorKind:
     # pairs and shown as objects again.
     ordered_fields: tuple[str, ...] = ()
     schedules: tuple[ScheduledJob, ...] = ()  # nightly runs (contract 5.5), set from the settings
+    # Given secrets that need work once, before they are kept (Elevo's private key is decrypted): the settings a
+    # request gives, with that work done. It calls its second argument (the commit) before any slow part.
+    open_secrets: Callable[[dict[str, Any], Callable[[], Awaitable[None]]], Awaitable[dict[str, Any]]] | None = None
 
 
 KINDS: dict[str, ConnectorKind] = {
@@ -64,6 +68,7 @@ KINDS: dict[str, ConnectorKind] = {
         ordered_fields=("extra_columns",),
         # The people file (elevo.PEOPLE_SYNC), at schedule_hour when schedule_enabled.
         schedules=(ScheduledJob("people_sync", ("schedule_enabled",), ("schedule_hour",)),),
+        open_secrets=open_given_key,
     ),
 }
 
@@ -158,11 +163,29 @@ def stored_settings(kind: ConnectorKind, connector: Connector) -> dict[str, Any]
     return settings
 
 
+class SettingsOutdated(Conflict):
+    """Stored settings that today's rules refuse (a stricter rule since they were stored): nothing can use them
+    until they are sent again. A run fails at once with these words, a request answers 409 with them."""
+
+
 def connector_settings(box: SecretBox, connector: Connector) -> Any:
     """The connector's settings as its kind's model, secrets decrypted (for partner calls, never for answers)."""
     kind = connector_kind(connector.kind)
     model = kind.settings_model
-    return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
+    try:
+        return model.model_validate(with_secrets(stored_settings(kind, connector), connector_secrets(box, connector)))
+    except ValidationError as exc:
+        raise SettingsOutdated(outdated_words(connector.kind, exc)) from None
+
+
+def outdated_words(kind: str, exc: ValidationError) -> str:
+    """What no longer passes, field by field, in plain words: never a value (secrets are among them)."""
+    errors = plain_errors(exc.errors(include_url=False, include_context=False, include_input=False))
+    fields = "; ".join(f"settings.{'.'.join(map(str, error['loc']))} ({error['msg']})" for error in errors[:3])
+    return (
+        f"The {kind.capitalize()} connector's stored settings no longer pass its rules: {fields}. Send them again "
+        "with a PUT, or fix them with a PATCH."
+    )
 
 
 async def enabled_connector(session: AsyncSession, tenant: Tenant, kind: str) -> Connector:
@@ -202,19 +225,31 @@ async def find_connector(session: AsyncSession, tenant: Tenant, kind: str, for_u
     return connector
 
 
+async def opened_secrets(session: AsyncSession, kind: ConnectorKind, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings a request gives, with the one-time work on their secrets done (`ConnectorKind.open_secrets`),
+    before the connector is locked: the connection goes back to the pool while a key is opened."""
+    if kind.open_secrets is None:
+        return given
+    try:
+        return await kind.open_secrets(given, session.commit)
+    except FieldRefused as refused:
+        raise invalid_field(field_loc(refused.field), str(refused)) from None
+
+
 async def put_connector(
     session: AsyncSession, box: SecretBox, tenant: Tenant, name: str, body: ConnectorPut, allow_http: bool
 ) -> ConnectorRead:
     """Create or replace a connector; its first PUT hands out the webhook token, once."""
     kind = connector_kind(name)
+    given = await opened_secrets(session, kind, body.settings)
     connector = await session.scalar(
         select(Connector).where(Connector.tenant_id == tenant.id, Connector.kind == name).with_for_update()
     )
     stored_secrets = connector_secrets(box, connector) if connector else {}
-    settings = validate_settings(kind, name, body.settings, stored_secrets)
+    settings = validate_settings(kind, name, given, stored_secrets)
     values = checked_values(settings, allow_http, kind.url_fields, kind.host_fields)
     if connector is not None and stored_secrets:
-        require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
+        require_secrets_for_new_urls(kind, values, connector.settings, given)
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
     if connector is None:
         connector = Connector(tenant_id=tenant.id, kind=name, webhook_token_hash=token and hash_token(token))
@@ -235,13 +270,14 @@ async def patch_connector(
 ) -> ConnectorRead:
     """Change a connector's given keys only, validated like a PUT once merged into the stored settings."""
     kind = connector_kind(name)
+    given = await opened_secrets(session, kind, body.settings)
     connector = await find_connector(session, tenant, name, for_update=True)
-    if body.settings:
+    if given:
         stored = with_secrets(stored_settings(kind, connector), connector_secrets(box, connector))
-        settings = merge_settings(kind, name, body.settings, stored)
-        urls, hosts = given_in(kind.url_fields, body.settings), given_in(kind.host_fields, body.settings)
+        settings = merge_settings(kind, name, given, stored)
+        urls, hosts = given_in(kind.url_fields, given), given_in(kind.host_fields, given)
         values = checked_values(settings, allow_http, urls, hosts)
-        require_secrets_for_new_urls(kind, values, connector.settings, body.settings)
+        require_secrets_for_new_urls(kind, values, connector.settings, given)
         store_settings(connector, kind, values, box)
     if body.enabled is not None:
         connector.enabled = body.enabled

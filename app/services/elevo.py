@@ -8,12 +8,17 @@ failed changes nothing, so the next one compares with the last file Elevo really
 Everyone considered (listed by Lucca now, or in the last file) has one outcome: `created` (in the file for the first
 time), `updated` (in it again), `skipped` (left out, with the reason) or `suspended` (in the last file but not in
 this one, so Elevo suspends them). Until the file is uploaded, the run counts one item: the file.
+
+Events say what changed, not the whole directory every night: each suspended person, and each person newly left out
+(a current employee the last file did not leave out for the same reason) have their own; the others left out
+(departed people who were not in the last file, and those left out again for the same reason) are counted in one.
 """
 
 import asyncio
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -30,11 +35,11 @@ from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.models import Connector, Run, RunEvent, Tenant
 from app.models.base import utcnow
-from app.models.elevo import ElevoPersonSent
+from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent
 from app.schemas.elevo import ElevoPreview, ElevoSettings, LeftOutPerson
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
-from app.services.people_file import LeftOut, PeopleFile, read_people
+from app.services.people_file import DEPARTED, LeftOut, PeopleFile, read_people
 from app.services.run_log import Action, RunLog, sentence
 from app.services.runs import new_run
 
@@ -136,10 +141,10 @@ async def set_counts(sessionmaker: Sessionmaker, run_id: uuid.UUID, counts: dict
 async def record_upload(
     sessionmaker: Sessionmaker, run_id: uuid.UUID, tenant: Tenant, people: PeopleFile, where: str
 ) -> None:
-    """After the upload: who is in the file now, the run's counts and its events, in one transaction (rows written
-    a batch at a time, so memory does not grow with the directory more than its ids do)."""
+    """After the upload: who is in the file now and who it left out, the run's counts and its events, in one
+    transaction (rows written a batch at a time, so memory does not grow with the directory more than its ids do)."""
     async with sessionmaker.begin() as session:
-        # One sync at a time replaces a tenant's list: the connector's row is the lock.
+        # One sync at a time replaces a tenant's lists: the connector's row is the lock.
         await session.execute(
             select(Connector.id).where(Connector.tenant_id == tenant.id, Connector.kind == SOURCE).with_for_update()
         )
@@ -152,7 +157,9 @@ async def record_upload(
             before.add(lucca_id)
             if lucca_id not in in_file:
                 suspended.append((lucca_id, email, name))
+        left_out_before = await last_left_out(session, tenant)
         skipped = [person for person in people.left_out if person.lucca_id not in before]
+        news = [person for person in skipped if is_news(person, left_out_before)]
         created = len(in_file - before)
         counts = {"created": created, "updated": len(in_file) - created, "skipped": len(skipped),
                   "suspended": len(suspended)}  # fmt: skip
@@ -161,21 +168,47 @@ async def record_upload(
         assert run is not None
         run.counts = {**run.counts, **counts}
 
-        await session.execute(delete(ElevoPersonSent).where(mine))
-        sent_at = utcnow()
-        for sent in batches(people.sent):
-            rows = [{"tenant_id": tenant.id, "lucca_user_id": person.lucca_id, "email": person.email,
-                     "name": person.name, "run_id": run_id, "sent_at": sent_at} for person in sent]  # fmt: skip
-            await session.execute(insert(ElevoPersonSent), rows)
+        await remember_file(session, run_id, tenant, people)
         message = f"Uploaded {where}: {len(in_file)} people ({created} for the first time, {counts['updated']} again)"
         left_out = {person.lucca_id: person for person in people.left_out}
+        unchanged = Counter(person.kind for person in skipped) - Counter(person.kind for person in news)
         events = [
             event(run_id, "note", where, message),
-            *(skip_event(run_id, person) for person in skipped),
+            *(skip_event(run_id, person) for person in news),
+            *([unchanged_event(run_id, unchanged)] if unchanged else []),
             *(suspend_event(run_id, *row, left_out.get(row[0])) for row in suspended),
         ]
         for event_rows in batches(events):
             await session.execute(insert(RunEvent), event_rows)
+
+
+async def last_left_out(session: AsyncSession, tenant: Tenant) -> dict[int, str]:
+    """The current employees the last file left out, and the kind of reason for each."""
+    query = select(ElevoPersonLeftOut.lucca_user_id, ElevoPersonLeftOut.reason)
+    rows = await session.execute(query.where(ElevoPersonLeftOut.tenant_id == tenant.id))
+    return {lucca_id: reason for lucca_id, reason in rows}
+
+
+def is_news(person: LeftOut, left_out_before: dict[int, str]) -> bool:
+    """Left out (and not in the last file) for a reason they were not left out for last time. A departed person
+    who was not in the last file is never news: Elevo has nothing of theirs to change."""
+    return person.kind != DEPARTED and left_out_before.get(person.lucca_id) != person.kind
+
+
+async def remember_file(session: AsyncSession, run_id: uuid.UUID, tenant: Tenant, people: PeopleFile) -> None:
+    """Replace the tenant's lists with this file's: who is in it, and which current employees it left out."""
+    await session.execute(delete(ElevoPersonSent).where(ElevoPersonSent.tenant_id == tenant.id))
+    await session.execute(delete(ElevoPersonLeftOut).where(ElevoPersonLeftOut.tenant_id == tenant.id))
+    sent_at = utcnow()
+    for sent in batches(people.sent):
+        rows = [{"tenant_id": tenant.id, "lucca_user_id": person.lucca_id, "email": person.email,
+                 "name": person.name, "run_id": run_id, "sent_at": sent_at} for person in sent]  # fmt: skip
+        await session.execute(insert(ElevoPersonSent), rows)
+    current = [person for person in people.left_out if person.kind != DEPARTED]
+    for left_out in batches(current):
+        rows = [{"tenant_id": tenant.id, "lucca_user_id": person.lucca_id, "reason": person.kind}
+                for person in left_out]  # fmt: skip
+        await session.execute(insert(ElevoPersonLeftOut), rows)
 
 
 def batches(items: Sequence[Item], size: int = BATCH_ROWS) -> Iterator[Sequence[Item]]:
@@ -186,6 +219,17 @@ def batches(items: Sequence[Item], size: int = BATCH_ROWS) -> Iterator[Sequence[
 def skip_event(run_id: uuid.UUID, person: LeftOut) -> dict[str, Any]:
     message = f"Left out of the file ({person.reason}; Lucca user {person.lucca_id}, {person.name})"
     return event(run_id, "skip", person.email or person.name, message)
+
+
+def unchanged_event(run_id: uuid.UUID, kinds: Counter[str]) -> dict[str, Any]:
+    """One event for everyone left out whom nothing changed for (see `is_news`), counted by kind of reason."""
+    again = ", ".join(f"{count:,} {kind}" for kind, count in sorted(kinds.items()) if kind != DEPARTED)
+    parts = [f"{kinds[DEPARTED]:,} departed, none of them in the last file"] if kinds[DEPARTED] else []
+    parts += [f"{again}, as in the last file"] if again else []
+    total = kinds.total()
+    subject = f"{total:,} {'person' if total == 1 else 'people'}"
+    message = f"Also left out, not named one by one as nothing changed for them: {'; '.join(parts)}"
+    return event(run_id, "skip", subject, f"{message} (the preview names each)")
 
 
 def suspend_event(run_id: uuid.UUID, lucca_id: int, email: str, name: str, now: LeftOut | None) -> dict[str, Any]:

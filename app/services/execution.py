@@ -17,6 +17,7 @@ from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
 from app.services import cards_stats, cards_users, elevo, softgarden, taleez
+from app.services.connectors import SettingsOutdated
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
 from app.services.run_log import Action, Level, Outcome, RunLog, finish_run
@@ -65,8 +66,7 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return None
     if connector is None or not connector.enabled:
         message = f"The {run.connector} connector is disabled or removed: nothing was done. Retry once it is back."
-        await run_log.event("fail", run.connector, message)
-        await finish_run(services.sessionmaker, run_id, error=message)
+        await fail_at_once(services, run_log, run.connector, message)
         return None
     counted = streak.failures
     working = dataclasses.replace(services, retry=services.retry.following(streak))
@@ -85,8 +85,10 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         setback = Setback("service", "The run lost its database lock and stopped before going on", None)
         return await postpone(services, run, run_log, setback, streak)
     except PartnerRejected as refusal:
-        await run_log.event("fail", refusal.partner, refusal.message)
-        await finish_run(services.sessionmaker, run_id, error=refusal.message)
+        await fail_at_once(services, run_log, refusal.partner, refusal.message)
+        return None
+    except SettingsOutdated as outdated:
+        await fail_at_once(services, run_log, run.connector, outdated.detail)
         return None
     except Exception:
         # A fault of ours (or of the database): keep the run, try again later, and say so.
@@ -96,6 +98,12 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return await postpone(services, run, run_log, setback, streak)
     await finish_run(services.sessionmaker, run_id)
     return None
+
+
+async def fail_at_once(services: Services, run_log: RunLog, source: str, message: str) -> None:
+    """End the run as failed, saying why: trying again cannot help until someone acts."""
+    await run_log.event("fail", source, message)
+    await finish_run(services.sessionmaker, run_log.run_id, error=message)
 
 
 class ProgressLog(RunLog):

@@ -36,6 +36,7 @@ MANAGER_IDS_PER_CALL = 500
 # A Lucca date or datetime value (`2016-09-01T00:00:00`): the file writes its day.
 LUCCA_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+)?")
 DRAFT = "draft.csv"
+DEPARTED = "departed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,11 @@ class LeftOut:
     name: str
     email: str | None
     reason: str
+
+    @property
+    def kind(self) -> str:
+        """What the reason starts with: `departed`, `skip flag`, `no email` or `duplicate email`."""
+        return self.reason.partition(":")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +160,7 @@ class PeopleFile:
     def _reason_left_out(self, user: LuccaUser) -> str | None:
         code = self._settings.skip_field_code
         if not user.is_employed_on(self._today):
-            return f"departed: their contract ended on {user.dt_contract_end}"
+            return f"{DEPARTED}: their contract ended on {user.dt_contract_end}"
         if is_checked((user.extended_data or {}).get(code)):
             return f"skip flag: {code} is checked in Lucca"
         if not (user.mail or "").strip():

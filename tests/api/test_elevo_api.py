@@ -1,6 +1,7 @@
 """The Elevo connector's settings, sync and preview over TCP (the live server): secrets kept and masked, a changed
 host needs them again, bad settings are a 422 naming the field with nothing stored, 409 without a connector."""
 
+import time
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from tests.factories import ADMIN, TenantHandle, create_tenant
 from tests.live_server import LiveServer
 from tests.sandbox_server import SandboxServer
+from tests.unit.test_ssh_keys import HOSTILE
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 PASSWORD = "elevo-sftp-Secret-42"
@@ -96,8 +98,26 @@ async def test_switching_from_a_password_to_a_key(client: httpx.AsyncClient) -> 
     with_passphrase = await put(
         client, tenant, settings(password=None, private_key=ENCRYPTED_PEM, passphrase="open sesame")
     )
-    assert with_passphrase.json()["settings"]["sftp"]["passphrase"] == "***"
+    # The key is kept decrypted: its passphrase is not kept (nor asked for again by a PUT that keeps the key).
+    assert with_passphrase.json()["settings"]["sftp"] | {"host_key": None} == {
+        **SFTP, "host_key": None, "password": None, "private_key": "***", "passphrase": None,
+    }  # fmt: skip
     assert "open sesame" not in with_passphrase.text
+    assert (await put(client, tenant, settings(password=None, private_key="***"))).status_code == 200
+    alone = await put(client, tenant, settings(password=None, private_key="***", passphrase="open sesame"))
+    assert locs(alone) == [["body", "settings", "sftp", "passphrase"]]
+
+
+@pytest.mark.parametrize("key", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_a_key_asking_for_too_much_work_is_refused_at_once_and_nothing_is_stored(
+    client: httpx.AsyncClient, key: str
+) -> None:
+    tenant = await create_tenant(client, "acme")
+    started = time.monotonic()
+    answer = await put(client, tenant, settings(password=None, private_key=key, passphrase="pw"))
+    assert locs(answer) == [["body", "settings", "sftp", "private_key"]]
+    assert time.monotonic() - started < 1, "the key's derivation was attempted"
+    assert (await client.get(PATH, headers=tenant.auth)).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 log = logging.getLogger(__name__)
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 TABLES = ("tenants", "connectors", "runs", "run_events", "deliveries", "links", "cards_user_links", "cards_group_links",
-          "cards_events", "cards_stats_pushed", "schedules", "console_links", "elevo_people_sent")  # fmt: skip
+          "cards_events", "cards_stats_pushed", "schedules", "console_links", "elevo_people_sent",
+          "elevo_people_left_out")  # fmt: skip
 # Operations whose success would take away what the others need (the tenant, the webhook token): their path
 # parameters are always hostile, so they never succeed.
 DESTRUCTIVE = ("delete", "rotate-token")

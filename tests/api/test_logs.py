@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from app.crypto import SecretBox
 from tests.factories import TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.live_server import ROOT, LiveServer
 from tests.sandbox_server import SandboxServer
@@ -138,3 +140,74 @@ async def test_the_worker_writes_each_event_once_naming_the_run(
     assert (retry["run"], retry["tenant"], retry["connector"]) == (run_id, "acme", "softgarden")
     assert "Traceback" not in text and "Logging error" not in text
     assert lucca.api_key not in text and tenant.key not in text
+
+
+async def write_secrets(database_url: str, slug: str, kind: str, secrets: dict[str, Any]) -> None:
+    """A connector's stored secrets replaced in the database, as a release with stricter rules finds them."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "UPDATE connectors SET secrets_encrypted = $1 FROM tenants WHERE tenants.id = tenant_id AND slug = $2 "
+            "AND kind = $3",
+            SecretBox(os.environ["SECRET_KEY"]).encrypt_json(secrets),
+            slug,
+            kind,
+        )
+    finally:
+        await connection.close()
+
+
+# A secret the rules of an earlier release took and today's refuse (non-ASCII in a header; over 1,000 characters).
+OUTDATED: dict[str, tuple[str, dict[str, Any], str]] = {
+    "taleez": ("sécret-Ünicode-7f3a9c", {"api_secret": "sécret-Ünicode-7f3a9c"}, "api_secret"),
+    "elevo": ("pw-4b1e8d2a-", {"sftp": {"password": "pw-4b1e8d2a-" + "x" * 1000}}, "sftp.password"),
+}
+
+
+@pytest.mark.parametrize("kind", OUTDATED)
+async def test_stored_settings_that_stopped_validating_fail_in_plain_words_and_their_secret_is_never_logged(
+    client: httpx.AsyncClient,
+    live_api: LiveServer,
+    sandbox: SandboxServer,
+    migrated_database: str,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    secret, stored, field = OUTDATED[kind]
+    lucca, taleez = sandbox.new_lucca_account(), sandbox.new_taleez_account()
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    settings = {
+        "taleez": {"api_base_url": taleez.base_url, "api_secret": taleez.secret, "default_establishment_id": 1,
+                   "default_department_id": 10, "default_role_principal_id": 55,
+                   "professional_email_template": "{first_name}.{last_name}@acme.fr"},
+        "elevo": {"sftp": {"host": "127.0.0.1", "port": 9, "username": "acme", "password": "pw",
+                           "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOWO9cY1mOOFYGf+vnwmRbsWaX7BDib2xbOoJkKD9DgF"}},
+    }  # fmt: skip
+    path = f"/api/v1/tenants/acme/connectors/{kind}"
+    assert (await client.put(path, json={"settings": settings[kind]}, headers=tenant.auth)).status_code == 200
+    work = {"taleez": ("taleez/imports", {"candidate_id": 4411}), "elevo": ("elevo/sync", None)}
+    accepted = await client.post(f"/api/v1/tenants/acme/{work[kind][0]}", json=work[kind][1], headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    await write_secrets(migrated_database, "acme", kind, stored)  # the upgrade, while the run waits in the queue
+
+    words = f"stored settings no longer pass its rules: settings.{field} ("
+    checked = await client.post(f"{path}/check", headers=tenant.auth)
+    assert checked.status_code == 200 and [check["ok"] for check in checked.json()["checks"]] == [True, False]
+    assert words in checked.json()["checks"][1]["message"], checked.text
+    reads = {"taleez": ("POST", "taleez/imports", {"candidate_id": 4412}), "elevo": ("GET", "elevo/preview", None)}
+    method, route, body = reads[kind]
+    read = await client.request(method, f"/api/v1/tenants/acme/{route}", json=body, headers=tenant.auth)
+    assert read.status_code == 409 and words in read.json()["detail"], read.text
+    log_path = tmp_path / "worker.log"
+    worker = run_worker(log_path)
+    try:
+        run = await wait_until_finished(client, tenant, accepted.json()["run_id"])
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+    events = await client.get(f"/api/v1/tenants/acme/runs/{run['id']}/events", headers=tenant.auth)
+    # Failed at once (trying again cannot help), saying what to fix.
+    assert run["status"] == "failed" and words in run["error"] and "PATCH" in run["error"], run
+    assert [event["action"] for event in events.json()["items"]] == ["fail"]
+    for text in (checked.text, read.text, str(run), events.text, live_api.log(), log_path.read_text()):
+        assert secret not in text and "input_value" not in text

@@ -17,9 +17,10 @@ import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from app.crypto import SecretBox
 from app.db import create_engine, create_sessionmaker
 from app.queue import enqueue_run
-from app.sandbox.demo import demo_user
+from app.sandbox.demo import demo_seed_payload, demo_user
 from app.sandbox.sftp import SftpSandbox
 from app.services.schedules import claim_due_runs, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
@@ -144,11 +145,13 @@ async def test_the_exact_file_the_preview_and_who_was_left_out(
     [rename] = sftp.renames
     assert rename.size == len(EXPECTED_FILE) and rename.source.endswith(".part")
     events = await events_of(client, tenant, run["id"])
+    # The departed are counted, not named (neither of them was in a file): Elevo has nothing of theirs to change.
     assert [(event["action"], event["subject"]) for event in events] == [
-        ("note", f"{rename.target} on 127.0.0.1"), ("skip", "paul.durand@acme.fr"), ("skip", "sam.skip@acme.fr"),
-        ("skip", "Nora Nomail"),
+        ("note", f"{rename.target} on 127.0.0.1"), ("skip", "sam.skip@acme.fr"), ("skip", "Nora Nomail"),
+        ("skip", "1 person"),
     ]  # fmt: skip
-    assert "departed: their contract ended on 2024-06-30" in events[1]["message"]
+    assert "skip flag: e_skip_elevo_sync is checked in Lucca" in events[1]["message"]
+    assert "1 departed, none of them in the last file" in events[3]["message"]
     assert "4 people (4 for the first time, 0 again)" in events[0]["message"]
     # One page of users; the departments came from the cache the preview filled.
     assert [call["path"] for call in lucca.calls()["items"]] == ["/api/v3/users"]
@@ -180,6 +183,60 @@ async def test_a_second_sync_after_someone_left_suspends_them(
     # The runs can be found by who was suspended.
     found = await client.get("/api/v1/tenants/acme/runs", params={"subject": "jean.dupont"}, headers=tenant.auth)
     assert [item["id"] for item in found.json()["items"]] == [run["id"]]
+
+
+FORMER = [demo_user(200 + index, "Former", f"Employee{index}", 11, dtContractEnd="2023-12-31") for index in range(40)]
+
+
+def reseed(lucca: LuccaAccount, users: list[dict[str, Any]]) -> None:
+    """The account's directory, replaced (its key stays)."""
+    seed = {**demo_seed_payload(), "users": users}
+    lucca.server.control.put(f"/lucca/accounts/{lucca.name}", json=seed).raise_for_status()
+
+
+async def sync_events(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    run = await sync(client, tenant)
+    assert run["status"] == "succeeded", run
+    return run, await events_of(client, tenant, run["id"])
+
+
+async def test_each_night_names_only_who_is_newly_left_out_and_counts_the_others(
+    client: httpx.AsyncClient, sandbox: SandboxServer, sftp: SftpSandbox
+) -> None:
+    lucca = sandbox.new_lucca_account(users=[*DIRECTORY, *FORMER])
+    tenant = await elevo_tenant(client, lucca, sftp)
+    first, events = await sync_events(client, tenant)
+    assert counts(first) == {"total": 47, "created": 4, "skipped": 43}
+    # The first night: the two current employees left out are named, the 41 departed counted in one event.
+    assert [(event["action"], event["subject"]) for event in events[1:]] == [
+        ("skip", "sam.skip@acme.fr"), ("skip", "Nora Nomail"), ("skip", "41 people"),
+    ]  # fmt: skip
+    assert "41 departed, none of them in the last file" in events[3]["message"]
+
+    # Jean leaves, Nora's skip flag gets checked, Léa arrives without an e-mail; the former employees stay as they were.
+    jean = {**DIRECTORY[2], "dtContractEnd": "2025-01-31"}
+    nora = {**DIRECTORY[6], "extendedData": {"e_skip_elevo_sync": {"id": 8, "value": True}}}
+    lea = {**demo_user(107, "Léa", "Newcomer", 12), "mail": None}
+    reseed(lucca, [*DIRECTORY[:2], jean, *DIRECTORY[3:6], nora, lea, *FORMER])
+    second, events = await sync_events(client, tenant)
+    assert counts(second) == {"total": 48, "updated": 3, "skipped": 44, "suspended": 1}
+    assert [(event["action"], event["subject"]) for event in events[1:]] == [
+        ("skip", "Nora Nomail"), ("skip", "Léa Newcomer"), ("skip", "42 people"), ("suspend", "jean.dupont@acme.fr"),
+    ]  # fmt: skip
+    assert "skip flag: e_skip_elevo_sync is checked" in events[1]["message"] and "no email" in events[2]["message"]
+    assert "41 departed, none of them in the last file; 1 skip flag, as in the last file" in events[3]["message"]
+    assert "departed: their contract ended on 2025-01-31" in events[4]["message"]
+
+    # Nothing changes: one event counts everyone left out, none is named.
+    third, events = await sync_events(client, tenant)
+    assert counts(third) == {"total": 48, "updated": 3, "skipped": 45}
+    assert [(event["action"], event["subject"]) for event in events[1:]] == [("skip", "45 people")]
+    assert (
+        "42 departed, none of them in the last file; 1 no email, 2 skip flag, as in the last file"
+        in events[1]["message"]
+    )
+    preview = await client.get("/api/v1/tenants/acme/elevo/preview", headers=tenant.auth)
+    assert len(preview.json()["left_out"]) == 45  # the preview still names each
 
 
 def no_secret_anywhere(secret: str, *texts: str) -> None:
@@ -257,8 +314,24 @@ async def test_a_server_that_does_not_answer_postpones_the_run_until_it_is_back(
     assert uploaded(sftp) == EXPECTED_FILE
 
 
-async def test_a_private_key_with_its_passphrase_signs_in(
-    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, tmp_path: Path
+async def stored_secrets(database_url: str, slug: str) -> dict[str, Any]:
+    """What the database holds of a connector's secrets, decrypted with the service's key."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        encrypted = await connection.fetchval(
+            "SELECT secrets_encrypted FROM connectors JOIN tenants ON tenants.id = tenant_id WHERE slug = $1", slug
+        )
+    finally:
+        await connection.close()
+    return SecretBox(os.environ["SECRET_KEY"]).decrypt_json(encrypted)
+
+
+async def test_a_private_key_with_its_passphrase_signs_in_without_deriving_it_again(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    sftp: SftpSandbox,
+    migrated_database: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
     sftp.client_keys.append(key)
@@ -268,10 +341,34 @@ async def test_a_private_key_with_its_passphrase_signs_in(
         client, lucca, sftp, sftp_changes={"password": None, "private_key": pem, "passphrase": "open sesame",
                                    "remote_dir": "/inbox"}
     )  # fmt: skip
+    # The key was decrypted once, when given: it is kept decrypted (encrypted at rest), its passphrase not at all.
+    kept = (await stored_secrets(migrated_database, "acme"))["sftp"]
+    assert set(kept) == {"private_key"} and kept["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert asyncssh.import_private_key(kept["private_key"]).public_data == key.public_data
+    path = "/api/v1/tenants/acme/connectors/elevo"
+    patched = await client.patch(path, json={"settings": {"schedule_hour": 4}}, headers=tenant.auth)
+    assert patched.status_code == 200 and patched.json()["settings"]["sftp"]["passphrase"] is None
+    assert (await stored_secrets(migrated_database, "acme"))["sftp"] == kept
+
+    # The worker (in this process) derives nothing, and reads the key once per run.
+    calls: list[str] = []
+    real_derive, real_import = asyncssh.crypto.pbkdf2_hmac, asyncssh.import_private_key
+
+    def derive(*args: Any) -> bytes:
+        calls.append("derive")
+        return real_derive(*args)
+
+    def read(*args: Any, **options: Any) -> asyncssh.SSHKey:
+        calls.append("read")
+        return real_import(*args, **options)
+
+    monkeypatch.setattr(asyncssh.pbe, "pbkdf2_hmac", derive)
+    monkeypatch.setattr(asyncssh, "import_private_key", read)
     run = await sync(client, tenant)
     assert run["status"] == "succeeded", run
     assert uploaded(sftp, "/inbox") == EXPECTED_FILE
     assert sftp.files("/") == {}
+    assert calls == ["read"]
 
 
 async def schedule_rows(database_url: str) -> list[dict[str, Any]]:

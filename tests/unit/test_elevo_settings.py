@@ -100,8 +100,8 @@ async def test_a_name_that_resolves_inside_our_network_is_never_connected_to() -
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "10.0.0.5"]  # one private answer is enough to refuse
 
-    account = SftpAccount(host="sftp.elevo.example", username="acme", host_key=HOST_KEY, password="pw")
+    account = SftpAccount(host="sftp.elevo.example", username="acme", host_key=HOST_KEY, password="pw-never-shown")
     client = SftpClient(account, retry=RetryPolicy(), timeout_seconds=1, allow_private=False, resolver=resolver)
     with pytest.raises(ElevoRejected) as refused:
         await client.check()
-    assert "its address is not public" in refused.value.message and "pw" not in repr(account)
+    assert "its address is not public" in refused.value.message and "pw-never-shown" not in repr(account)

@@ -10,19 +10,27 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import respx
 from arq.logs import default_log_config
+from pydantic import BaseModel, ValidationError
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.logging import AccessFormatter
 
 from app.clients.http import PartnerAuthFailed, PartnerHTTP, RetryPolicy
 from app.logging import JsonFormatter, TextFormatter, bind_log_context, configure_logging, redact
+from app.schemas.common import RequestBody
+from app.schemas.connector import ConnectorRead
+from app.schemas.tenant import TenantCreate
+from app.services.connectors import KINDS
 
 GUID = "6f1c2a7e-5b3d-4c2a-9e8f-0a1b2c3d4e5f"
 LUCCA_KEY = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3DQEFDTBK\nMCkGCSqGSIb3==\n-----END ENCRYPTED PRIVATE KEY-----\n"
+PEM_IN_JSON = PEM.replace("\n", "\\n")  # as a JSON string or a repr writes it
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.02, in_call_seconds=0.05)
 
 
@@ -50,10 +58,53 @@ def access_record(path: str) -> logging.LogRecord:
         ("X-taleez-api-secret: taleez-secret-value", "X-taleez-api-secret: ***"),
         ('{"api_secret": "s3cr3t-value", "api_key_set": true}', '{"api_secret": "***", "api_key_set": true}'),
         ("GET /hook?token=abc123&page=2", "GET /hook?token=***&page=2"),
+        ("{'passphrase': 'open sesame', 'port': 22}", "{'passphrase': '***', 'port': 22}"),
+        ('password="two words" then', 'password="***" then'),
+        (f'"private_key": "{PEM_IN_JSON}", "port": 22', '"private_key": "***", "port": 22'),
+        (f"the key:\n{PEM}read", "the key:\n***\nread"),
+        (f"cut short: {PEM[:80]}", "cut short: ***"),
     ],
 )
 def test_the_secret_itself_is_masked_and_nothing_else(line: str, expected: str) -> None:
     assert redact(line) == expected
+
+
+def secret_field_names() -> set[str]:
+    """Every secret the schemas define: connectors' secret settings, SecretStr fields, webhook tokens."""
+    names = {field.rsplit(".", 1)[-1] for kind in KINDS.values() for field in kind.secret_fields}
+    bodies: list[type[BaseModel]] = [RequestBody]
+    while bodies:
+        body = bodies.pop()
+        bodies += body.__subclasses__()
+        names |= {name for name, info in body.model_fields.items() if "SecretStr" in str(info.annotation)}
+    return names | {name for name in ConnectorRead.model_fields if name.endswith("token")}
+
+
+def test_every_secret_field_of_the_schemas_is_masked_whatever_its_quoting() -> None:
+    names = secret_field_names()
+    assert {"api_key", "client_secret", "api_secret", "api_token", "password", "private_key", "passphrase",
+            "webhook_token"} <= names  # fmt: skip
+    for name in names:
+        for line in (f"{name}=s3cr3t", f'"{name}": "s3cr3t value"', f"'{name}': 's3cr3t value'", f"{name}: s3cr3t"):
+            assert "s3cr3t" not in redact(line), line
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_settings_errors_never_quote_what_was_given(name: str) -> None:
+    """A stored secret that stops validating must not reach a log line through its error's text."""
+    values: dict[str, Any] = {}
+    for field in [*KINDS[name].secret_fields, "unknown"]:
+        *parents, key = field.split(".")
+        holder = values
+        for parent in parents:
+            holder = holder.setdefault(parent, {})
+        holder[key] = "s3cr3t\x00 value"  # refused by every secret's rules (and an unknown field too)
+    with pytest.raises(ValidationError) as refused:
+        KINDS[name].settings_model.model_validate(values)
+    assert "s3cr3t" not in str(refused.value) and "input_value" not in str(refused.value)
+    with pytest.raises(ValidationError) as refused:
+        TenantCreate.model_validate({"slug": "acme", "name": "A", "lucca": {"base_url": "x", "api_key": "s3cr3t\x01"}})
+    assert "s3cr3t" not in str(refused.value)
 
 
 @pytest.mark.parametrize(
