@@ -5,8 +5,8 @@ that hold one: only those are found when the row they point at goes, and the oth
 The indexes are built concurrently (outside the migration's transaction), so webhooks and jobs keep writing to
 these tables meanwhile.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 09:00:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
