@@ -127,7 +127,8 @@ class SftpSettings(RequestBody):
     )
     passphrase: SecretText | None = Field(
         default=None,
-        description="Decrypts the private_key given in the same request, once: it is not kept (comes back as null).",
+        description="Decrypts the private_key given in the same request, once. Secret, kept encrypted and masked like "
+        "password, but never used again: the key is kept decrypted.",
     )
     host_key: HostKey = Field(
         description="The server's public host key, OpenSSH format (`ssh-ed25519 AAAA…`, as `ssh-keyscan` prints it "
@@ -180,7 +181,7 @@ async def open_given_key(given: dict[str, Any], release: Callable[[], Awaitable[
         opened = await opened_private_key(key, passphrase)
     except UnreadableKey as refused:
         raise FieldRefused(f"sftp.{refused.field}", str(refused)) from None
-    return {**given, "sftp": {**sftp, "private_key": opened, "passphrase": None}}
+    return {**given, "sftp": {**sftp, "private_key": opened, "passphrase": passphrase}}
 
 
 class ElevoSettings(RequestBody):

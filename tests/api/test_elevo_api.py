@@ -98,9 +98,10 @@ async def test_switching_from_a_password_to_a_key(client: httpx.AsyncClient) -> 
     with_passphrase = await put(
         client, tenant, settings(password=None, private_key=ENCRYPTED_PEM, passphrase="open sesame")
     )
-    # The key is kept decrypted: its passphrase is not kept (nor asked for again by a PUT that keeps the key).
+    # The key is kept decrypted: its passphrase is masked like every secret (and not asked for again by a PUT that
+    # keeps the key).
     assert with_passphrase.json()["settings"]["sftp"] | {"host_key": None} == {
-        **SFTP, "host_key": None, "password": None, "private_key": "***", "passphrase": None,
+        **SFTP, "host_key": None, "password": None, "private_key": "***", "passphrase": "***",
     }  # fmt: skip
     assert "open sesame" not in with_passphrase.text
     assert (await put(client, tenant, settings(password=None, private_key="***"))).status_code == 200

@@ -341,13 +341,16 @@ async def test_a_private_key_with_its_passphrase_signs_in_without_deriving_it_ag
         client, lucca, sftp, sftp_changes={"password": None, "private_key": pem, "passphrase": "open sesame",
                                    "remote_dir": "/inbox"}
     )  # fmt: skip
-    # The key was decrypted once, when given: it is kept decrypted (encrypted at rest), its passphrase not at all.
+    # The key was decrypted once, when given: it is kept decrypted (encrypted at rest, like its passphrase, which
+    # nothing uses again).
     kept = (await stored_secrets(migrated_database, "acme"))["sftp"]
-    assert set(kept) == {"private_key"} and kept["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert set(kept) == {"private_key", "passphrase"} and kept["private_key"].startswith(
+        "-----BEGIN OPENSSH PRIVATE KEY-----"
+    )
     assert asyncssh.import_private_key(kept["private_key"]).public_data == key.public_data
     path = "/api/v1/tenants/acme/connectors/elevo"
     patched = await client.patch(path, json={"settings": {"schedule_hour": 4}}, headers=tenant.auth)
-    assert patched.status_code == 200 and patched.json()["settings"]["sftp"]["passphrase"] is None
+    assert patched.status_code == 200 and patched.json()["settings"]["sftp"]["passphrase"] == "***"
     assert (await stored_secrets(migrated_database, "acme"))["sftp"] == kept
 
     # The worker (in this process) derives nothing, and reads the key once per run.
