@@ -134,6 +134,8 @@ class CardsClient:
         if not groups:
             # Cards reads an empty `groups` as "remove every group": never what a caller means here.
             raise ValueError("set_groups needs at least one group: an empty list would remove all of them")
+        # Replayed after a lost answer: `groups` replaces the user's groups, and a name makes a group only when none
+        # has it (partners.md 3.1), so the replay names the group the first PUT made instead of making another.
         return await self._user("PUT", f"/users/{user_id}", {"groups": list(groups)})
 
     async def groups(self) -> list[CardsGroup]:

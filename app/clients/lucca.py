@@ -146,6 +146,15 @@ def account_key(base_url: str) -> str:
     return f"{parts.netloc}{parts.path}".rstrip("/").lower()
 
 
+def appends_value_rows(body: Mapping[str, Any]) -> bool:
+    """Whether a user write adds a row to a multi-value extended field: a row without an id, or with id 0."""
+    return any(
+        isinstance(rows, list) and any(isinstance(row, dict) and not row.get("id") for row in rows)
+        for code, rows in body.items()
+        if code.startswith("e_")
+    )
+
+
 def next_page(cursor: str) -> str:
     """The `page` value for a v4 `next` cursor, which may also come as a full URL."""
     if "?" in cursor:
@@ -254,7 +263,10 @@ class LuccaClient:
 
     async def update_user(self, user_id: int, body: Mapping[str, Any]) -> None:
         """Update a user; `body` is flat, extended data (`e_*`) at its root."""
-        await self._http.request("PUT", f"/api/v3/users/{user_id}", json=dict(body))
+        # Not replayed blindly when it appends a value row: a lost answer may hide the row, which a replay would
+        # append again; the caller reads what Lucca holds before trying again.
+        path = f"/api/v3/users/{user_id}"
+        await self._http.request("PUT", path, json=dict(body), replay_safe=not appends_value_rows(body))
 
     async def list_establishments(self) -> list[Establishment]:
         """Every establishment, archived ones included."""

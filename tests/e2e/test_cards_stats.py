@@ -212,6 +212,26 @@ async def test_a_write_whose_count_was_cut_is_counted_once_by_the_next_attempt_w
     ]
 
 
+async def test_a_new_occurrence_whose_answer_was_lost_is_written_once_and_counted_once(
+    client: httpx.AsyncClient, lucca: LuccaAccount, cards: CardsAccount
+) -> None:
+    """Lucca appends Jean's new occurrence, then its gateway answers 504: the PUT is not sent again blindly; the
+    next attempt reads what Lucca holds, finds the occurrence this run wrote, and counts Jean once."""
+    tenant = await cards_tenant(client, lucca, cards)
+    await send(client, tenant, *EVENTS)
+    lucca.add_faults({"status": 504, "after": True, "match": f"PUT /api/v3/users/{JEAN}"})
+    run = await push(client, tenant)
+    assert (run["status"], counts(run)) == ("succeeded", {"total": 2, "updated": 2})
+    [jean] = compound(lucca, JEAN)
+    assert jean["value"] == occurrence(CYBER, "50%", None, None)
+    assert len(compound(lucca, CLAIRE)) == 3
+    assert [call["status"] for call in lucca_calls(lucca, "PUT") if call["path"].endswith(f"/{JEAN}")] == [504]
+    events = await events_of(client, tenant, run["id"])
+    assert sorted(event["subject"] for event in events if event["action"] == "update") == [
+        "claire.martin@acme.fr", "jean.dupont@acme.fr"
+    ]  # fmt: skip
+
+
 async def test_custom_field_codes_are_honoured(
     client: httpx.AsyncClient, lucca: LuccaAccount, cards: CardsAccount
 ) -> None:

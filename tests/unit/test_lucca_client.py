@@ -140,6 +140,21 @@ async def test_update_user_puts_a_flat_body(lucca: LuccaClient, lucca_api: respx
     assert json.loads(route.calls.last.request.content) == {"e_quote": {"value": "hi"}}
 
 
+async def test_a_put_that_appends_a_value_row_is_not_replayed_after_a_lost_answer(
+    lucca: LuccaClient, lucca_api: respx.MockRouter
+) -> None:
+    """Lucca may have appended the row before its gateway answered 504: sent again, it would append a second one."""
+    route = lucca_api.put("/api/v3/users/416").mock(return_value=httpx.Response(504))
+    appended = {"e_formation": [{"id": 7001, "value": {"e_title": {"value": "A"}}}, {"id": 0, "value": {}}]}
+    with pytest.raises(LuccaUnavailable):
+        await lucca.update_user(416, appended)
+    assert route.call_count == 1
+    # Rows updated in place by their ids land the same however often they are sent: those are retried.
+    route.mock(side_effect=[httpx.Response(504), httpx.Response(200, json={"data": {}})])
+    await lucca.update_user(416, {"e_formation": [{"id": 7001, "value": {"e_title": {"value": "B"}}}]})
+    assert route.call_count == 3
+
+
 async def test_departments_follow_next_cursors_and_are_cached(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         cursor = request.url.params["page"]
