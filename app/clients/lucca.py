@@ -13,6 +13,7 @@ from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, fiel
 from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 
+from app.clients.access import AccountAccess
 from app.clients.http import (
     PartnerAuthFailed,
     PartnerError,
@@ -184,7 +185,7 @@ class LuccaClient:
         cache: Redis | None = None,
         cache_seconds: int = 300,
     ) -> None:
-        self._account = account_key(account.base_url)
+        self._access = AccountAccess(limiter.redis, PARTNER, account_key(account.base_url), account.api_key)
         self._http = PartnerHTTP(
             http,
             partner=PARTNER,
@@ -192,12 +193,19 @@ class LuccaClient:
             headers={"Authorization": f"lucca application={account.api_key}"},
             retry=retry,
             limiter=limiter,
-            limit_key=f"ratelimit:lucca:{self._account}",
+            access=self._access,
             rate_limit=account.rate_limit,
             errors=LUCCA_ERRORS,
         )
         self._cache = cache
         self._cache_seconds = cache_seconds
+
+    async def proven_account(self) -> str:
+        """The account's shared identity (what its locks are keyed by), once it has accepted this key: one cheap
+        call when that is not known yet; a refused key raises LuccaAuthFailed."""
+        if not await self._access.proven():
+            await self._get_json("/api/v3/users", {"fields": "id", "paging": "0,1"})
+        return self._access.account
 
     async def list_users(
         self,
@@ -283,12 +291,13 @@ class LuccaClient:
             return [Department.model_validate(item) for item in items]
 
     async def _cached(self, name: str, path: str, params: Mapping[str, str]) -> list[Any]:
-        """A v4 list, through the shared Redis cache when there is one."""
-        key = f"lucca:cache:{self._account}:{name}"
-        if self._cache is not None and (cached := await self._cache.get(key)) is not None:
+        """A v4 list, through the account's shared Redis cache when there is one and the key opens the account."""
+        key = f"lucca:cache:{self._access.account}:{name}"
+        cached = await self._cache.get(key) if self._cache is not None and await self._access.proven() else None
+        if cached is not None:
             items: list[Any] = json.loads(cached)
             return items
-        items = await self._list_v4(path, params)
+        items = await self._list_v4(path, params)  # its 2xx answers prove the key
         if self._cache is not None:
             await self._cache.set(key, json.dumps(items), ex=self._cache_seconds)
         return items

@@ -1,6 +1,7 @@
 """LuccaClient against respx-mocked Lucca, with a real Redis for the rate limit and the cache."""
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -43,7 +44,7 @@ def lucca_api(base_url: str) -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def lucca(base_url: str) -> AsyncIterator[LuccaClient]:
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(os.environ["REDIS_URL"])
     account = LuccaAccount(base_url=base_url, api_key=API_KEY, rate_limit=RateLimit(100, 60))
     async with httpx.AsyncClient() as http:
         limiter = SlidingWindowLimiter(redis)
@@ -206,6 +207,27 @@ async def test_bad_request_surfaces_lucca_message(lucca: LuccaClient, lucca_api:
     assert API_KEY not in caught.value.message
 
 
+async def test_a_key_the_account_has_not_accepted_reads_nothing_of_its_cache(
+    lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str
+) -> None:
+    """A tenant naming another's account with a key of its own: Lucca refuses it, the account's cache stays shut."""
+    departments = {"items": [{"id": 1, "name": "IT"}], "next": None}
+    route = lucca_api.get("/organization/structure/api/departments").mock(
+        return_value=httpx.Response(200, json=departments)
+    )
+    await lucca.list_departments()  # cached for the account
+    route.mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    account = LuccaAccount(base_url=base_url, api_key="another-tenants-key", rate_limit=RateLimit(100, 60))
+    async with httpx.AsyncClient() as http:
+        stranger = LuccaClient(http, account, limiter=SlidingWindowLimiter(redis), retry=FAST, cache=redis)
+        with pytest.raises(LuccaAuthFailed):
+            await stranger.list_departments()
+    await redis.aclose()
+    assert [department.name for department in await lucca.list_departments()] == ["IT"]  # the account's key
+    assert route.call_count == 2
+
+
 async def test_lucca_errors_are_partner_errors(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
     lucca_api.get("/api/v3/users/2").mock(return_value=httpx.Response(503))
@@ -233,7 +255,7 @@ def test_account_key_and_repr_hide_nothing_wrong() -> None:
 async def test_rate_limit_is_keyed_by_account(lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(200, json={"data": user(1)}))
     await lucca.get_user(1)
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(os.environ["REDIS_URL"])
     assert await redis.zcard(f"ratelimit:lucca:{account_key(base_url)}") == 1
     await redis.aclose()
 
