@@ -1,8 +1,10 @@
 """PartnerHTTP: retries, Retry-After, errors, URL joining and the shared rate limit (partner via respx)."""
 
+import asyncio
 import os
 import pickle
 import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -281,8 +283,13 @@ def test_the_schedule_doubles_up_to_the_maximum() -> None:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits PartnerHTTP asks for, without waiting."""
     asked: list[float] = []
+    real_sleep = asyncio.sleep
 
     async def no_sleep(seconds: float) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            # asyncio's own `sleep` is patched: the sandbox's server thread (its main loop) sleeps for real.
+            await real_sleep(seconds)
+            return
         asked.append(seconds)
 
     monkeypatch.setattr("app.clients.http.asyncio.sleep", no_sleep)
