@@ -228,6 +228,23 @@ async def test_a_key_the_account_has_not_accepted_reads_nothing_of_its_cache(
     assert route.call_count == 2
 
 
+async def test_a_key_is_proven_by_one_cheap_call_before_the_accounts_locks(
+    lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str
+) -> None:
+    route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json={"data": {"items": [user(1)]}}))
+    assert await lucca.proven_account() == account_key(base_url)
+    assert await lucca.proven_account() == account_key(base_url)
+    assert route.call_count == 1 and dict(route.calls.last.request.url.params) == {"fields": "id", "paging": "0,1"}
+    route.mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    account = LuccaAccount(base_url=base_url, api_key="another-tenants-key", rate_limit=RateLimit(100, 60))
+    async with httpx.AsyncClient() as http:
+        stranger = LuccaClient(http, account, limiter=SlidingWindowLimiter(redis), retry=FAST, cache=redis)
+        with pytest.raises(LuccaAuthFailed, match="Lucca refused the credentials"):
+            await stranger.proven_account()
+    await redis.aclose()
+
+
 async def test_lucca_errors_are_partner_errors(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
     lucca_api.get("/api/v3/users/2").mock(return_value=httpx.Response(503))
