@@ -240,6 +240,20 @@ async def test_a_credential_counts_in_the_accounts_window_only_once_the_account_
 
 
 @respx.mock
+async def test_different_keys_the_account_accepted_share_its_one_window(
+    http: httpx.AsyncClient, redis: Redis, account: str
+) -> None:
+    """Two tenants with keys of their own for one account: one budget for both (contract section 4)."""
+    respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200))
+    limiter = SlidingWindowLimiter(redis)
+    for secret in ("first-tenants-key", "second-tenants-key"):
+        client = partner(http, limiter=limiter, access=AccountAccess(redis, "acme", account, secret))
+        await client.request("GET", "/x")
+        await client.request("GET", "/x")
+    assert await redis.zcard(window_key("acme", account)) == 4
+
+
+@respx.mock
 async def test_a_call_that_may_not_wait_for_the_budget_says_when_to_try_again(
     http: httpx.AsyncClient, redis: Redis, account: str
 ) -> None:
