@@ -168,8 +168,7 @@ async def wait_for_lock(services: Services, run: Run, streak: FailureStreak, bus
 async def give_way(services: Services, run: Run, streak: FailureStreak, given: GiveWay) -> float:
     """The run held a lock another job waits for while its rate limit kept it waiting: it let go, and comes back
     when its slot is due (within the give-up time). Not a failure, and no event: its own limit's wait."""
-    delay = min(given.wait_seconds, services.retry.give_up_seconds)
-    await reschedule(services, run.id, streak, delay)
+    delay = await reschedule(services, run.id, streak, min(given.wait_seconds, services.retry.give_up_seconds))
     log.debug("run %s gave way to a job waiting for its lock; back in %.1f s", run.id, delay)
     return delay
 
