@@ -36,14 +36,18 @@ async def redis() -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+async def add_cards(client: httpx.AsyncClient, tenant: TenantHandle, space: CardsAccount, **settings: Any) -> None:
+    body = {"enabled": True, "settings": space.connector_settings(**settings)}
+    answer = await client.put(f"/api/v1/tenants/{tenant.slug}/connectors/cards", json=body, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    tenant.webhook_token = answer.json()["webhook_token"]
+
+
 async def cards_tenant(
     client: httpx.AsyncClient, slug: str, lucca: LuccaAccount, space: CardsAccount, **settings: Any
 ) -> TenantHandle:
     tenant = await create_tenant(client, slug, base_url=lucca.base_url, api_key=lucca.api_key)
-    body = {"enabled": True, "settings": space.connector_settings(**settings)}
-    answer = await client.put(f"/api/v1/tenants/{slug}/connectors/cards", json=body, headers=tenant.auth)
-    assert answer.status_code == 200, answer.text
-    tenant.webhook_token = answer.json()["webhook_token"]
+    await add_cards(client, tenant, space, **settings)
     return tenant
 
 
@@ -156,6 +160,30 @@ async def test_a_tenant_waiting_on_a_tiny_limit_does_not_hold_another_tenants_hi
         took = time.monotonic() - started
     assert run["status"] == "succeeded" and run["counts"]["created"] == 1, run
     assert took < PROMPT_SECONDS, f"Acme's hire took {took:.1f} s"
+
+
+@pytest.mark.parametrize("key", ["junk", "valid"])
+async def test_a_tenant_waiting_on_a_tiny_limit_does_not_hold_another_tenants_statistics_push(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sandbox: SandboxServer, key: str
+) -> None:
+    acme = await cards_tenant(client, "acme", lucca, sandbox.new_cards_account())
+    await send(client, acme, *EVENTS)
+    mallory = await create_tenant(client, "mallory", base_url=lucca.base_url,
+                                  api_key=JUNK if key == "junk" else lucca.api_key, rate_limit=TRICKLE)  # fmt: skip
+    await add_cards(client, mallory, sandbox.new_cards_account())
+    await check(client, mallory, "cards")  # the one Lucca call of Mallory's day
+    waiting = await queue(client, mallory, "cards/stats/sync", {})
+    with worker_process():
+        deadline = time.monotonic() + 15
+        while (await run_of(client, mallory, waiting))["status"] == "queued":
+            assert time.monotonic() < deadline, "the worker did not start"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        started = time.monotonic()
+        run = await wait_for_run(client, acme, await queue(client, acme, "cards/stats/sync", {}), seconds=30)
+        took = time.monotonic() - started
+    assert run["status"] == "succeeded" and run["counts"]["updated"] == 2, run
+    assert took < PROMPT_SECONDS, f"Acme's push took {took:.1f} s"
 
 
 async def test_a_junk_cards_token_cannot_read_another_tenants_cached_trainings(
