@@ -8,6 +8,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
+from app.clients.access import AccountAccess
 from app.clients.http import (
     PartnerAuthFailed,
     PartnerError,
@@ -88,7 +89,8 @@ class CardsClient:
         cache_seconds: int = TRAINING_CACHE_SECONDS,
     ) -> None:
         self._space = settings.space_id
-        self._account = f"{account_key(settings.api_base_url)}:{settings.space_id}"
+        account = f"{account_key(settings.api_base_url)}:{settings.space_id}"
+        self._access = AccountAccess(limiter.redis, PARTNER, account, settings.api_token)
         self._http = PartnerHTTP(
             http,
             partner=PARTNER,
@@ -101,12 +103,19 @@ class CardsClient:
             },
             retry=retry,
             limiter=limiter,
-            limit_key=f"ratelimit:cards:{self._account}",
+            access=self._access,
             rate_limit=RateLimit(settings.rate_limit.requests, settings.rate_limit.per_seconds),
             errors=CARDS_ERRORS,
         )
         self._cache = cache
         self._cache_seconds = cache_seconds
+
+    async def proven_account(self) -> str:
+        """The space's shared identity (what its locks are keyed by), once Cards has accepted this token for it: one
+        cheap call when that is not known yet; a refused token raises CardsAuthFailed."""
+        if not await self._access.proven():
+            await self._get_json("/users", {"paginate": "1", "page": "1"})
+        return self._access.account
 
     async def user_pages(self) -> AsyncIterator[list[CardsUser]]:
         """Every user of the space, one page of up to 500 at a time."""
@@ -134,6 +143,8 @@ class CardsClient:
         if not groups:
             # Cards reads an empty `groups` as "remove every group": never what a caller means here.
             raise ValueError("set_groups needs at least one group: an empty list would remove all of them")
+        # Replayed after a lost answer: `groups` replaces the user's groups, and a name makes a group only when none
+        # has it (partners.md 3.1), so the replay names the group the first PUT made instead of making another.
         return await self._user("PUT", f"/users/{user_id}", {"groups": list(groups)})
 
     async def groups(self) -> list[CardsGroup]:
@@ -145,9 +156,11 @@ class CardsClient:
         return found
 
     async def training(self, training_id: int) -> CardsTraining:
-        """A training's title and public link, through the shared Redis cache when there is one."""
-        key = f"cards:cache:{self._account}:training:{training_id}"
-        if self._cache is not None and (cached := await self._cache.get(key)) is not None:
+        """A training's title and public link, through the space's shared Redis cache when there is one and the
+        token opens the space."""
+        key = f"cards:cache:{self._access.account}:training:{training_id}"
+        cached = await self._cache.get(key) if self._cache is not None and await self._access.proven() else None
+        if cached is not None:
             return CardsTraining.model_validate_json(cached)
         path = f"/trainings/{training_id}"
         try:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.clients.access import AccountAccess
 from app.clients.addresses import RefusedAddress
 from app.clients.ratelimit import RateLimitBusy, SlidingWindowLimiter
 from app.logging import redact
@@ -233,6 +234,11 @@ def transport_reason(error: httpx.TransportError) -> str:
     return "could not connect" if isinstance(error, httpx.ConnectError) else "network error"
 
 
+def window_key(partner: str, scope: str) -> str:
+    """The Redis key of the rate-limit window of a partner account (or of one credential's own, AccountAccess)."""
+    return f"ratelimit:{partner}:{scope}"
+
+
 def join_url(base_url: str, path: str) -> str:
     """Append `path` to `base_url`, keeping the base URL's own path prefix."""
     return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
@@ -279,7 +285,11 @@ def _find_message(body: Any) -> str | None:
 
 
 class PartnerHTTP:
-    """Sends a partner's calls: shared rate limit before each attempt, retries with backoff, typed errors."""
+    """Sends a partner's calls: shared rate limit before each attempt, retries with backoff, typed errors.
+
+    With a limiter, `access` says whose window a call counts in: the account's, once it has accepted the
+    credential; until then the credential's own, so that a credential the account refuses never touches its window.
+    """
 
     def __init__(
         self,
@@ -290,12 +300,12 @@ class PartnerHTTP:
         headers: Mapping[str, str],
         retry: RetryPolicy,
         limiter: SlidingWindowLimiter | None = None,
-        limit_key: str | None = None,
+        access: AccountAccess | None = None,
         rate_limit: RateLimit | None = None,
         errors: PartnerErrorTypes = PartnerErrorTypes(),
     ) -> None:
-        if limiter is not None and (limit_key is None or rate_limit is None):
-            raise ValueError("a limiter needs both limit_key and rate_limit")
+        if limiter is not None and (access is None or rate_limit is None):
+            raise ValueError("a limiter needs both access and rate_limit")
         self._http = http
         self._partner = partner
         self._name = partner.capitalize()
@@ -305,7 +315,7 @@ class PartnerHTTP:
         self._headers = dict(headers)
         self._retry = retry
         self._limiter = limiter
-        self._limit_key = limit_key
+        self._access = access
         self._rate_limit = rate_limit
         self._errors = errors
 
@@ -327,9 +337,10 @@ class PartnerHTTP:
         streak = self._retry.streak or FailureStreak()
         waited = 0.0
         while True:
-            await self._acquire()
+            scope = await self._acquire()
             outcome = await self._attempt(method, path, params, json)
             if isinstance(outcome, httpx.Response):
+                await self._accepted(scope)
                 return outcome
             streak.failed(datetime.now(UTC))
             delay = self._retry.wait(streak.failures, outcome.retry_after)
@@ -343,14 +354,15 @@ class PartnerHTTP:
             await asyncio.sleep(delay)
             waited += delay
 
-    async def _acquire(self) -> None:
-        """Take a slot of the shared rate limit, when this partner has one."""
-        if self._limiter is None or self._limit_key is None or self._rate_limit is None:
-            return
+    async def _acquire(self) -> str | None:
+        """Take a slot of the rate limit, when this partner has one; returns whose window it was in."""
+        if self._limiter is None or self._access is None or self._rate_limit is None:
+            return None
         limit = self._rate_limit
+        scope = await self._access.scope()
         try:
             await self._limiter.acquire(
-                self._limit_key,
+                window_key(self._partner, scope),
                 limit.requests,
                 limit.per_seconds,
                 partner=self._partner,
@@ -362,6 +374,16 @@ class PartnerHTTP:
                 f"{limit.per_seconds:g} s) is in use by other work; try again in {math.ceil(busy.wait_seconds)} s"
             )
             raise self._errors.unavailable(self._partner, message, busy.wait_seconds) from None
+        return scope
+
+    async def _accepted(self, scope: str | None) -> None:
+        """A 2xx proves the credential; a call it made before that is counted in the account's window now, so that
+        window still sees every call of the credentials that share it."""
+        if self._access is None:
+            return
+        await self._access.accepted()
+        if scope is not None and scope != self._access.account and self._limiter and self._rate_limit:
+            await self._limiter.record(window_key(self._partner, self._access.account), self._rate_limit.per_seconds)
 
     async def _attempt(
         self, method: str, path: str, params: Mapping[str, str] | None, json: Any
@@ -382,6 +404,8 @@ class PartnerHTTP:
             return response
         if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
             return self._unavailable_answer(response)
+        if response.status_code in AUTH_STATUSES and self._access is not None:
+            await self._access.refused()
         raise self._rejection(method, path, response)
 
     def _count(self, failure: _Failure) -> _Failure:

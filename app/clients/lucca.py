@@ -13,6 +13,7 @@ from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, fiel
 from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 
+from app.clients.access import AccountAccess
 from app.clients.http import (
     PartnerAuthFailed,
     PartnerError,
@@ -146,6 +147,15 @@ def account_key(base_url: str) -> str:
     return f"{parts.netloc}{parts.path}".rstrip("/").lower()
 
 
+def appends_value_rows(body: Mapping[str, Any]) -> bool:
+    """Whether a user write adds a row to a multi-value extended field: a row without an id, or with id 0."""
+    return any(
+        isinstance(rows, list) and any(isinstance(row, dict) and not row.get("id") for row in rows)
+        for code, rows in body.items()
+        if code.startswith("e_")
+    )
+
+
 def next_page(cursor: str) -> str:
     """The `page` value for a v4 `next` cursor, which may also come as a full URL."""
     if "?" in cursor:
@@ -175,7 +185,7 @@ class LuccaClient:
         cache: Redis | None = None,
         cache_seconds: int = 300,
     ) -> None:
-        self._account = account_key(account.base_url)
+        self._access = AccountAccess(limiter.redis, PARTNER, account_key(account.base_url), account.api_key)
         self._http = PartnerHTTP(
             http,
             partner=PARTNER,
@@ -183,12 +193,19 @@ class LuccaClient:
             headers={"Authorization": f"lucca application={account.api_key}"},
             retry=retry,
             limiter=limiter,
-            limit_key=f"ratelimit:lucca:{self._account}",
+            access=self._access,
             rate_limit=account.rate_limit,
             errors=LUCCA_ERRORS,
         )
         self._cache = cache
         self._cache_seconds = cache_seconds
+
+    async def proven_account(self) -> str:
+        """The account's shared identity (what its locks are keyed by), once it has accepted this key: one cheap
+        call when that is not known yet; a refused key raises LuccaAuthFailed."""
+        if not await self._access.proven():
+            await self._get_json("/api/v3/users", {"fields": "id", "paging": "0,1"})
+        return self._access.account
 
     async def list_users(
         self,
@@ -254,7 +271,10 @@ class LuccaClient:
 
     async def update_user(self, user_id: int, body: Mapping[str, Any]) -> None:
         """Update a user; `body` is flat, extended data (`e_*`) at its root."""
-        await self._http.request("PUT", f"/api/v3/users/{user_id}", json=dict(body))
+        # Not replayed blindly when it appends a value row: a lost answer may hide the row, which a replay would
+        # append again; the caller reads what Lucca holds before trying again.
+        path = f"/api/v3/users/{user_id}"
+        await self._http.request("PUT", path, json=dict(body), replay_safe=not appends_value_rows(body))
 
     async def list_establishments(self) -> list[Establishment]:
         """Every establishment, archived ones included."""
@@ -271,12 +291,13 @@ class LuccaClient:
             return [Department.model_validate(item) for item in items]
 
     async def _cached(self, name: str, path: str, params: Mapping[str, str]) -> list[Any]:
-        """A v4 list, through the shared Redis cache when there is one."""
-        key = f"lucca:cache:{self._account}:{name}"
-        if self._cache is not None and (cached := await self._cache.get(key)) is not None:
+        """A v4 list, through the account's shared Redis cache when there is one and the key opens the account."""
+        key = f"lucca:cache:{self._access.account}:{name}"
+        cached = await self._cache.get(key) if self._cache is not None and await self._access.proven() else None
+        if cached is not None:
             items: list[Any] = json.loads(cached)
             return items
-        items = await self._list_v4(path, params)
+        items = await self._list_v4(path, params)  # its 2xx answers prove the key
         if self._cache is not None:
             await self._cache.set(key, json.dumps(items), ex=self._cache_seconds)
         return items

@@ -2,7 +2,9 @@
 
 import asyncio
 import math
+import time
 import uuid
+from contextvars import ContextVar
 
 from redis.asyncio import Redis
 
@@ -29,8 +31,22 @@ local leaving = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WIT
 return math.max(1, tonumber(leaving[2]) + window - now + 1)
 """
 
+# Counts a call in a window whatever it holds already: a call made before it was known to belong there.
+# KEYS[1] = the window's sorted set; ARGV = window (µs), member.
+RECORD_SCRIPT = """
+local time = redis.call('TIME')
+redis.call('ZADD', KEYS[1], string.format('%d', tonumber(time[1]) * 1000000 + tonumber(time[2])), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+"""
+
 # Slept on top of the computed wait, so a waiter wakes just after the slot frees rather than just before.
 WAKE_MARGIN_SECONDS = 0.002
+# While the caller holds something another job may wait for (a lock), a wait for a slot up to this long is slept
+# (that job steps aside longer than this anyway); a longer one looks this often whether that job waits, and if it
+# does, the caller gives way instead (GiveWay).
+GIVE_WAY_SECONDS = 1.0
+# The Redis keys that say another job waits for what the current task holds: set by the lock the task is in.
+HOLDING: ContextVar[tuple[str, ...]] = ContextVar("holding", default=())
 
 
 def window_seconds(per_seconds: float) -> float:
@@ -46,11 +62,21 @@ class RateLimitBusy(Exception):
         self.wait_seconds = wait_seconds
 
 
+class GiveWay(Exception):
+    """The next slot is `wait_seconds` away and the caller holds what another job waits for: it lets go instead."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
 class SlidingWindowLimiter:
     """At most `requests` calls per `per_seconds` under one key, across every process sharing Redis."""
 
     def __init__(self, redis: Redis) -> None:
+        self.redis = redis
         self._script = redis.register_script(ACQUIRE_SCRIPT)
+        self._record = redis.register_script(RECORD_SCRIPT)
 
     async def acquire(
         self, key: str, requests: int, per_seconds: float, *, partner: str = "unknown", max_wait: float | None = None
@@ -69,9 +95,26 @@ class SlidingWindowLimiter:
             delay = wait_us / 1_000_000 + WAKE_MARGIN_SECONDS
             if max_wait is not None and waited + delay > max_wait:
                 raise RateLimitBusy(delay)
-            await asyncio.sleep(delay)
+            await self._pause(delay)
             waited += delay
         if waited:
             metrics.inc("rate_limit_waits_total", partner=partner)
             metrics.inc("rate_limit_wait_seconds_total", waited, partner=partner)
         return waited
+
+    async def record(self, key: str, per_seconds: float) -> None:
+        """Count one call made just now under `key`, even beyond its limit (it was made under another key)."""
+        window_us = math.ceil(window_seconds(per_seconds) * 1_000_000)
+        await self._record(keys=[key], args=[window_us, uuid.uuid4().hex])
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep `delay`; but while another job waits for what the caller holds, raise GiveWay rather than keep it."""
+        wanted = HOLDING.get()
+        if not wanted or delay <= GIVE_WAY_SECONDS:
+            await asyncio.sleep(delay)
+            return
+        until = time.monotonic() + delay
+        while (left := until - time.monotonic()) > 0:
+            if await self.redis.exists(*wanted):
+                raise GiveWay(left)
+            await asyncio.sleep(min(left, GIVE_WAY_SECONDS))

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import WebhookTarget
 from app.clients.cards import CardsAuthFailed, CardsRejected, CardsTraining
-from app.clients.lucca import V3_MAX_PAGE_SIZE, LuccaAuthFailed, LuccaRejected, LuccaUser, account_key
+from app.clients.lucca import V3_MAX_PAGE_SIZE, LuccaAuthFailed, LuccaRejected, LuccaUser
 from app.metrics import metrics
 from app.models import CardsEvent, CardsStatsPushed, Connector, Run, Tenant
 from app.models.base import utcnow
@@ -265,8 +265,9 @@ async def queue_stats_sync(session: AsyncSession, tenant: Tenant) -> Run:
 async def process_stats_sync(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
     """The queued push: every current employee whose statistics changed since the last push is written."""
     settings: CardsSettings = connector_settings(services.box, connector)
-    async with account_lock(services.engine, LOCK_SCOPE, account_key(tenant.lucca_base_url)):
-        await StatsPush(services, run, tenant, settings, log).push()
+    push = StatsPush(services, run, tenant, settings, log)
+    async with account_lock(services.engine, services.redis, LOCK_SCOPE, await push.lucca.proven_account()):
+        await push.push()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.cards import CardsAuthFailed, CardsClient, CardsGroup, CardsRejected, CardsUser
-from app.clients.lucca import Department, LuccaClient, LuccaUser, account_key
+from app.clients.lucca import Department, LuccaClient, LuccaUser
 from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.models import Connector, Run, Tenant
@@ -212,9 +212,10 @@ def is_done(log: RunLog, item: str) -> bool:
 
 @asynccontextmanager
 async def import_lock(services: Services, settings: CardsSettings) -> AsyncIterator[None]:
-    """One import at a time per Cards space, whichever tenant runs it (LockBusy: the run waits its turn)."""
-    space = f"{account_key(settings.api_base_url)}:{settings.space_id}"
-    async with account_lock(services.engine, LOCK_SCOPE, space):
+    """One import at a time per Cards space, whichever tenant runs it (LockBusy: the run waits its turn); only
+    tenants whose token Cards accepts for that space share its lock."""
+    space = await services.cards(settings).proven_account()
+    async with account_lock(services.engine, services.redis, LOCK_SCOPE, space):
         yield
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
+from app.clients.ratelimit import GiveWay
 from app.db import Sessionmaker
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
@@ -80,6 +81,8 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return await postpone(services, run, run_log, setback, streak)
     except LockBusy as busy:
         return await wait_for_lock(services, run, streak, busy)
+    except GiveWay as given:
+        return await give_way(services, run, streak, given)
     except LockLost:
         streak.failed(utcnow())
         setback = Setback("service", "The run lost its database lock and stopped before going on", None)
@@ -168,6 +171,14 @@ async def wait_for_lock(services: Services, run: Run, streak: FailureStreak, bus
     # Calls made before the lock still count in the backoff schedule.
     delay = await reschedule(services, run.id, streak, lock_wait_seconds(run.lock_waits), run.lock_waits + 1)
     log.debug("run %s waits %.2f s: %s", run.id, delay, busy)
+    return delay
+
+
+async def give_way(services: Services, run: Run, streak: FailureStreak, given: GiveWay) -> float:
+    """The run held a lock another job waits for while its rate limit kept it waiting: it let go, and comes back
+    when its slot is due (within the give-up time). Not a failure, and no event: its own limit's wait."""
+    delay = await reschedule(services, run.id, streak, min(given.wait_seconds, services.retry.give_up_seconds))
+    log.debug("run %s gave way to a job waiting for its lock; back in %.1f s", run.id, delay)
     return delay
 
 

@@ -3,7 +3,6 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from app.clients.lucca import account_key
 from app.models import Tenant
 from app.services.context import Services
 from app.services.hire import HireRequest, hire_candidate
@@ -20,11 +19,13 @@ async def hire_and_link(services: Services, tenant: Tenant, log: RunLog, request
     One hire at a time per Lucca account, whichever tenant sends it: reading the link, looking the person up in
     Lucca, creating them and writing the link all happen under the account's lock, so a second run for the same
     person (another import, another tenant on the same account) starts only once the first one's user and link
-    are there to be found. A busy lock raises LockBusy, and the run is tried again shortly.
+    are there to be found. A busy lock raises LockBusy, and the run is tried again shortly. The lock is the
+    account's only once Lucca has accepted the tenant's key, so a key naming another's account never holds it.
     """
     today = datetime.now(ZoneInfo(tenant.timezone)).date()
-    async with account_lock(services.engine, LOCK_SCOPE, account_key(tenant.lucca_base_url)):
+    lucca = services.lucca(tenant)
+    async with account_lock(services.engine, services.redis, LOCK_SCOPE, await lucca.proven_account()):
         linked = await find_linked_user(services.sessionmaker, tenant.id, request.partner, request.external_id)
-        user = await hire_candidate(services.lucca(tenant), log, request, today=today, linked_user_id=linked)
+        user = await hire_candidate(lucca, log, request, today=today, linked_user_id=linked)
         if user is not None:
             await save_link(services.sessionmaker, tenant.id, request.partner, request.external_id, user.id)

@@ -2,6 +2,8 @@
 
 A job never waits for a lock: `account_lock` tries it and raises `LockBusy` when another job holds it, and
 the run is deferred (execution.py), so a busy account never holds a worker slot or a connection of another.
+Nor does a holder keep a lock that another job wants while it waits for a rate-limit slot: a busy lock says in
+Redis that it is wanted, and the holder's long wait gives way (GiveWay, app.clients.ratelimit) and is deferred.
 
 A held lock stays alive by a heartbeat statement on its own connection. The server ends a lock's session that
 has been silent for `LOCK_IDLE_SECONDS` (idle_in_transaction_session_timeout) and probes a quiet socket with TCP
@@ -17,8 +19,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.clients.ratelimit import HOLDING
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ HEARTBEAT_TIMEOUT_SECONDS = 5.0
 LOCK_IDLE_SECONDS = 30
 # A quiet lock connection's socket is probed after 10 s, every 5 s, and declared dead after 3 missed probes.
 TCP_KEEPALIVE = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 3}
+# How long a busy lock stays marked wanted: longer than its waiters' longest step aside (execution.py), plus pickup.
+WANTED_SECONDS = 10
 
 
 class LockBusy(Exception):
@@ -51,18 +58,34 @@ def account_lock_key(scope: str, account: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def wanted_key(scope: str, account: str) -> str:
+    """The Redis key that says another job waits for the lock of (`scope`, `account`)."""
+    return f"lock:wanted:{account_lock_key(scope, account)}"
+
+
 @asynccontextmanager
-async def account_lock(engine: AsyncEngine, scope: str, account: str) -> AsyncIterator[None]:
-    """Hold the transaction-scoped advisory lock of (`scope`, `account`) for the block, or raise LockBusy at once."""
+async def account_lock(engine: AsyncEngine, redis: Redis, scope: str, account: str) -> AsyncIterator[None]:
+    """Hold the transaction-scoped advisory lock of (`scope`, `account`) for the block, or raise LockBusy at once.
+
+    `account` is a partner account's identity, shared only by credentials it has accepted (`proven_account`).
+    """
+    wanted = wanted_key(scope, account)
     async with engine.connect() as connection, connection.begin():
         await _guard_session(connection)
         taken = await connection.scalar(
             text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": account_lock_key(scope, account)}
         )
         if not taken:
+            await redis.set(wanted, "1", ex=WANTED_SECONDS)
             raise LockBusy(scope, account)
-        async with _heartbeat(connection, f"{scope} lock of {account}"):
-            yield
+        # Whoever wanted it may have it now; another waiter says so again on its next try.
+        await redis.delete(wanted)
+        holding = HOLDING.set((*HOLDING.get(), wanted))
+        try:
+            async with _heartbeat(connection, f"{scope} lock of {account}"):
+                yield
+        finally:
+            HOLDING.reset(holding)
 
 
 async def _guard_session(connection: AsyncConnection) -> None:

@@ -228,6 +228,21 @@ async def test_a_department_import_makes_one_group_and_keeps_other_groups(
                and row["name"] != "Legal")  # fmt: skip
 
 
+async def test_a_lost_answer_to_the_put_that_makes_a_group_leaves_one_group(
+    client: httpx.AsyncClient, people: LuccaAccount, space: CardsAccount
+) -> None:
+    """The first member's PUT names the group for Cards to create (an upsert by name, partners.md 3.1); Cards makes
+    it and the answer is lost: sent again, the PUT names a group that exists now, so Cards still holds one."""
+    tenant = await cards_tenant(client, people, space)
+    space.add_faults({"status": 504, "after": True, "match": "PUT /users/1"})  # Claire, Engineering's first member
+    run = await import_and_drain(client, tenant, "departments", {"department_ids": [10]})
+    assert (run["status"], counts(run)) == ("succeeded", {"total": 2, "created": 1, "updated": 1})
+    assert [call["status"] for call in calls(space, "PUT")][:2] == [504, 200]
+    assert [group["name"] for group in space.groups()] == ["Mentors", "Alumni", "Engineering"]
+    assert group_names(cards_user(space, "claire.martin@acme.fr")) == ["Engineering", "Mentors"]
+    assert group_names(cards_user(space, "jean.dupont@acme.fr")) == ["Engineering"]
+
+
 async def test_both_rate_limits_hold_while_imports_keep_them_busy(
     client: httpx.AsyncClient, sandbox: SandboxServer
 ) -> None:

@@ -148,8 +148,10 @@ async def test_the_push_writes_exact_statistics_in_place_and_nothing_for_non_emp
     assert jean["value"] == occurrence(CYBER, "50%", None, None)
     assert compound(lucca, 101) == []
 
-    # One page of the directory, one PUT per employee with statistics, with only the fields needed.
-    [listing] = lucca_calls(lucca, "GET")
+    # One cheap call proves the key (the push's lock is shared only by keys Lucca accepts), then one page of the
+    # directory, one PUT per employee with statistics, with only the fields needed.
+    proof, listing = lucca_calls(lucca, "GET")
+    assert proof["query"] == "fields=id&paging=0%2C1"
     assert "fields=id%2Cmail%2CextendedData" in listing["query"] and "paging=0%2C1000" in listing["query"]
     assert sorted(call["path"] for call in lucca_calls(lucca, "PUT")) == ["/api/v3/users/100", "/api/v3/users/102"]
     # Each training asked once, then cached.
@@ -210,6 +212,26 @@ async def test_a_write_whose_count_was_cut_is_counted_once_by_the_next_attempt_w
     assert [event["subject"] for event in await events_of(client, tenant, run_id) if event["action"] == "update"] == [
         "jean.dupont@acme.fr"
     ]
+
+
+async def test_a_new_occurrence_whose_answer_was_lost_is_written_once_and_counted_once(
+    client: httpx.AsyncClient, lucca: LuccaAccount, cards: CardsAccount
+) -> None:
+    """Lucca appends Jean's new occurrence, then its gateway answers 504: the PUT is not sent again blindly; the
+    next attempt reads what Lucca holds, finds the occurrence this run wrote, and counts Jean once."""
+    tenant = await cards_tenant(client, lucca, cards)
+    await send(client, tenant, *EVENTS)
+    lucca.add_faults({"status": 504, "after": True, "match": f"PUT /api/v3/users/{JEAN}"})
+    run = await push(client, tenant)
+    assert (run["status"], counts(run)) == ("succeeded", {"total": 2, "updated": 2})
+    [jean] = compound(lucca, JEAN)
+    assert jean["value"] == occurrence(CYBER, "50%", None, None)
+    assert len(compound(lucca, CLAIRE)) == 3
+    assert [call["status"] for call in lucca_calls(lucca, "PUT") if call["path"].endswith(f"/{JEAN}")] == [504]
+    events = await events_of(client, tenant, run["id"])
+    assert sorted(event["subject"] for event in events if event["action"] == "update") == [
+        "claire.martin@acme.fr", "jean.dupont@acme.fr"
+    ]  # fmt: skip
 
 
 async def test_custom_field_codes_are_honoured(
@@ -294,7 +316,7 @@ async def test_a_push_stopped_after_some_pages_resumes_after_them_and_counts_eac
     lucca.add_faults({"status": 503, "count": 8, "match": f"PUT /api/v3/users/{current[-1]}"})
     run = await push(client, tenant)
     assert (run["status"], counts(run)) == ("succeeded", {"total": 3, "updated": 3})
-    listings = [call["query"] for call in lucca_calls(lucca, "GET")]
+    listings = [call["query"] for call in lucca_calls(lucca, "GET") if "extendedData" in call["query"]]
     resumed = [query for query in listings if "greaterthan" in query]
     assert len(listings) - len(resumed) == 3 and resumed, listings
     # Later attempts read only what comes after the last page finished: the 2,000th current employee.

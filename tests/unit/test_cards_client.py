@@ -234,6 +234,20 @@ async def test_a_training_is_asked_once_then_read_from_the_cache(
     assert len(keys) == 1 and 0 < await redis.ttl(keys[0]) <= 86_400
 
 
+async def test_a_token_the_space_has_not_accepted_reads_nothing_of_its_cache(
+    cards: CardsClient, cards_api: respx.MockRouter, settings: CardsSettings, redis: Redis, http: httpx.AsyncClient
+) -> None:
+    """A tenant naming another's space with a token of its own: Cards refuses it, the space's titles stay unread."""
+    route = cards_api.get("/trainings/5").mock(return_value=httpx.Response(200, json={"id": 5, "title": "Onboarding"}))
+    await cards.training(5)  # cached for the space
+    route.mock(return_value=httpx.Response(401, json={"message": "Unauthenticated."}))
+    other = settings.model_copy(update={"api_token": "another-tenants-token"})
+    stranger = CardsClient(http, other, limiter=SlidingWindowLimiter(redis), retry=FAST, cache=redis)
+    with pytest.raises(CardsAuthFailed):
+        await stranger.training(5)
+    assert (await cards.training(5)).title == "Onboarding" and route.call_count == 2
+
+
 async def test_an_unknown_training_is_rejected_saying_so(cards: CardsClient, cards_api: respx.MockRouter) -> None:
     cards_api.get("/trainings/404").mock(return_value=httpx.Response(404, json={"message": "Not found"}))
     with pytest.raises(CardsRejected, match="Cards has no training 404 in space acme-space") as caught:

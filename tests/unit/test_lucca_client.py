@@ -1,6 +1,7 @@
 """LuccaClient against respx-mocked Lucca, with a real Redis for the rate limit and the cache."""
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -43,7 +44,7 @@ def lucca_api(base_url: str) -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def lucca(base_url: str) -> AsyncIterator[LuccaClient]:
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(os.environ["REDIS_URL"])
     account = LuccaAccount(base_url=base_url, api_key=API_KEY, rate_limit=RateLimit(100, 60))
     async with httpx.AsyncClient() as http:
         limiter = SlidingWindowLimiter(redis)
@@ -140,6 +141,21 @@ async def test_update_user_puts_a_flat_body(lucca: LuccaClient, lucca_api: respx
     assert json.loads(route.calls.last.request.content) == {"e_quote": {"value": "hi"}}
 
 
+async def test_a_put_that_appends_a_value_row_is_not_replayed_after_a_lost_answer(
+    lucca: LuccaClient, lucca_api: respx.MockRouter
+) -> None:
+    """Lucca may have appended the row before its gateway answered 504: sent again, it would append a second one."""
+    route = lucca_api.put("/api/v3/users/416").mock(return_value=httpx.Response(504))
+    appended = {"e_formation": [{"id": 7001, "value": {"e_title": {"value": "A"}}}, {"id": 0, "value": {}}]}
+    with pytest.raises(LuccaUnavailable):
+        await lucca.update_user(416, appended)
+    assert route.call_count == 1
+    # Rows updated in place by their ids land the same however often they are sent: those are retried.
+    route.mock(side_effect=[httpx.Response(504), httpx.Response(200, json={"data": {}})])
+    await lucca.update_user(416, {"e_formation": [{"id": 7001, "value": {"e_title": {"value": "B"}}}]})
+    assert route.call_count == 3
+
+
 async def test_departments_follow_next_cursors_and_are_cached(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         cursor = request.url.params["page"]
@@ -191,6 +207,44 @@ async def test_bad_request_surfaces_lucca_message(lucca: LuccaClient, lucca_api:
     assert API_KEY not in caught.value.message
 
 
+async def test_a_key_the_account_has_not_accepted_reads_nothing_of_its_cache(
+    lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str
+) -> None:
+    """A tenant naming another's account with a key of its own: Lucca refuses it, the account's cache stays shut."""
+    departments = {"items": [{"id": 1, "name": "IT"}], "next": None}
+    route = lucca_api.get("/organization/structure/api/departments").mock(
+        return_value=httpx.Response(200, json=departments)
+    )
+    await lucca.list_departments()  # cached for the account
+    route.mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    account = LuccaAccount(base_url=base_url, api_key="another-tenants-key", rate_limit=RateLimit(100, 60))
+    async with httpx.AsyncClient() as http:
+        stranger = LuccaClient(http, account, limiter=SlidingWindowLimiter(redis), retry=FAST, cache=redis)
+        with pytest.raises(LuccaAuthFailed):
+            await stranger.list_departments()
+    await redis.aclose()
+    assert [department.name for department in await lucca.list_departments()] == ["IT"]  # the account's key
+    assert route.call_count == 2
+
+
+async def test_a_key_is_proven_by_one_cheap_call_before_the_accounts_locks(
+    lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str
+) -> None:
+    route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json={"data": {"items": [user(1)]}}))
+    assert await lucca.proven_account() == account_key(base_url)
+    assert await lucca.proven_account() == account_key(base_url)
+    assert route.call_count == 1 and dict(route.calls.last.request.url.params) == {"fields": "id", "paging": "0,1"}
+    route.mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    account = LuccaAccount(base_url=base_url, api_key="another-tenants-key", rate_limit=RateLimit(100, 60))
+    async with httpx.AsyncClient() as http:
+        stranger = LuccaClient(http, account, limiter=SlidingWindowLimiter(redis), retry=FAST, cache=redis)
+        with pytest.raises(LuccaAuthFailed, match="Lucca refused the credentials"):
+            await stranger.proven_account()
+    await redis.aclose()
+
+
 async def test_lucca_errors_are_partner_errors(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(401, json={"Message": "Invalid key"}))
     lucca_api.get("/api/v3/users/2").mock(return_value=httpx.Response(503))
@@ -218,7 +272,7 @@ def test_account_key_and_repr_hide_nothing_wrong() -> None:
 async def test_rate_limit_is_keyed_by_account(lucca: LuccaClient, lucca_api: respx.MockRouter, base_url: str) -> None:
     lucca_api.get("/api/v3/users/1").mock(return_value=httpx.Response(200, json={"data": user(1)}))
     await lucca.get_user(1)
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(os.environ["REDIS_URL"])
     assert await redis.zcard(f"ratelimit:lucca:{account_key(base_url)}") == 1
     await redis.aclose()
 

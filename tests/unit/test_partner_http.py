@@ -1,8 +1,10 @@
 """PartnerHTTP: retries, Retry-After, errors, URL joining and the shared rate limit (partner via respx)."""
 
+import asyncio
 import os
 import pickle
 import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +17,7 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
+from app.clients.access import AccountAccess
 from app.clients.addresses import PartnerTransport, RefusedAddress
 from app.clients.http import (
     FailureStreak,
@@ -28,6 +31,7 @@ from app.clients.http import (
     join_url,
     parse_retry_after,
     partner_message,
+    window_key,
 )
 from app.clients.ratelimit import SlidingWindowLimiter
 from app.config import Settings
@@ -55,7 +59,7 @@ def partner(
     http: httpx.AsyncClient,
     retry: RetryPolicy = FAST,
     limiter: SlidingWindowLimiter | None = None,
-    limit_key: str | None = None,
+    access: AccountAccess | None = None,
 ) -> PartnerHTTP:
     return PartnerHTTP(
         http,
@@ -64,9 +68,18 @@ def partner(
         headers={"Authorization": f"Key {SECRET}"},
         retry=retry,
         limiter=limiter,
-        limit_key=limit_key,
+        access=access,
         rate_limit=RateLimit(requests=100, per_seconds=60) if limiter else None,
     )
+
+
+@pytest.fixture
+async def account(redis: Redis) -> AsyncIterator[str]:
+    """A partner account of the test's own; its windows and proofs are deleted after the test."""
+    name = f"acme-{uuid.uuid4().hex}.test"
+    yield name
+    async for key in redis.scan_iter(match=f"*{name}*"):
+        await redis.delete(key)
 
 
 @pytest.mark.parametrize(
@@ -189,34 +202,71 @@ async def test_auth_failure(http: httpx.AsyncClient, status: int) -> None:
 
 
 @respx.mock
-async def test_rate_limit_is_taken_before_every_attempt(http: httpx.AsyncClient, redis: Redis) -> None:
-    key = f"test:partner-http:{uuid.uuid4().hex}"
+async def test_rate_limit_is_taken_before_every_attempt(http: httpx.AsyncClient, redis: Redis, account: str) -> None:
     respx.get(f"{BASE}/x").mock(side_effect=[httpx.Response(500), httpx.Response(502), httpx.Response(200)])
-    client = partner(http, limiter=SlidingWindowLimiter(redis), limit_key=key)
-    try:
+    access = AccountAccess(redis, "acme", account, SECRET)
+    await access.accepted()
+    await partner(http, limiter=SlidingWindowLimiter(redis), access=access).request("GET", "/x")
+    assert await redis.zcard(window_key("acme", account)) == 3
+
+
+@respx.mock
+async def test_a_credential_counts_in_the_accounts_window_only_once_the_account_accepted_it(
+    http: httpx.AsyncClient, redis: Redis, account: str
+) -> None:
+    route = respx.get(f"{BASE}/x")
+    limiter, shared = SlidingWindowLimiter(redis), window_key("acme", account)
+    route.mock(return_value=httpx.Response(401))
+    with pytest.raises(PartnerAuthFailed):
+        await partner(http, limiter=limiter, access=AccountAccess(redis, "acme", account, SECRET)).request("GET", "/x")
+    assert await redis.zcard(shared) == 0  # a refused credential's call is its own
+    route.mock(return_value=httpx.Response(200))
+    client = partner(http, limiter=limiter, access=AccountAccess(redis, "acme", account, SECRET))
+    await client.request("GET", "/x")
+    assert await redis.zcard(shared) == 1  # the call that proved it, counted once it did
+    await client.request("GET", "/x")
+    assert await redis.zcard(shared) == 2
+    # Every client of that credential, in any process, now counts in the account's window.
+    other = AccountAccess(redis, "acme", account, SECRET)
+    assert await other.proven() and await other.scope() == account
+    route.mock(return_value=httpx.Response(403))
+    with pytest.raises(PartnerAuthFailed):
         await client.request("GET", "/x")
-        assert await redis.zcard(key) == 3
-    finally:
-        await redis.delete(key)
+    # Refused since: forgotten, everywhere.
+    assert not await AccountAccess(redis, "acme", account, SECRET).proven()
+    assert not await AccountAccess(redis, "acme", account, "another-secret").proven()
+    own = [key async for key in redis.scan_iter(match=f"ratelimit:acme:{account}#*")]
+    assert len(own) == 1 and await redis.zcard(own[0]) == 2  # the 401 and the call that proved it
+
+
+@respx.mock
+async def test_different_keys_the_account_accepted_share_its_one_window(
+    http: httpx.AsyncClient, redis: Redis, account: str
+) -> None:
+    """Two tenants with keys of their own for one account: one budget for both (contract section 4)."""
+    respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200))
+    limiter = SlidingWindowLimiter(redis)
+    for secret in ("first-tenants-key", "second-tenants-key"):
+        client = partner(http, limiter=limiter, access=AccountAccess(redis, "acme", account, secret))
+        await client.request("GET", "/x")
+        await client.request("GET", "/x")
+    assert await redis.zcard(window_key("acme", account)) == 4
 
 
 @respx.mock
 async def test_a_call_that_may_not_wait_for_the_budget_says_when_to_try_again(
-    http: httpx.AsyncClient, redis: Redis
+    http: httpx.AsyncClient, redis: Redis, account: str
 ) -> None:
-    key = f"test:partner-http:{uuid.uuid4().hex}"
     route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200))
-    limiter = SlidingWindowLimiter(redis)
-    client = partner(http, retry=replace(FAST, rate_wait_seconds=1), limiter=limiter, limit_key=key)
-    try:
-        for _ in range(100):  # the whole budget, taken by other work
-            await limiter.acquire(key, 100, 60)
-        with pytest.raises(PartnerUnavailable) as busy:
-            await client.request("GET", "/x")
-        assert "rate limit (100 calls per 60 s) is in use by other work; try again in" in busy.value.message
-        assert busy.value.retry_after is not None and busy.value.retry_after > 50 and not route.called
-    finally:
-        await redis.delete(key)
+    limiter, access = SlidingWindowLimiter(redis), AccountAccess(redis, "acme", account, SECRET)
+    await access.accepted()
+    client = partner(http, retry=replace(FAST, rate_wait_seconds=1), limiter=limiter, access=access)
+    for _ in range(100):  # the whole budget, taken by other work
+        await limiter.acquire(window_key("acme", account), 100, 60)
+    with pytest.raises(PartnerUnavailable) as busy:
+        await client.request("GET", "/x")
+    assert "rate limit (100 calls per 60 s) is in use by other work; try again in" in busy.value.message
+    assert busy.value.retry_after is not None and busy.value.retry_after > 50 and not route.called
 
 
 def test_errors_survive_pickling() -> None:
@@ -247,8 +297,13 @@ def test_the_schedule_doubles_up_to_the_maximum() -> None:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits PartnerHTTP asks for, without waiting."""
     asked: list[float] = []
+    real_sleep = asyncio.sleep
 
     async def no_sleep(seconds: float) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            # asyncio's own `sleep` is patched: the sandbox's server thread (its main loop) sleeps for real.
+            await real_sleep(seconds)
+            return
         asked.append(seconds)
 
     monkeypatch.setattr("app.clients.http.asyncio.sleep", no_sleep)

@@ -1,6 +1,7 @@
 """The shared sliding-window limiter, against a real Redis."""
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -8,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.clients.ratelimit import RateLimitBusy, SlidingWindowLimiter, window_seconds
+from app.clients.ratelimit import HOLDING, GiveWay, RateLimitBusy, SlidingWindowLimiter, window_seconds
 from app.metrics import metrics
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ["REDIS_URL"]
 
 
 @pytest.fixture
@@ -100,3 +101,33 @@ async def test_a_caller_that_may_not_wait_long_is_told_how_long_instead(key: str
     assert 29 < busy.value.wait_seconds <= window_seconds(30) + 0.01
     # Refused calls are not recorded: the window still holds the two that were made.
     assert await connections[0].zcard(key) == 2
+
+
+async def test_a_call_made_under_another_key_is_recorded_even_beyond_the_limit(
+    key: str, connections: list[Redis]
+) -> None:
+    limiter = SlidingWindowLimiter(connections[0])
+    await limiter.acquire(key, 1, 30)
+    await limiter.record(key, 30)
+    assert await connections[0].zcard(key) == 2
+    assert 0 < await connections[0].pttl(key) <= window_seconds(30) * 1000 + 1000
+
+
+async def test_a_long_wait_gives_way_when_what_the_caller_holds_is_wanted(key: str, connections: list[Redis]) -> None:
+    redis = connections[0]
+    limiter, wanted = SlidingWindowLimiter(redis), f"{key}:wanted"
+    await limiter.acquire(key, 1, 30)
+    holding = HOLDING.set((wanted,))
+    try:
+        await redis.set(wanted, "1", ex=10)
+        started = time.monotonic()
+        with pytest.raises(GiveWay) as given:
+            await limiter.acquire(key, 1, 30)
+        assert time.monotonic() - started < 0.5 and 29 < given.value.wait_seconds <= window_seconds(30) + 0.01
+        await redis.delete(wanted)
+        # Wanted by no one, the same wait is slept through.
+        assert await limiter.acquire(key, 1, 1.5) > 1.2
+    finally:
+        HOLDING.reset(holding)
+        await redis.delete(wanted)
+    assert await redis.zcard(key) == 1
