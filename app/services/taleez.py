@@ -16,6 +16,7 @@ from app.services.hire import ITEM, HireRequest
 from app.services.hiring import hire_and_link
 from app.services.run_log import RunLog
 from app.services.runs import new_run
+from app.services.work_email import is_address
 
 SOURCE = "taleez"
 OPERATION = "candidate_import"
@@ -37,8 +38,8 @@ def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
         )
         if given is None and default is None
     ]
-    if body.candidate is not None and not body.candidate.mail and not settings.professional_email_template:
-        missing.append("candidate.mail (needed as the login: no professional_email_template is set)")
+    if body.candidate is not None and not has_login(body.candidate.mail, settings):
+        missing.append("candidate.mail (an address, needed as the login: no professional_email_template is set)")
     if missing:
         raise invalid_field((), "Missing: " + "; ".join(missing) + ".", kind="missing")
 
@@ -55,6 +56,11 @@ async def queue_import(session: AsyncSession, box: SecretBox, tenant: Tenant, bo
     session.add(run)
     await session.flush()
     return run
+
+
+def has_login(mail: str | None, settings: TaleezSettings) -> bool:
+    """A login comes from the template, else from the candidate's e-mail when it is an address."""
+    return settings.professional_email_template is not None or (mail is not None and is_address(mail))
 
 
 def hire_request(candidate: TaleezCandidate, body: TaleezImport, settings: TaleezSettings, today: str) -> HireRequest:
@@ -92,8 +98,10 @@ async def process_import(services: Services, run: Run, tenant: Tenant, connector
     body = TaleezImport.model_validate(run.input["request"])
     candidate = await read_candidate(services, settings, body)
     subject = candidate.mail or f"{candidate.first_name} {candidate.last_name}"
-    if not candidate.mail and not settings.professional_email_template:
-        message = "The candidate has no e-mail in Taleez and no professional_email_template is set: no login to give."
+    if not has_login(candidate.mail, settings):
+        message = (
+            "The candidate has no e-mail address in Taleez and no professional_email_template is set: no login to give."
+        )
         await log.item(ITEM, "failed", "fail", subject, message)
         return
     await hire_and_link(services, tenant, log, hire_request(candidate, body, settings, run.input["today"]))

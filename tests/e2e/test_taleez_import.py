@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sandbox.demo import demo_seed_payload, demo_user
+from app.sandbox.demo import demo_seed_payload, demo_taleez_seed_payload, demo_user
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import ADMIN, TenantHandle, create_tenant
 from tests.sandbox_server import LuccaAccount, PartnerAccount, SandboxServer
@@ -54,6 +54,15 @@ def new_users(lucca: LuccaAccount) -> list[dict[str, Any]]:
     return [user for user in lucca.users() if user["id"] > 102]
 
 
+def change_taleez_candidate(taleez: PartnerAccount, candidate_id: int, **changes: Any) -> None:
+    """Rebuild the sandbox's Taleez account with one candidate changed (as a recruiter editing it)."""
+    seed = demo_taleez_seed_payload()
+    seed["candidates"] = [
+        {**candidate, **changes} if candidate["id"] == candidate_id else candidate for candidate in seed["candidates"]
+    ]
+    taleez.server.control.put(f"/taleez/accounts/{taleez.name}", json=seed).raise_for_status()
+
+
 async def test_import_by_id_reads_taleez_and_creates_the_employee(
     client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
 ) -> None:
@@ -85,6 +94,20 @@ async def test_inline_candidate_without_template_logs_in_with_the_personal_email
     assert user["login"] == "ines@perso.fr" and user.get("mail") is None
     assert user["departmentId"] == 12 and user.get("managerId") is None
     assert taleez.calls()["items"] == []
+
+
+async def test_an_email_that_is_not_an_address_gives_no_login(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    """Without a template the login is the personal e-mail: `n/a` is none (422 inline, a failed run from Taleez)."""
+    tenant = await taleez_tenant(client, lucca, taleez, professional_email_template=None)
+    path = f"/api/v1/tenants/{tenant.slug}/taleez/imports"
+    inline = await client.post(path, json={"candidate": {**INES, "mail": "n/a"}}, headers=tenant.auth)
+    assert inline.status_code == 422 and "candidate.mail" in inline.text
+    change_taleez_candidate(taleez, 4411, mail="n/a")
+    run = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert run["status"] == "failed" and "no e-mail address in Taleez" in run["error"]
+    assert new_users(lucca) == [] and lucca.calls()["items"] == []
 
 
 async def test_defaults_fill_what_the_request_leaves_out(
