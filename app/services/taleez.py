@@ -20,6 +20,7 @@ from app.services.work_email import is_address
 
 SOURCE = "taleez"
 OPERATION = "candidate_import"
+CANDIDATE = "candidate"  # the run's state key of the candidate read from Taleez
 
 
 def taleez_settings(box: SecretBox, connector: Connector) -> TaleezSettings:
@@ -80,12 +81,20 @@ def hire_request(candidate: TaleezCandidate, body: TaleezImport, settings: Talee
     )
 
 
-async def read_candidate(services: Services, settings: TaleezSettings, body: TaleezImport) -> TaleezCandidate:
+async def read_candidate(
+    services: Services, settings: TaleezSettings, body: TaleezImport, log: RunLog
+) -> TaleezCandidate:
+    """The candidate as this run first read them, whatever Taleez says at a later attempt."""
     if body.candidate is not None:
         return inline_candidate(body.candidate)
+    if CANDIDATE in log.state:
+        return TaleezCandidate.model_validate(log.state[CANDIDATE])
     assert body.candidate_id is not None
     client = TaleezClient(services.http, settings.api_base_url, settings.api_secret, retry=services.retry)
-    return await client.get_candidate(body.candidate_id)
+    candidate = await client.get_candidate(body.candidate_id)
+    # Kept before acting on it: an attempt after a create whose answer was lost must look for the same person.
+    await log.remember(CANDIDATE, candidate.model_dump(mode="json", by_alias=True))
+    return candidate
 
 
 def inline_candidate(candidate: TaleezCandidateIn) -> TaleezCandidate:
@@ -96,7 +105,7 @@ async def process_import(services: Services, run: Run, tenant: Tenant, connector
     """The queued job's work: read the candidate (from Taleez when only its id was given), then hire."""
     settings = taleez_settings(services.box, connector)
     body = TaleezImport.model_validate(run.input["request"])
-    candidate = await read_candidate(services, settings, body)
+    candidate = await read_candidate(services, settings, body, log)
     subject = candidate.mail or f"{candidate.first_name} {candidate.last_name}"
     if not has_login(candidate.mail, settings):
         message = (

@@ -1,11 +1,13 @@
 """Taleez → Lucca imports (contract section 8), through the API, a real worker and the sandbox."""
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
 
+from app.clients.lucca import LuccaClient, LuccaUser
 from app.sandbox.demo import demo_seed_payload, demo_taleez_seed_payload, demo_user
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import ADMIN, TenantHandle, create_tenant
@@ -213,6 +215,28 @@ async def test_lucca_429_while_importing_still_creates_once(
     lucca.add_faults({"status": 429, "count": 3, "retry_after": 1, "match": "POST /api/v3/users"})
     run = await import_and_drain(client, tenant, {"candidate_id": 4411})
     assert run["status"] == "succeeded" and len(new_users(lucca)) == 1
+
+
+async def test_a_create_whose_answer_was_lost_stays_the_runs_when_the_candidate_changes_meanwhile(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lucca creates the user but its answer is lost; before the run's next attempt, Inès's e-mail changes in
+    Taleez. What the run created is the run's: counted created, and no second employee (ines.dupre2@)."""
+    tenant = await taleez_tenant(client, lucca, taleez)
+    lucca.add_faults({"match": "POST /api/v3/users", "status": 503, "after": True})
+    send = LuccaClient.create_user
+
+    async def edited_meanwhile(self: LuccaClient, body: Mapping[str, Any]) -> LuccaUser:
+        try:
+            return await send(self, body)
+        finally:
+            change_taleez_candidate(taleez, 4411, mail="ines.dupre@newmail.fr")
+
+    monkeypatch.setattr(LuccaClient, "create_user", edited_meanwhile)
+    run = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert (run["status"], run["counts"]["created"], run["counts"]["linked"]) == ("succeeded", 1, 0)
+    [ines] = new_users(lucca)
+    assert (ines["login"], ines["personalEmail"]) == ("ines.dupre@acme.fr", "ines@perso.fr")
 
 
 async def test_missing_choices_are_422_naming_them_with_nothing_queued(
