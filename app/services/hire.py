@@ -308,7 +308,7 @@ async def holder_of(lucca: LuccaClient, address: str) -> LuccaUser | None:
 async def create_with_free_login(
     lucca: LuccaClient, log: RunLog, request: HireRequest, establishment_id: int, manager_id: int | None
 ) -> LuccaUser:
-    """POST the user with the first free address; a login Lucca refuses as used takes the next suffix.
+    """POST the user with the first free address; a login held or refused as used takes the next suffix.
 
     Unless this run already sent that login: its earlier create (whose answer was lost) may have landed since the
     lookup, so the holder is looked at again, and when it is the person, that user is this run's own.
@@ -316,10 +316,12 @@ async def create_with_free_login(
     taken = await taken_addresses(lucca, request)
     refusals = 0
     for address in login_candidates(request):
-        if address.casefold() in taken:
-            continue
         attempted = log.state.get("attempted_logins", [])
         sent_before = address.casefold() in attempted
+        if address.casefold() in taken:
+            if sent_before:
+                await check_holder(lucca, request, address, sent_before=True)
+            continue
         if not sent_before:
             await log.remember("attempted_logins", [*attempted, address.casefold()])
         try:
