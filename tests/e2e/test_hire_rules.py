@@ -153,6 +153,22 @@ async def test_a_name_of_only_symbols_fails_in_plain_words_before_any_lucca_call
     assert lucca.calls()["items"] == [] and created(lucca) == []
 
 
+async def test_a_local_part_too_short_to_narrow_the_lookup_is_looked_up_whole(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    """`login=like,li` would read most of the directory: the namesakes of `li@acme.fr` are asked for by the whole
+    address, and Lucca's "in use" finds the suffixes' holders (the third Li is refused li2@, then takes li3@)."""
+    tenant = await hiring_tenant(professional_email_template="{first_name}@acme.fr")
+    for number, last in enumerate(("Wang", "Zhang", "Chen")):
+        person = {"applicationId": f"li-{number}", "firstName": "Li", "lastName": last, "email": f"li.{last}@perso.cn"}
+        run_id = await hire_and_drain(client, tenant.webhook_auth, **person)
+        assert (await run_of(client, tenant, run_id))["counts"]["created"] == 1
+    assert [user["login"] for user in created(lucca)] == ["li@acme.fr", "li2@acme.fr", "li3@acme.fr"]
+    queries = [parse_qs(call["query"]) for call in lucca.calls()["items"] if call["path"] == "/api/v3/users"]
+    likes = [value for query in queries for values in query.values() for value in values if value.startswith("like,")]
+    assert likes and all(len(value) >= len("like,li@acme.fr") for value in likes), likes
+
+
 async def test_a_personal_email_that_is_not_an_address_finds_no_one(
     client: httpx.AsyncClient, sandbox: SandboxServer
 ) -> None:
