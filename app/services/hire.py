@@ -20,7 +20,7 @@ from app.clients.lucca import (
     LuccaUser,
 )
 from app.services import work_email
-from app.services.names import address_part, same_name
+from app.services.names import address_part, same_name, same_name_as
 from app.services.run_log import Action, Outcome, RunLog
 
 ITEM = "candidate"
@@ -134,15 +134,16 @@ async def pick_establishment(lucca: LuccaClient, log: RunLog, request: HireReque
         if rules.default_id is None:
             raise ItemStopped("failed", "The candidate has no company and no default establishment is configured.")
         return check_covered(rules, rules.default_id, "the default establishment")
+    is_company = same_name_as(company)
     alias = rules.aliases.get(company) or next(
-        (target for name, target in rules.aliases.items() if same_name(name, company)), None
+        (target for name, target in rules.aliases.items() if is_company(name)), None
     )
     if alias is not None:
         await log.event("note", request.subject, f"Company {company!r} is an alias of establishment {alias}.")
         return check_covered(rules, alias, f"establishment {alias}")
     establishments = await lucca.list_establishments()
     active = [place for place in establishments if not place.is_archived]
-    matches = [place for place in active if same_name(place.name, company)]
+    matches = [place for place in active if is_company(place.name)]
     if not matches:
         raise ItemStopped("failed", no_match_message(company, active))
     if len(matches) > 1:

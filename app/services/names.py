@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from anyascii import anyascii
 
@@ -43,5 +44,10 @@ def folded(char: str) -> str:
 
 def same_name(one: str, other: str) -> bool:
     """The same name once normalised; a name without any letter or digit is the same as none."""
-    folded_one = comparable(one)
-    return bool(folded_one) and folded_one == comparable(other)
+    return same_name_as(one)(other)
+
+
+def same_name_as(name: str) -> Callable[[str], bool]:
+    """A test for names that are the same as `name`, normalised once: it is compared with many (aliases, places)."""
+    wanted = comparable(name)
+    return lambda other: bool(wanted) and comparable(other) == wanted
