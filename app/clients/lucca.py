@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from app.clients.access import AccountAccess
 from app.clients.http import (
+    NO_ANSWER,
     PartnerAuthFailed,
     PartnerError,
     PartnerErrorTypes,
@@ -35,6 +36,8 @@ USER_FIELDS = (
 # v4 caps `limit` below 100; 50 keeps each page well inside Lucca's 5-second request limit.
 V4_PAGE_SIZE = 50
 V3_MAX_PAGE_SIZE = 1000
+# `like` is a substring match: a shorter operand (`a`, `.`, nothing) matches most of a directory and reads it whole.
+MIN_LIKE_CHARS = 3
 
 
 class LuccaError(PartnerError):
@@ -172,6 +175,18 @@ def following_page(body: Mapping[str, Any], page: str) -> str | None:
     return None if len(body["items"]) < V4_PAGE_SIZE else str(int(page) + 1)
 
 
+def check_narrow(filters: Mapping[str, str]) -> None:
+    """Refuse, before any call, a `like` filter too short to narrow the users it reads."""
+    for name, value in filters.items():
+        operator, _, operand = value.partition(",")
+        if operator.strip().lower() == "like" and len(operand.strip()) < MIN_LIKE_CHARS:
+            message = (
+                f"Lucca was not asked for the users whose {name} contains {operand.strip()!r}: so short a search "
+                "matches almost everyone."
+            )
+            raise LuccaRejected(PARTNER, NO_ANSWER, message)
+
+
 class LuccaClient:
     """Lucca API-key client: users (v3) and organization structure (v4), within the account's rate limit."""
 
@@ -230,6 +245,7 @@ class LuccaClient:
         """The users matching `filters`, one page at a time: a whole directory without holding all of it."""
         if not 1 <= page_size <= V3_MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {V3_MAX_PAGE_SIZE}")
+        check_narrow(filters or {})
         params = {"fields": ",".join(fields), **(filters or {})}
         if former_employees:
             params["formerEmployees"] = "true"

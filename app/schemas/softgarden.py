@@ -1,9 +1,11 @@
 """Softgarden: the connector's settings and the candidate-hired webhook body."""
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +34,18 @@ TEXT_MAX = 500
 NotBlank = Annotated[Name, Field(json_schema_extra={"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"})]
 Status = Annotated[String, Field(min_length=1, max_length=200)]
 Company = Annotated[String, Field(max_length=TEXT_MAX)]
+# A letter or digit of any script (Python's `\w` without `_`, as the server reads the pattern).
+HAS_LETTER = r"^[^\x00]*[^\W_][^\x00]*$"
+
+
+def names_a_company(company: str) -> str:
+    """An alias without any letter or digit (`-`, `★`) would match only companies that have no name either."""
+    if re.match(HAS_LETTER, company) is None:
+        raise ValueError("must hold a letter or a digit: it is compared with company names")
+    return company
+
+
+AliasCompany = Annotated[Company, AfterValidator(names_a_company), Field(json_schema_extra={"pattern": HAS_LETTER})]
 
 
 class SoftgardenSettings(RequestBody):
@@ -44,7 +58,7 @@ class SoftgardenSettings(RequestBody):
     establishment_ids: list[PositiveId] | None = Field(
         default=None, description="The Lucca establishments this configuration covers; absent: all."
     )
-    establishment_aliases: dict[Company, PositiveId] = Field(
+    establishment_aliases: dict[AliasCompany, PositiveId] = Field(
         default_factory=dict,
         description="Company as Softgarden sends it → Lucca establishment id.",
         json_schema_extra=pattern_in_property_names,

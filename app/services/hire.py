@@ -10,9 +10,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.clients.http import PartnerRejected
-from app.clients.lucca import PARTNER, Department, Establishment, LuccaClient, LuccaUnavailable, LuccaUser
+from app.clients.lucca import (
+    MIN_LIKE_CHARS,
+    PARTNER,
+    Department,
+    Establishment,
+    LuccaClient,
+    LuccaUnavailable,
+    LuccaUser,
+)
 from app.services import work_email
-from app.services.names import comparable
+from app.services.names import address_part, same_name, same_name_as
 from app.services.run_log import Action, Outcome, RunLog
 
 ITEM = "candidate"
@@ -49,6 +57,12 @@ class HireRequest(BaseModel):
     def subject(self) -> str:
         return self.personal_email or f"{self.first_name} {self.last_name}"
 
+    @property
+    def lookup_email(self) -> str | None:
+        """The personal e-mail when it is an address: anything else (`n/a`, `-`) finds no one."""
+        email = self.personal_email
+        return email if email is not None and work_email.is_address(email) else None
+
 
 class ItemStopped(Exception):
     """The candidate cannot go further; `outcome` says whether that is a failure or a deliberate skip."""
@@ -77,6 +91,7 @@ async def hire_candidate(
     Every lookup asks Lucca for the few users it concerns (filters), never for the directory.
     """
     try:
+        check_names(request)
         establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
         department = None if request.manager_id is not None else await find_department(lucca, request.department_id)
         manager_id = request.manager_id if department is None else department.head_id
@@ -100,6 +115,17 @@ async def hire_candidate(
     return user
 
 
+def check_names(request: HireRequest) -> None:
+    """A name without any letter or digit, in any script, gives no address and matches no one: stop before Lucca."""
+    for label, name in (("first name", request.first_name), ("last name", request.last_name)):
+        if not address_part(name):
+            raise ItemStopped(
+                "failed",
+                f"The candidate's {label} {name!r} has no letter or digit, so no address can be made from it and "
+                "no one can be matched by it. Nothing was sent to Lucca.",
+            )
+
+
 async def pick_establishment(lucca: LuccaClient, log: RunLog, request: HireRequest) -> int:
     """Alias first, then the one active establishment with the same name, else the default when no company."""
     rules = request.establishment_rules
@@ -108,15 +134,16 @@ async def pick_establishment(lucca: LuccaClient, log: RunLog, request: HireReque
         if rules.default_id is None:
             raise ItemStopped("failed", "The candidate has no company and no default establishment is configured.")
         return check_covered(rules, rules.default_id, "the default establishment")
+    is_company = same_name_as(company)
     alias = rules.aliases.get(company) or next(
-        (target for name, target in rules.aliases.items() if comparable(name) == comparable(company)), None
+        (target for name, target in rules.aliases.items() if is_company(name)), None
     )
     if alias is not None:
         await log.event("note", request.subject, f"Company {company!r} is an alias of establishment {alias}.")
         return check_covered(rules, alias, f"establishment {alias}")
     establishments = await lucca.list_establishments()
     active = [place for place in establishments if not place.is_archived]
-    matches = [place for place in active if comparable(place.name) == comparable(company)]
+    matches = [place for place in active if is_company(place.name)]
     if not matches:
         raise ItemStopped("failed", no_match_message(company, active))
     if len(matches) > 1:
@@ -172,20 +199,18 @@ def still_the_person(user: LuccaUser, request: HireRequest) -> bool:
 
 
 def same_email(user: LuccaUser, request: HireRequest) -> bool:
-    return (
-        bool(request.personal_email)
-        and (user.personal_email or "").casefold() == (request.personal_email or "").casefold()
-    )
+    email = request.lookup_email
+    return email is not None and (user.personal_email or "").casefold() == email.casefold()
 
 
 def same_names(user: LuccaUser, request: HireRequest) -> bool:
-    names = (comparable(request.first_name), comparable(request.last_name))
-    return (comparable(user.first_name or ""), comparable(user.last_name or "")) == names
+    """Same first and last names, in any script, ignoring case and accents."""
+    return same_name(request.first_name, user.first_name or "") and same_name(request.last_name, user.last_name or "")
 
 
 def is_same_person(user: LuccaUser, request: HireRequest) -> bool:
     """Same personal email, or (the candidate giving none) same names and start date (contract section 7)."""
-    if request.personal_email:
+    if request.lookup_email:
         return same_email(user, request)
     return same_names(user, request) and user.dt_contract_start == request.start_date
 
@@ -197,8 +222,8 @@ async def find_same_person(lucca: LuccaClient, request: HireRequest) -> LuccaUse
     for a superset (the email as a substring; everyone starting within a day of the date) and the rule is applied
     here, exactly.
     """
-    if request.personal_email:
-        filters = {"personalEmail": f"like,{request.personal_email}"}
+    if request.lookup_email:
+        filters = {"personalEmail": f"like,{request.lookup_email}"}
     else:
         day = request.start_date
         # Both bounds a day away, whether Lucca's `between` includes its bounds or not.
@@ -258,8 +283,10 @@ async def taken_addresses(lucca: LuccaClient, request: HireRequest) -> set[str]:
     address = first_address(request)
     if address is None:
         return set()
-    # Every candidate address (`lea.roux@…`, `lea.roux2@…`) contains the first one's local part.
-    fragment = address.rpartition("@")[0] if request.email_template else address
+    # Every candidate address (`lea.roux@…`, `lea.roux2@…`) contains the first one's local part; one too short to
+    # narrow the lookup (`li@…`) gives way to the whole address, and Lucca's "in use" finds the suffixes' holders.
+    local = address.rpartition("@")[0]
+    fragment = local if request.email_template and len(local) >= MIN_LIKE_CHARS else address
     fields = ("login", "mail") if request.email_template else ("login",)
     taken: set[str] = set()
     for name in fields:
@@ -282,7 +309,7 @@ async def holder_of(lucca: LuccaClient, address: str) -> LuccaUser | None:
 async def create_with_free_login(
     lucca: LuccaClient, log: RunLog, request: HireRequest, establishment_id: int, manager_id: int | None
 ) -> LuccaUser:
-    """POST the user with the first free address; a login Lucca refuses as used takes the next suffix.
+    """POST the user with the first free address; a login held or refused as used takes the next suffix.
 
     Unless this run already sent that login: its earlier create (whose answer was lost) may have landed since the
     lookup, so the holder is looked at again, and when it is the person, that user is this run's own.
@@ -290,10 +317,12 @@ async def create_with_free_login(
     taken = await taken_addresses(lucca, request)
     refusals = 0
     for address in login_candidates(request):
-        if address.casefold() in taken:
-            continue
         attempted = log.state.get("attempted_logins", [])
         sent_before = address.casefold() in attempted
+        if address.casefold() in taken:
+            if sent_before:
+                await check_holder(lucca, request, address, sent_before=True)
+            continue
         if not sent_before:
             await log.remember("attempted_logins", [*attempted, address.casefold()])
         try:
@@ -333,7 +362,7 @@ def first_address(request: HireRequest) -> str | None:
     """The address the hire's login starts from: the rendered template, else the personal email."""
     if request.email_template:
         return work_email.render(request.email_template, request.first_name, request.last_name)
-    return request.personal_email
+    return request.lookup_email
 
 
 def login_candidates(request: HireRequest) -> Iterator[str]:

@@ -16,9 +16,11 @@ from app.services.hire import ITEM, HireRequest
 from app.services.hiring import hire_and_link
 from app.services.run_log import RunLog
 from app.services.runs import new_run
+from app.services.work_email import is_address
 
 SOURCE = "taleez"
 OPERATION = "candidate_import"
+CANDIDATE = "candidate"  # the run's state key of the candidate read from Taleez
 
 
 def taleez_settings(box: SecretBox, connector: Connector) -> TaleezSettings:
@@ -37,8 +39,8 @@ def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
         )
         if given is None and default is None
     ]
-    if body.candidate is not None and not body.candidate.mail and not settings.professional_email_template:
-        missing.append("candidate.mail (needed as the login: no professional_email_template is set)")
+    if body.candidate is not None and not has_login(body.candidate.mail, settings):
+        missing.append("candidate.mail (an address, needed as the login: no professional_email_template is set)")
     if missing:
         raise invalid_field((), "Missing: " + "; ".join(missing) + ".", kind="missing")
 
@@ -55,6 +57,11 @@ async def queue_import(session: AsyncSession, box: SecretBox, tenant: Tenant, bo
     session.add(run)
     await session.flush()
     return run
+
+
+def has_login(mail: str | None, settings: TaleezSettings) -> bool:
+    """A login comes from the template, else from the candidate's e-mail when it is an address."""
+    return settings.professional_email_template is not None or (mail is not None and is_address(mail))
 
 
 def hire_request(candidate: TaleezCandidate, body: TaleezImport, settings: TaleezSettings, today: str) -> HireRequest:
@@ -74,12 +81,20 @@ def hire_request(candidate: TaleezCandidate, body: TaleezImport, settings: Talee
     )
 
 
-async def read_candidate(services: Services, settings: TaleezSettings, body: TaleezImport) -> TaleezCandidate:
+async def read_candidate(
+    services: Services, settings: TaleezSettings, body: TaleezImport, log: RunLog
+) -> TaleezCandidate:
+    """The candidate as this run first read them, whatever Taleez says at a later attempt."""
     if body.candidate is not None:
         return inline_candidate(body.candidate)
+    if CANDIDATE in log.state:
+        return TaleezCandidate.model_validate(log.state[CANDIDATE])
     assert body.candidate_id is not None
     client = TaleezClient(services.http, settings.api_base_url, settings.api_secret, retry=services.retry)
-    return await client.get_candidate(body.candidate_id)
+    candidate = await client.get_candidate(body.candidate_id)
+    # Kept before acting on it: an attempt after a create whose answer was lost must look for the same person.
+    await log.remember(CANDIDATE, candidate.model_dump(mode="json", by_alias=True))
+    return candidate
 
 
 def inline_candidate(candidate: TaleezCandidateIn) -> TaleezCandidate:
@@ -90,10 +105,12 @@ async def process_import(services: Services, run: Run, tenant: Tenant, connector
     """The queued job's work: read the candidate (from Taleez when only its id was given), then hire."""
     settings = taleez_settings(services.box, connector)
     body = TaleezImport.model_validate(run.input["request"])
-    candidate = await read_candidate(services, settings, body)
+    candidate = await read_candidate(services, settings, body, log)
     subject = candidate.mail or f"{candidate.first_name} {candidate.last_name}"
-    if not candidate.mail and not settings.professional_email_template:
-        message = "The candidate has no e-mail in Taleez and no professional_email_template is set: no login to give."
+    if not has_login(candidate.mail, settings):
+        message = (
+            "The candidate has no e-mail address in Taleez and no professional_email_template is set: no login to give."
+        )
         await log.item(ITEM, "failed", "fail", subject, message)
         return
     await hire_and_link(services, tenant, log, hire_request(candidate, body, settings, run.input["today"]))

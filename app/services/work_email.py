@@ -1,11 +1,15 @@
 """Professional addresses from a template such as `{first_name}.{last_name}@acme.fr`, with namesake suffixes."""
 
+import re
 from collections.abc import Iterator
 from string import Formatter
 
 from app.services.names import address_part
 
 PLACEHOLDERS = {"first_name", "last_name"}
+# `local@domain.tld`, without spaces; nor commas, which Lucca's filters read as separating values. The domain's
+# labels exclude the dot, so matching stays linear whatever the length.
+ADDRESS = re.compile(r"[^@\s,]+@[^@\s,.]+(?:\.[^@\s,.]+)+")
 
 
 def check_template(template: str) -> str:
@@ -21,6 +25,11 @@ def check_template(template: str) -> str:
     if not local or not at or "." not in domain or "@" in domain:
         raise ValueError("the template must give one address, such as {first_name}.{last_name}@acme.fr")
     return template
+
+
+def is_address(text: str) -> bool:
+    """Whether `text` can be an e-mail address (and be looked for as one)."""
+    return ADDRESS.fullmatch(text) is not None
 
 
 def render(template: str, first_name: str, last_name: str) -> str:

@@ -45,6 +45,24 @@ async def test_invalid_settings_are_422_naming_the_field(
     assert (await client.get(path, headers=tenant.auth)).status_code == 404
 
 
+async def test_an_alias_without_any_letter_or_digit_is_422_naming_it(client: httpx.AsyncClient) -> None:
+    """It could only match companies without a name; an alias in any script is a name."""
+    tenant = await create_tenant(client, "acme")
+    path = f"/api/v1/tenants/{tenant.slug}/connectors/softgarden"
+    aliases = {"東京": 1, "Москва": 2, "— ★ —": 3}
+    answer = await client.put(path, json={"settings": {**SOFTGARDEN_SETTINGS, "establishment_aliases": aliases}},
+                              headers=tenant.auth)  # fmt: skip
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "settings", "establishment_aliases", "— ★ —", "[key]"]
+    assert "letter or a digit" in error["msg"]
+    assert (await client.get(path, headers=tenant.auth)).status_code == 404
+    del aliases["— ★ —"]
+    named = await client.put(path, json={"settings": {**SOFTGARDEN_SETTINGS, "establishment_aliases": aliases}},
+                             headers=tenant.auth)  # fmt: skip
+    assert named.status_code == 200 and named.json()["settings"]["establishment_aliases"] == aliases
+
+
 async def test_an_unknown_kind_is_404_naming_the_known_ones(client: httpx.AsyncClient) -> None:
     tenant = await create_tenant(client, "acme")
     unknown = await client.put(f"/api/v1/tenants/{tenant.slug}/connectors/workday", json={"settings": {}},

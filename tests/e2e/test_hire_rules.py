@@ -2,11 +2,12 @@
 
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from app.sandbox.demo import demo_seed_payload
+from app.sandbox.demo import demo_seed_payload, demo_user
 from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, events_of, run_of
 from tests.factories import add_softgarden, create_tenant, hire_body
 from tests.sandbox_server import LuccaAccount, SandboxServer
@@ -96,6 +97,93 @@ async def test_names_match_ignoring_case_accents_and_punctuation(
     tenant = await hiring_tenant()
     await hire_and_drain(client, tenant.webhook_auth, company="  ACME  bérlin. ")
     assert [user["legalEntityId"] for user in created(lucca)] == [2]
+
+
+NO_EMAIL_SAME_DAY = {"email": None, "startDate": "2027-01-04"}
+
+
+async def test_names_in_any_script_without_personal_email_starting_the_same_day_are_each_one_employee(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    """Compared letter by letter in their own script (王伟 is not 李娜), spelled in ASCII for the address."""
+    tenant = await hiring_tenant()
+    people = {("伟", "王"): "wei.wang@acme.fr", ("娜", "李"): "na.li@acme.fr", ("Иван", "Петров"): "ivan.petrov@acme.fr",
+              ("Σοφία", "Παππά"): "sofia.pappa@acme.fr", ("محمد", "علي"): "mhmd.ly@acme.fr"}  # fmt: skip
+    run_ids = []
+    for number, (first, last) in enumerate(people):
+        names = {"applicationId": f"app-{number}", "firstName": first, "lastName": last}
+        run_ids.append(await hire_and_drain(client, tenant.webhook_auth, **names, **NO_EMAIL_SAME_DAY))
+    runs = [await run_of(client, tenant, run_id) for run_id in run_ids]
+    assert [(run["status"], run["counts"]["created"]) for run in runs] == [("succeeded", 1)] * len(people)
+    assert {(user["firstName"], user["lastName"]): user["login"] for user in created(lucca)} == people
+    # The same person again (another application, the names in capitals): linked, not created.
+    names = {"applicationId": "app-again", "firstName": "ИВАН", "lastName": "ПЕТРОВ"}
+    again = await hire_and_drain(client, tenant.webhook_auth, **names, **NO_EMAIL_SAME_DAY)
+    assert (await run_of(client, tenant, again))["counts"]["linked"] == 1 and len(created(lucca)) == len(people)
+    # Searching runs by person keeps every script's letters too, ignoring case and accents.
+    found = await client.get(f"/api/v1/tenants/{tenant.slug}/runs", params={"subject": "иван петров"},
+                             headers=tenant.auth)  # fmt: skip
+    assert sorted(run["id"] for run in found.json()["items"]) == sorted([run_ids[2], again])
+
+
+async def test_an_alias_in_any_script_matches_its_own_company_only(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    tenant = await hiring_tenant(establishment_aliases={"東京": 1})
+    tokyo = await hire_and_drain(client, tenant.webhook_auth, applicationId="tokyo", company="東京")
+    osaka = await hire_and_drain(client, tenant.webhook_auth, applicationId="osaka", company="大阪",
+                                 email="kenji@perso.example")  # fmt: skip
+    assert (await run_of(client, tenant, tokyo))["status"] == "succeeded"
+    assert [user["legalEntityId"] for user in created(lucca)] == [1]
+    failed = await run_of(client, tenant, osaka)
+    assert failed["status"] == "failed" and "No establishment matches company '大阪'" in failed["error"]
+
+
+async def test_a_name_of_only_symbols_fails_in_plain_words_before_any_lucca_call(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    tenant = await hiring_tenant()
+    run_id = await hire_and_drain(client, tenant.webhook_auth, firstName="☺", lastName="★ ★", email=None)
+    run = await run_of(client, tenant, run_id)
+    assert (run["status"], run["counts"]["failed"]) == ("failed", 1)
+    assert run["error"] == (
+        "The candidate's first name '☺' has no letter or digit, so no address can be made from it and no one can be "
+        "matched by it. Nothing was sent to Lucca."
+    )
+    assert lucca.calls()["items"] == [] and created(lucca) == []
+
+
+async def test_a_local_part_too_short_to_narrow_the_lookup_is_looked_up_whole(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount
+) -> None:
+    """`login=like,li` would read most of the directory: the namesakes of `li@acme.fr` are asked for by the whole
+    address, and Lucca's "in use" finds the suffixes' holders (the third Li is refused li2@, then takes li3@)."""
+    tenant = await hiring_tenant(professional_email_template="{first_name}@acme.fr")
+    for number, last in enumerate(("Wang", "Zhang", "Chen")):
+        person = {"applicationId": f"li-{number}", "firstName": "Li", "lastName": last, "email": f"li.{last}@perso.cn"}
+        run_id = await hire_and_drain(client, tenant.webhook_auth, **person)
+        assert (await run_of(client, tenant, run_id))["counts"]["created"] == 1
+    assert [user["login"] for user in created(lucca)] == ["li@acme.fr", "li2@acme.fr", "li3@acme.fr"]
+    queries = [parse_qs(call["query"]) for call in lucca.calls()["items"] if call["path"] == "/api/v3/users"]
+    likes = [value for query in queries for values in query.values() for value in values if value.startswith("like,")]
+    assert likes and all(len(value) >= len("like,li@acme.fr") for value in likes), likes
+
+
+async def test_a_personal_email_that_is_not_an_address_finds_no_one(
+    client: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
+    """Someone in Lucca also has `n/a` as personal e-mail: not the same person; the names and start date decide."""
+    other = demo_user(200, "Marc", "Petit", 10, personalEmail="N/A", dtContractStart="2026-01-05")
+    account = sandbox.new_lucca_account(users=[*demo_seed_payload()["users"], other])
+    tenant = await add_softgarden(
+        client, await create_tenant(client, "acme", base_url=account.base_url, api_key=account.api_key)
+    )
+    run_id = await hire_and_drain(client, tenant.webhook_auth, email="n/a")
+    assert (await run_of(client, tenant, run_id))["counts"]["created"] == 1
+    assert [user["login"] for user in created(account) if user["id"] != 200] == ["zoe.muller@acme.fr"]
+    users_calls = [call for call in account.calls()["items"] if call["path"] == "/api/v3/users"]
+    filters = {name for call in users_calls for name in parse_qs(call["query"])}
+    assert "dtContractStart" in filters and "personalEmail" not in filters
 
 
 async def test_archived_establishment_never_matches(

@@ -113,6 +113,63 @@ async def test_a_create_that_timed_out_and_landed_later_is_the_same_user_not_a_n
     assert await outcomes(client, tenant, [run_id]) == [("succeeded", 1, 0)]
 
 
+async def test_a_lost_create_that_lands_between_the_retrys_lookups_is_the_runs_own(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first POST gets no answer and lands only after the retry looked for the person, before it looked for
+    namesakes: the login then seems taken, but this run sent it, so its holder is looked at, never a suffix taken."""
+    tenant = await taleez_tenant(client, lucca, taleez, "acme")
+    send, read = LuccaClient.create_user, LuccaClient.list_users
+    lost: list[Mapping[str, Any]] = []
+    landed: list[LuccaUser] = []
+
+    async def answer_lost(self: LuccaClient, body: Mapping[str, Any]) -> LuccaUser:
+        if not lost:
+            lost.append(body)
+            raise LuccaUnavailable("lucca", "Lucca did not answer (timed out)")
+        return await send(self, body)
+
+    async def lands_before_the_namesakes(self: LuccaClient, **options: Any) -> list[LuccaUser]:
+        if lost and not landed and "login" in (options.get("filters") or {}):
+            landed.append(await send(self, lost[0]))
+        return await read(self, **options)
+
+    monkeypatch.setattr(LuccaClient, "create_user", answer_lost)
+    monkeypatch.setattr(LuccaClient, "list_users", lands_before_the_namesakes)
+    run_id = await queue_import(client, tenant, {"candidate": LEA, "start_date": "2027-01-04"})
+    await drain_queue()
+    [lea] = new_users(lucca)
+    assert lea["login"] == "lea.roux@acme.fr" and [user.id for user in landed] == [lea["id"]]
+    assert await outcomes(client, tenant, [run_id]) == [("succeeded", 1, 0)]
+
+
+async def test_a_softgarden_create_whose_answer_was_lost_stays_the_runs_when_the_settings_change_meanwhile(
+    client: httpx.AsyncClient, lucca: LuccaAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Softgarden run reads its candidate from the stored delivery, but the settings when it works: a template
+    changed before the next attempt must not make a second user (muller.zoe@) of the one the lost answer created."""
+    tenant = await add_softgarden(client, await create_tenant(client, "acme", base_url=lucca.base_url,
+                                                              api_key=lucca.api_key))  # fmt: skip
+    lucca.add_faults({"match": "POST /api/v3/users", "status": 503, "after": True})
+    send = LuccaClient.create_user
+
+    async def settings_changed_meanwhile(self: LuccaClient, body: Mapping[str, Any]) -> LuccaUser:
+        try:
+            return await send(self, body)
+        finally:
+            template = {"professional_email_template": "{last_name}.{first_name}@acme.fr"}
+            path = f"/api/v1/tenants/{tenant.slug}/connectors/softgarden"
+            assert (await client.patch(path, json={"settings": template}, headers=tenant.auth)).status_code == 200
+
+    monkeypatch.setattr(LuccaClient, "create_user", settings_changed_meanwhile)
+    answer = await client.post(WEBHOOK, json=hire_body(email=None), headers=tenant.webhook_auth)
+    await drain_queue()
+    [zoe] = new_users(lucca)
+    assert zoe["login"] == "zoe.muller@acme.fr"
+    assert [call["status"] for call in lucca.calls()["items"] if call["method"] == "POST"] == [503]
+    assert await outcomes(client, tenant, [answer.json()["run_id"]]) == [("succeeded", 1, 0)]
+
+
 async def test_a_former_namesake_holding_the_login_in_capitals_gives_the_next_suffix(
     client: httpx.AsyncClient, sandbox: SandboxServer, taleez: PartnerAccount
 ) -> None:

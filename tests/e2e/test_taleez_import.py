@@ -1,12 +1,14 @@
 """Taleez → Lucca imports (contract section 8), through the API, a real worker and the sandbox."""
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
 
-from app.sandbox.demo import demo_seed_payload, demo_user
+from app.clients.lucca import LuccaClient, LuccaUser
+from app.sandbox.demo import demo_seed_payload, demo_taleez_seed_payload, demo_user
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import ADMIN, TenantHandle, create_tenant
 from tests.sandbox_server import LuccaAccount, PartnerAccount, SandboxServer
@@ -54,6 +56,15 @@ def new_users(lucca: LuccaAccount) -> list[dict[str, Any]]:
     return [user for user in lucca.users() if user["id"] > 102]
 
 
+def change_taleez_candidate(taleez: PartnerAccount, candidate_id: int, **changes: Any) -> None:
+    """Rebuild the sandbox's Taleez account with one candidate changed (as a recruiter editing it)."""
+    seed = demo_taleez_seed_payload()
+    seed["candidates"] = [
+        {**candidate, **changes} if candidate["id"] == candidate_id else candidate for candidate in seed["candidates"]
+    ]
+    taleez.server.control.put(f"/taleez/accounts/{taleez.name}", json=seed).raise_for_status()
+
+
 async def test_import_by_id_reads_taleez_and_creates_the_employee(
     client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
 ) -> None:
@@ -85,6 +96,20 @@ async def test_inline_candidate_without_template_logs_in_with_the_personal_email
     assert user["login"] == "ines@perso.fr" and user.get("mail") is None
     assert user["departmentId"] == 12 and user.get("managerId") is None
     assert taleez.calls()["items"] == []
+
+
+async def test_an_email_that_is_not_an_address_gives_no_login(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount
+) -> None:
+    """Without a template the login is the personal e-mail: `n/a` is none (422 inline, a failed run from Taleez)."""
+    tenant = await taleez_tenant(client, lucca, taleez, professional_email_template=None)
+    path = f"/api/v1/tenants/{tenant.slug}/taleez/imports"
+    inline = await client.post(path, json={"candidate": {**INES, "mail": "n/a"}}, headers=tenant.auth)
+    assert inline.status_code == 422 and "candidate.mail" in inline.text
+    change_taleez_candidate(taleez, 4411, mail="n/a")
+    run = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert run["status"] == "failed" and "no e-mail address in Taleez" in run["error"]
+    assert new_users(lucca) == [] and lucca.calls()["items"] == []
 
 
 async def test_defaults_fill_what_the_request_leaves_out(
@@ -190,6 +215,28 @@ async def test_lucca_429_while_importing_still_creates_once(
     lucca.add_faults({"status": 429, "count": 3, "retry_after": 1, "match": "POST /api/v3/users"})
     run = await import_and_drain(client, tenant, {"candidate_id": 4411})
     assert run["status"] == "succeeded" and len(new_users(lucca)) == 1
+
+
+async def test_a_create_whose_answer_was_lost_stays_the_runs_when_the_candidate_changes_meanwhile(
+    client: httpx.AsyncClient, lucca: LuccaAccount, taleez: PartnerAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lucca creates the user but its answer is lost; before the run's next attempt, Inès's e-mail changes in
+    Taleez. What the run created is the run's: counted created, and no second employee (ines.dupre2@)."""
+    tenant = await taleez_tenant(client, lucca, taleez)
+    lucca.add_faults({"match": "POST /api/v3/users", "status": 503, "after": True})
+    send = LuccaClient.create_user
+
+    async def edited_meanwhile(self: LuccaClient, body: Mapping[str, Any]) -> LuccaUser:
+        try:
+            return await send(self, body)
+        finally:
+            change_taleez_candidate(taleez, 4411, mail="ines.dupre@newmail.fr")
+
+    monkeypatch.setattr(LuccaClient, "create_user", edited_meanwhile)
+    run = await import_and_drain(client, tenant, {"candidate_id": 4411})
+    assert (run["status"], run["counts"]["created"], run["counts"]["linked"]) == ("succeeded", 1, 0)
+    [ines] = new_users(lucca)
+    assert (ines["login"], ines["personalEmail"]) == ("ines.dupre@acme.fr", "ines@perso.fr")
 
 
 async def test_missing_choices_are_422_naming_them_with_nothing_queued(

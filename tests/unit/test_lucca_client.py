@@ -94,6 +94,18 @@ async def test_list_users_filters_and_fields(lucca: LuccaClient, lucca_api: resp
     assert "formerEmployees" not in params
 
 
+@pytest.mark.parametrize("operand", ["", ".", "a", "  ", " @ ", "ab"])
+async def test_a_like_filter_too_short_to_narrow_is_never_sent(
+    lucca: LuccaClient, lucca_api: respx.MockRouter, operand: str
+) -> None:
+    route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json={"data": {"items": []}}))
+    with pytest.raises(LuccaRejected) as refused:
+        await lucca.list_users(filters={"login": f"like,{operand}"})
+    assert "matches almost everyone" in refused.value.message and route.call_count == 0
+    await lucca.list_users(filters={"login": "like,abc", "id": "1"})
+    assert route.call_count == 1
+
+
 async def test_users_by_id_asks_once_with_an_id_list(lucca: LuccaClient, lucca_api: respx.MockRouter) -> None:
     answer = {"data": {"items": [user(7), user(3)]}}
     route = lucca_api.get("/api/v3/users").mock(return_value=httpx.Response(200, json=answer))

@@ -1,4 +1,4 @@
-"""Professional addresses and name comparisons (contract section 5.1)."""
+"""Professional addresses and name comparisons, in any script (contract sections 5.1 and 7)."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import pytest
 from app.clients.http import PartnerRejected
 from app.services import work_email
 from app.services.hire import says_address_taken
-from app.services.names import comparable
+from app.services.names import address_part, comparable, same_name
 
 TEMPLATE = "{first_name}.{last_name}@acme.fr"
 
@@ -22,6 +22,15 @@ TEMPLATE = "{first_name}.{last_name}@acme.fr"
         ("Søren", "Æbelø", "soren.aebelo@acme.fr"),
         ("Łukasz", "Wałęsa", "lukasz.walesa@acme.fr"),
         (" -Marie--Claire- ", "d’Arc (née) ", "marie-claire.d-arc-nee@acme.fr"),
+        ("Иван", "Петров", "ivan.petrov@acme.fr"),
+        ("Ольга", "Мар’яна", "olga.mar-yana@acme.fr"),
+        ("伟", "王", "wei.wang@acme.fr"),
+        ("伟", "王 伟", "wei.wang-wei@acme.fr"),
+        ("Σοφία", "Παππά", "sofia.pappa@acme.fr"),
+        ("محمد", "علي", "mhmd.ly@acme.fr"),
+        ("さくら", "ヤマダ", "sakura.yamada@acme.fr"),
+        ("Zoë", "王伟", "zoe.wangwei@acme.fr"),
+        ("Anna ★", "😀 Smith ©", "anna.smith@acme.fr"),
     ],
 )
 def test_each_value_is_normalised_on_its_own(first: str, last: str, address: str) -> None:
@@ -45,9 +54,61 @@ def test_bad_templates_are_refused(template: str) -> None:
         work_email.check_template(template)
 
 
+@pytest.mark.parametrize(
+    ("contract", "address"),
+    [("ß", "ss"), ("æ", "ae"), ("ø", "o"), ("ł", "l"), ("Иван", "ivan"), ("王伟", "wangwei"), ("Σοφία", "sofia")],
+)
+def test_every_script_is_transliterated_as_the_contract_says(contract: str, address: str) -> None:
+    assert address_part(contract) == address
+
+
+@pytest.mark.parametrize("symbols", ["★", "— ★ —", "😀", "©®", "''", "...", " ", "\u0301"])
+def test_a_name_of_symbols_leaves_nothing(symbols: str) -> None:
+    assert address_part(symbols) == "" and comparable(symbols) == ""
+    assert not same_name(symbols, symbols) and not same_name(symbols, "")
+
+
 def test_comparison_ignores_case_accents_punctuation_and_spaces() -> None:
     assert comparable("  ACME  Bérlin. ") == comparable("Acme Berlin")
     assert comparable("Acme Berlin") != comparable("Acme Paris")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("王 伟", "王  伟"),
+        ("Иван Петров", "ИВАН  ПЕТРОВ"),
+        ("Семён", "Семен"),
+        ("Σοφία", "ΣΟΦΙΑ"),
+        ("Σοφίας", "ΣΟΦΊΑΣ"),
+        ("東京", "東京."),
+        ("محمد", " محمد "),
+        ("Zoë 王", "ZOE-王"),
+        ("Søren Łukasz Groß", "Soren Lukasz Gross"),
+        ("ｆｕｌｌ", "full"),
+    ],
+)
+def test_the_same_name_in_any_script_ignoring_case_and_accents(one: str, other: str) -> None:
+    assert same_name(one, other) and comparable(one) != ""
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("王伟", "李娜"),
+        ("王伟", "汪伟"),  # both Wang Wei in pinyin: two people
+        ("東京", "大阪"),
+        ("Иван", "Ivan"),
+        ("Иван Петров", "Пётр Иванов"),
+        ("Σοφία", "Σοφρώνης"),
+        ("محمد", "علي"),
+        ("ながた", "なかた"),  # a voicing mark changes the letter
+        ("कुमार", "किमार"),  # so does a Devanagari vowel sign
+        ("Zoë 王", "Zoë 李"),
+    ],
+)
+def test_different_names_in_any_script_stay_different(one: str, other: str) -> None:
+    assert not same_name(one, other)
 
 
 @pytest.mark.parametrize(
