@@ -124,7 +124,8 @@ TenantDep = Annotated[Tenant, Depends(tenant_in_path)]
 
 
 WEBHOOK_TARGET = """
-    SELECT connectors.tenant_id, connectors.enabled, connectors.settings::text AS settings, tenants.timezone
+    SELECT connectors.tenant_id, connectors.enabled, (connectors.settings -> 'hire_statuses')::text AS hire_statuses,
+           tenants.timezone
     FROM connectors JOIN tenants ON tenants.id = connectors.tenant_id
     WHERE connectors.kind = $1 AND connectors.webhook_token_hash = $2 AND tenants.deleted_at IS NULL
 """
@@ -136,7 +137,8 @@ class WebhookTarget:
 
     tenant_id: uuid.UUID
     timezone: str
-    settings: str  # the connector's settings as stored: JSON text, parsed by the route that needs them
+    # The one setting a webhook reads (Softgarden's), as stored: JSON text or None; the run reads the others.
+    hire_statuses: str | None
 
 
 async def webhook_target(connection: asyncpg.Connection, kind: str, token: str) -> WebhookTarget:
@@ -146,4 +148,4 @@ async def webhook_target(connection: asyncpg.Connection, kind: str, token: str) 
         raise Unauthorized(UNAUTHORIZED)
     if not row["enabled"]:
         raise Forbidden("This connector is disabled.")
-    return WebhookTarget(tenant_id=row["tenant_id"], timezone=row["timezone"], settings=row["settings"])
+    return WebhookTarget(tenant_id=row["tenant_id"], timezone=row["timezone"], hire_statuses=row["hire_statuses"])

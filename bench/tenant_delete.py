@@ -41,7 +41,7 @@ from bench.harness import (
 
 BENCH = "tenant_delete"
 DATABASE = "lucca_connectors_bench_delete"
-REDIS_DB = 11
+REDIS_DB = 7
 EVENTS_PER_RUN = 50
 EVENTS_PER_CARDS_EVENT = 10
 PURGE_TIMEOUT_SECONDS = 600

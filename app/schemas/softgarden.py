@@ -53,7 +53,7 @@ class SoftgardenSettings(RequestBody):
     default_department_id: PositiveId = Field(description="Lucca department for every hire.")
     default_role_principal_id: PositiveId = Field(description="Lucca primary role for every hire.")
     hire_statuses: list[Status] = Field(
-        default=["hired"], min_length=1, description="Statuses that mean hired, compared ignoring case."
+        default=["hired"], min_length=1, max_length=100, description="Statuses that mean hired, compared ignoring case."
     )
     establishment_ids: list[PositiveId] | None = Field(
         default=None, description="The Lucca establishments this configuration covers; absent: all."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from app.auth import WebhookTarget
 from app.metrics import metrics
@@ -14,6 +15,7 @@ from app.models import Connector, Run, Tenant
 from app.models.base import utcnow
 from app.schemas.run import RunCounts
 from app.schemas.softgarden import SoftgardenHire, SoftgardenSettings
+from app.services.connectors import connector_settings
 from app.services.context import Services
 from app.services.hire import EstablishmentRules, HireRequest
 from app.services.hiring import hire_and_link
@@ -41,18 +43,25 @@ SKIP_EVENT = """
     INSERT INTO run_events (run_id, at, level, subject, action, message) VALUES ($1, $2, 'info', $3, 'skip', $4)
 """
 
+# Any list of texts will do to tell a hire: the settings' own rules are the run's to apply.
+HIRE_STATUSES = TypeAdapter(list[StrictStr])
+DEFAULT_HIRE_STATUSES: tuple[str, ...] = tuple(SoftgardenSettings.model_fields["hire_statuses"].default)
 
-def is_hire(candidate: SoftgardenHire, settings: SoftgardenSettings) -> bool:
+
+def is_hire(candidate: SoftgardenHire, hire_statuses: frozenset[str]) -> bool:
     """A missing status means hired; statuses compare ignoring case."""
-    hired = {status.casefold() for status in settings.hire_statuses}
-    return candidate.status is None or candidate.status.casefold() in hired
+    return candidate.status is None or candidate.status.casefold() in hire_statuses
 
 
 @functools.lru_cache(maxsize=1024)
-def stored_settings(text: str) -> SoftgardenSettings:
-    """A connector's stored settings, parsed once per process for each distinct text: the webhook would validate
-    them on every delivery otherwise, and checking the e-mail template alone costs more than the candidate."""
-    return SoftgardenSettings.model_validate_json(text)
+def stored_hire_statuses(text: str | None) -> tuple[str, ...]:
+    """The statuses that mean hired, from the connector's stored setting (JSON, None when absent), parsed once per
+    distinct value. Only this setting is read here: stored settings that a stricter rule now refuses still take
+    their hires in, and the run says in plain words what to fix (connector_settings)."""
+    try:
+        return tuple(HIRE_STATUSES.validate_json(text)) if text is not None else DEFAULT_HIRE_STATUSES
+    except ValidationError:
+        return DEFAULT_HIRE_STATUSES
 
 
 NO_COUNTS = RunCounts().model_dump()
@@ -67,8 +76,8 @@ class Receipt:
 
 async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, candidate: SoftgardenHire) -> Receipt:
     """Store a delivery and its run durably; a hire already received returns its first run."""
-    settings = stored_settings(target.settings)
-    hire = is_hire(candidate, settings)
+    statuses = stored_hire_statuses(target.hire_statuses)
+    hire = is_hire(candidate, frozenset(status.casefold() for status in statuses))
     received_at = utcnow()
     arrival_day = received_at.astimezone(ZoneInfo(target.timezone)).date()
     payload = candidate.model_dump(mode="json", by_alias=True)
@@ -92,7 +101,7 @@ async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, ca
         async with connection.transaction():
             run_id = await connection.fetchval(CLAIM_AND_QUEUE, *values)
             await connection.execute(
-                SKIP_EVENT, run_id, received_at, subject_of(candidate), skip_reason(candidate, settings)
+                SKIP_EVENT, run_id, received_at, subject_of(candidate), skip_reason(candidate, statuses)
             )
         metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="other_status")
         return Receipt(run_id, duplicate=False, queued=False)
@@ -114,8 +123,8 @@ def subject_of(candidate: SoftgardenHire) -> str:
     return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
 
 
-def skip_reason(candidate: SoftgardenHire, settings: SoftgardenSettings) -> str:
-    return f"Status {candidate.status!r} is not a hire status ({', '.join(settings.hire_statuses)}): nothing to do."
+def skip_reason(candidate: SoftgardenHire, hire_statuses: tuple[str, ...]) -> str:
+    return f"Status {candidate.status!r} is not a hire status ({', '.join(hire_statuses)}): nothing to do."
 
 
 def hire_request(candidate: SoftgardenHire, settings: SoftgardenSettings, arrival_date: str) -> HireRequest:
@@ -143,6 +152,6 @@ def hire_request(candidate: SoftgardenHire, settings: SoftgardenSettings, arriva
 
 async def process_hire(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
     """The queued job's work: build the hire from the stored delivery and today's settings, then hire."""
-    settings = SoftgardenSettings.model_validate(connector.settings)
+    settings: SoftgardenSettings = connector_settings(services.box, connector)
     candidate = SoftgardenHire.model_validate(run.input["candidate"])
     await hire_and_link(services, tenant, log, hire_request(candidate, settings, run.input["arrival_date"]))

@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -115,3 +116,35 @@ async def test_a_lucca_refusal_fails_the_run_with_its_message(
     assert run["status"] == "failed" and run["counts"]["failed"] == 1
     assert "Lucca refused" in (run["error"] or "")
     assert new_users(lucca) == []
+
+
+async def test_a_hire_is_taken_in_when_the_stored_settings_stopped_validating_and_runs_once_they_are_fixed(
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount, migrated_database: str
+) -> None:
+    tenant = await hiring_tenant()
+    # An alias that a rule added since refuses (it has no letter nor digit), as an upgrade would find it stored.
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            """UPDATE connectors SET settings = settings || '{"establishment_aliases": {"***": 2}}'::jsonb
+               WHERE kind = 'softgarden'"""
+        )
+    finally:
+        await connection.close()
+    accepted = await client.post(WEBHOOK, json=hire_body(), headers=tenant.webhook_auth)
+    assert accepted.status_code == 202, accepted.text
+    await drain_queue()
+    run = await run_of(client, tenant, accepted.json()["run_id"])
+    assert run["status"] == "failed" and "settings.establishment_aliases" in run["error"], run
+    assert new_users(lucca) == []
+    fixed = await client.patch(
+        "/api/v1/tenants/acme/connectors/softgarden",
+        json={"settings": {"establishment_aliases": None}},
+        headers=tenant.auth,
+    )
+    assert fixed.status_code == 200, fixed.text
+    retry = await client.post(f"/api/v1/tenants/acme/runs/{run['id']}/retry", headers=tenant.auth)
+    assert retry.status_code == 202
+    await drain_queue()
+    assert (await run_of(client, tenant, retry.json()["run_id"]))["counts"]["created"] == 1
+    assert len(new_users(lucca)) == 1
