@@ -91,7 +91,6 @@ async def hire_candidate(
     Every lookup asks Lucca for the few users it concerns (filters), never for the directory.
     """
     try:
-        check_names(request)
         establishment_id = request.establishment_id or await pick_establishment(lucca, log, request)
         department = None if request.manager_id is not None else await find_department(lucca, request.department_id)
         manager_id = request.manager_id if department is None else department.head_id
@@ -108,11 +107,25 @@ async def hire_candidate(
         await record_same_person(log, request, found.user, ours=found.ours)
         return found.user
     except ItemStopped as stop:
-        action: Action = "skip" if stop.outcome == "skipped" else "fail"
-        await log.item(ITEM, stop.outcome, action, request.subject, stop.message)
+        await record_stop(log, request, stop)
         return None
     await log.item(ITEM, "created", "create", request.subject, describe_created(user, request))
     return user
+
+
+async def refused_before_lucca(log: RunLog, request: HireRequest) -> bool:
+    """Record the stop of a candidate that no call to Lucca can help (its names); False when it may go on."""
+    try:
+        check_names(request)
+    except ItemStopped as stop:
+        await record_stop(log, request, stop)
+        return True
+    return False
+
+
+async def record_stop(log: RunLog, request: HireRequest, stop: ItemStopped) -> None:
+    action: Action = "skip" if stop.outcome == "skipped" else "fail"
+    await log.item(ITEM, stop.outcome, action, request.subject, stop.message)
 
 
 def check_names(request: HireRequest) -> None:

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from app.models import Tenant
 from app.services.context import Services
-from app.services.hire import HireRequest, hire_candidate
+from app.services.hire import HireRequest, hire_candidate, refused_before_lucca
 from app.services.links import find_linked_user, save_link
 from app.services.locks import account_lock
 from app.services.run_log import RunLog
@@ -22,6 +22,8 @@ async def hire_and_link(services: Services, tenant: Tenant, log: RunLog, request
     are there to be found. A busy lock raises LockBusy, and the run is tried again shortly. The lock is the
     account's only once Lucca has accepted the tenant's key, so a key naming another's account never holds it.
     """
+    if await refused_before_lucca(log, request):
+        return
     today = datetime.now(ZoneInfo(tenant.timezone)).date()
     lucca = services.lucca(tenant)
     async with account_lock(services.engine, services.redis, LOCK_SCOPE, await lucca.proven_account()):

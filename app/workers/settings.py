@@ -74,3 +74,6 @@ class WorkerSettings:
     keep_result = 0
     max_jobs = settings.worker_max_jobs
     health_check_interval = 30
+    # On SIGTERM (a deploy, a supervisor), take no new job and let the running ones finish for a few seconds
+    # before cancelling them: a job cancelled halfway through arq's own bookkeeping crashes the worker's exit.
+    job_completion_wait = 5
