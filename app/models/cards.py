@@ -4,11 +4,12 @@ A link holds only in the space it was made in: a connector pointed at another sp
 """
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Timestamps, UUIDKey
+from app.models.base import Base, Timestamps, UUIDKey, utcnow
 
 
 class CardsUserLink(UUIDKey, Timestamps, Base):
@@ -34,3 +35,16 @@ class CardsGroupLink(UUIDKey, Timestamps, Base):
     space_id: Mapped[str] = mapped_column(String(200))
     department_id: Mapped[int]
     cards_group_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class CardsUserCreate(Base):
+    """A Cards user this service asked Cards to create, kept until its link is written: a create whose answer was
+    lost is found by the e-mail it sent, even once the employee's e-mail has changed in Lucca."""
+
+    __tablename__ = "cards_user_creates"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    space_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lucca_user_id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(500))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

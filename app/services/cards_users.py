@@ -33,7 +33,14 @@ from app.schemas.cards_imports import (
 )
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
-from app.services.links import group_links, save_group_link, save_user_link, user_links
+from app.services.links import (
+    creates_sent,
+    group_links,
+    note_create_sent,
+    save_group_link,
+    save_user_link,
+    user_links,
+)
 from app.services.locks import account_lock
 from app.services.run_log import WENT_THROUGH, Action, Outcome, RunLog
 from app.services.runs import new_run
@@ -188,6 +195,8 @@ class CardsSpace:
     source: str
     notify: bool
     links: dict[int, int]
+    # Creates sent and not linked yet, by Lucca id: the e-mail each was sent with.
+    sent: dict[int, str]
     by_email: dict[str, CardsUser] = field(default_factory=dict)
     by_id: dict[int, CardsUser] = field(default_factory=dict)
 
@@ -226,7 +235,8 @@ async def open_space(
     cards = services.cards(settings)
     async with services.sessionmaker() as session:
         links = await user_links(session, tenant.id, settings.space_id)
-    space = CardsSpace(cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links)
+        sent = await creates_sent(session, tenant.id, settings.space_id)
+    space = CardsSpace(cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links, sent)
     async for page in cards.user_pages():
         for user in page:
             space.by_id[user.id] = user
@@ -277,10 +287,16 @@ async def ensure_account(space: CardsSpace, person: LuccaUser, directory: Direct
         return None
     key = email_key(person)
     assert key is not None and person.mail is not None
+    ours = space.by_email.get(space.sent[person.id].casefold()) if person.id in space.sent else None
+    if ours is not None:
+        # An earlier attempt's create whose answer was lost (the e-mail may have changed in Lucca since): created.
+        await space.link(person, ours)
+        return Account(ours, created=True, said=f"Created in Cards as user {ours.id} by an earlier attempt.")
     found = space.by_email.get(key)
     if found is not None:
         await space.link(person, found)
         return Account(found, created=False, said=f"Cards user {found.id} has this e-mail: linked, not created.")
+    await note_create_sent(space.sessionmaker, space.tenant_id, space.space_id, person.id, person.mail.strip())
     try:
         user = await space.cards.create_user(
             firstname=person.first_name or "",

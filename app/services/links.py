@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Sessionmaker
 from app.models import Link
 from app.models.base import utcnow
-from app.models.cards import CardsGroupLink, CardsUserLink
+from app.models.cards import CardsGroupLink, CardsUserCreate, CardsUserLink
 
 
 async def find_linked_user(
@@ -53,6 +53,32 @@ async def user_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str)
     return {key: value for key, value in rows}
 
 
+async def creates_sent(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, str]:
+    """Lucca user id → the e-mail of a Cards create sent for them and not linked yet (its answer may have been lost)."""
+    rows = await session.execute(
+        select(CardsUserCreate.lucca_user_id, CardsUserCreate.email).where(
+            CardsUserCreate.tenant_id == tenant_id, CardsUserCreate.space_id == space_id
+        )
+    )
+    return {key: value for key, value in rows}
+
+
+async def note_create_sent(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int, email: str
+) -> None:
+    """Remember, before sending it, the create of this employee's Cards user (save_user_link forgets it)."""
+    statement = insert(CardsUserCreate).values(
+        tenant_id=tenant_id, space_id=space_id, lucca_user_id=lucca_user_id, email=email, sent_at=utcnow()
+    )
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CardsUserCreate.tenant_id, CardsUserCreate.space_id, CardsUserCreate.lucca_user_id],
+                set_={"email": email, "sent_at": utcnow()},
+            )
+        )
+
+
 async def group_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str) -> dict[int, int]:
     """Lucca department id → Cards group id."""
     rows = await session.execute(
@@ -85,6 +111,14 @@ async def save_user_link(
             statement.on_conflict_do_update(
                 index_elements=[CardsUserLink.tenant_id, CardsUserLink.space_id, CardsUserLink.lucca_user_id],
                 set_={"cards_user_id": cards_user_id, "updated_at": utcnow()},
+            )
+        )
+        # Linked: a create sent for them is settled.
+        await session.execute(
+            delete(CardsUserCreate).where(
+                CardsUserCreate.tenant_id == tenant_id,
+                CardsUserCreate.space_id == space_id,
+                CardsUserCreate.lucca_user_id == lucca_user_id,
             )
         )
 

@@ -323,8 +323,33 @@ async def test_a_worker_killed_mid_import_finishes_without_a_duplicate(
         # arq takes the job up again once its in-progress mark expires (the longest job timeout, the sweep's
         # 60 s, + 10 s).
         run = await wait_for_run(client, tenant, run_id, seconds=90)
-    assert run["status"] == "succeeded" and counts(run) == {"total": 7, "created": 1, "linked": 3, "skipped": 3}, run
+    # Jean, whom the first worker's create made, counts as created (by the run), not linked.
+    assert run["status"] == "succeeded" and counts(run) == {"total": 7, "created": 2, "linked": 2, "skipped": 3}, run
     emails = [(user["email"] or "").casefold() for user in space.users()]
     assert sorted(emails) == sorted(set(emails)) and len(emails) == 4
     [jean] = [event for event in await events_of(client, tenant, run_id) if event["subject"] == "jean.dupont@acme.fr"]
-    assert jean["action"] == "link" and "has this e-mail: linked, not created" in jean["message"]
+    assert jean["action"] == "create" and "by an earlier attempt" in jean["message"]
+
+
+async def test_a_create_whose_answer_was_lost_stays_the_runs_when_the_email_changes_meanwhile(
+    client: httpx.AsyncClient, people: LuccaAccount, space: CardsAccount
+) -> None:
+    tenant = await cards_tenant(client, people, space)
+    # Jean's create lands in Cards, its answer is lost; then his e-mail changes in Lucca before the next attempt.
+    space.add_faults({"status": 504, "match": "POST /users", "after": True})
+    run_id = await start_import(client, tenant, "users", {"lucca_ids": [102]})
+    with worker_process():
+        deadline = time.monotonic() + 30
+        while not [user for user in space.users() if user["email"] == "jean.dupont@acme.fr"]:
+            assert time.monotonic() < deadline, "the worker never reached Cards"
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient() as lucca:
+            changed = await lucca.put(
+                f"{people.base_url}/api/v3/users/102",
+                json={"mail": "j.dupont@acme.fr"},
+                headers={"Authorization": f"lucca application={people.api_key}"},
+            )
+        assert changed.status_code == 200, changed.text
+        run = await wait_for_run(client, tenant, run_id, seconds=30)
+    assert run["status"] == "succeeded" and counts(run) == {"total": 1, "created": 1}, run
+    assert [user["email"] for user in space.users() if "dupont" in (user["email"] or "")] == ["jean.dupont@acme.fr"]
