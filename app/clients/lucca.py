@@ -4,7 +4,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -87,6 +87,7 @@ class LuccaUser(LuccaModel):
         validation_alias=AliasChoices(AliasPath("department", "name"), "departmentName", "department_name"),
     )
     extended_data: dict[str, Any] | None = None
+    modified_at: datetime | None = None
 
     @field_validator("dt_contract_start", "dt_contract_end", mode="before")
     @classmethod

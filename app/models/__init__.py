@@ -6,6 +6,12 @@ from app.models.cards_events import CardsEvent, CardsStatsPushed
 from app.models.connector import Connector
 from app.models.console_link import ConsoleLink
 from app.models.delivery import Delivery
+from app.models.directory import (  # noqa: F401 (registers the tables)
+    DirectoryDepartment,
+    DirectoryEmployee,
+    DirectoryState,
+    LuccaEvent,
+)
 from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent  # noqa: F401 (registers the tables)
 from app.models.link import Link
 from app.models.run import FINISHED, Run, RunEvent

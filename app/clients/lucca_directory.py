@@ -1,0 +1,135 @@
+"""What the service reads of a Lucca directory, whichever of Lucca's two APIs it comes through (CONTRACT section 13).
+
+A `DirectoryReader` yields `DirectoryPerson` and `DirectoryDepartment` values: the legacy API (`LegacyDirectory`, an
+API key, 1,000 people a call, `modifiedAt` filter, `e_` fields) and the OAuth API (v5, 100 a call, no modified-since
+filter, no `e_` fields) both speak it, so the copy and its readers do not care where a person came from.
+"""
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol
+
+from app.clients.lucca import USER_FIELDS, V3_MAX_PAGE_SIZE, Department, LuccaClient, LuccaUser
+
+Api = Literal["legacy", "v5"]
+# The legacy fields a directory read asks for: the user fields, when the user last changed, and every `e_` field.
+DIRECTORY_FIELDS = (*USER_FIELDS, "modifiedAt", "extendedData")
+
+
+@dataclass(frozen=True)
+class DirectoryPerson:
+    """One employee (former and future ones included) as the copy holds them."""
+
+    lucca_id: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    employee_number: str | None = None
+    job_title: str | None = None
+    department_id: int | None = None
+    manager_id: int | None = None
+    legal_entity_id: int | None = None
+    contract_start: date | None = None
+    contract_end: date | None = None
+    extended: dict[str, Any] = field(default_factory=dict)
+    # When Lucca last changed this person (UTC); None when the API did not say.
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DirectoryDepartment:
+    lucca_id: int
+    name: str
+    head_id: int | None = None
+    parent_id: int | None = None
+    active: bool = True
+
+
+class DirectoryReader(Protocol):
+    """Reads one tenant's directory through one of Lucca's APIs; every call counts in the account's rate limit."""
+
+    api: Api
+    # What Lucca announced while reading (a `Sunset` or `Deprecation` header, a 410), in plain words.
+    notices: list[str]
+
+    def employee_pages(self) -> AsyncIterator[list[DirectoryPerson]]:
+        """Every employee, former ones included, a page at a time (as the API pages them)."""
+        ...
+
+    async def departments(self) -> list[DirectoryDepartment]:
+        """Every department, archived ones included."""
+        ...
+
+    async def employees_by_id(self, lucca_ids: Sequence[int]) -> list[DirectoryPerson]:
+        """These employees as Lucca holds them now (ids it no longer holds are absent), in as few calls as the API
+        allows: at most one call per 100 ids."""
+        ...
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Lucca's legacy API writes `modifiedAt` without an offset: it is read as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def person_from_v3(user: LuccaUser) -> DirectoryPerson:
+    return DirectoryPerson(
+        lucca_id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        email=user.mail,
+        employee_number=user.employee_number,
+        job_title=user.job_title,
+        department_id=user.department_id,
+        manager_id=user.manager_id,
+        legal_entity_id=user.legal_entity_id,
+        contract_start=user.dt_contract_start,
+        contract_end=user.dt_contract_end,
+        extended=dict(user.extended_data or {}),
+        modified_at=as_utc(user.modified_at),
+    )
+
+
+def department_from_v4(department: Department) -> DirectoryDepartment:
+    # v4 writes the parent as a path ("/1/2/"): its last id is the parent department.
+    parent = (department.parent_id or "").strip("/").rsplit("/", 1)[-1]
+    return DirectoryDepartment(
+        lucca_id=department.id,
+        name=department.name,
+        head_id=department.head_id,
+        parent_id=int(parent) if parent.isdigit() else None,
+        active=department.is_active,
+    )
+
+
+class LegacyDirectory:
+    """The directory through the API key: users from v3 (1,000 a call), departments from v4."""
+
+    api: Api = "legacy"
+
+    def __init__(self, lucca: LuccaClient) -> None:
+        self._lucca = lucca
+        self.notices: list[str] = []
+
+    async def employee_pages(self) -> AsyncIterator[list[DirectoryPerson]]:
+        async for page in self._lucca.user_pages(fields=DIRECTORY_FIELDS, page_size=V3_MAX_PAGE_SIZE):
+            yield [person_from_v3(user) for user in page]
+
+    async def changed_since(self, since: datetime) -> AsyncIterator[list[DirectoryPerson]]:
+        """The employees Lucca changed since `since` (`modifiedAt=since,…`): one call when nothing changed."""
+        moment = since.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+        pages = self._lucca.user_pages(fields=DIRECTORY_FIELDS, filters={"modifiedAt": f"since,{moment}"})
+        async for page in pages:
+            yield [person_from_v3(user) for user in page]
+
+    async def departments(self) -> list[DirectoryDepartment]:
+        return [department_from_v4(department) for department in await self._lucca.list_departments()]
+
+    async def employees_by_id(self, lucca_ids: Sequence[int]) -> list[DirectoryPerson]:
+        people: list[DirectoryPerson] = []
+        for start in range(0, len(lucca_ids), V3_MAX_PAGE_SIZE):
+            chunk: Iterable[int] = lucca_ids[start : start + V3_MAX_PAGE_SIZE]
+            people += [person_from_v3(user) for user in (await self._lucca.users_by_id(chunk)).values()]
+        return people
