@@ -261,12 +261,12 @@ class LuccaClient:
             if len(page) < page_size:
                 return
 
-    async def users_by_id(self, user_ids: Iterable[int]) -> dict[int, LuccaUser]:
+    async def users_by_id(self, user_ids: Iterable[int], fields: Sequence[str] = USER_FIELDS) -> dict[int, LuccaUser]:
         """These users by id in one call (`id=1,2`), former employees included; ids Lucca does not hold are absent."""
         wanted = sorted(set(user_ids))
         if not wanted:
             return {}
-        users = await self.list_users(filters={"id": ",".join(str(user_id) for user_id in wanted)})
+        users = await self.list_users(fields=fields, filters={"id": ",".join(str(user_id) for user_id in wanted)})
         return {user.id: user for user in users if user.id in wanted}
 
     async def get_user(self, user_id: int, fields: Sequence[str] = USER_FIELDS) -> LuccaUser:

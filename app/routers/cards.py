@@ -1,20 +1,16 @@
 """Cards users and departments: what can be imported, and the imports."""
 
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import TenantDep
-from app.clients.lucca import LuccaClient
 from app.db import SessionDep
 from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.models import Tenant
 from app.queue import commit_then_enqueue
-from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.cards_imports import (
     DEPARTMENTS_IMPORT_EXAMPLES,
     USERS_IMPORT_EXAMPLES,
@@ -26,50 +22,28 @@ from app.schemas.cards_imports import (
 )
 from app.schemas.run import RunAccepted
 from app.services import cards_users
-from app.services.connectors import enabled_connector
-from app.services.context import Services
-from app.services.links import group_links, user_links
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/cards", tags=["cards"])
 NO_CONNECTOR = {409: "The Cards connector is missing or disabled."}
-LISTING_ANSWERS = lucca_read_answers("Cards")
+LISTING_ANSWERS = answers(401, 404, 409, 422, described=NO_CONNECTOR)
 IMPORT_ANSWERS = answers(401, 404, 408, 409, 413, 415, 422, described=NO_CONNECTOR)
-
-
-LinkReader = Callable[[AsyncSession, uuid.UUID, str], Awaitable[dict[int, int]]]
-
-
-async def links_and_lucca(
-    request: Request, session: AsyncSession, tenant: Tenant, read_links: LinkReader
-) -> tuple[dict[int, int], LuccaClient]:
-    """The connector's links in its Cards space, and the tenant's Lucca. The request's database connection goes
-    back to the pool before Lucca is read: its rate limit may keep the listing waiting."""
-    services: Services = request.app.state.services
-    settings = cards_users.cards_settings(services.box, await enabled_connector(session, tenant, cards_users.SOURCE))
-    links = await read_links(session, tenant.id, settings.space_id)
-    await session.commit()
-    return links, services.lucca(tenant)
 
 
 @router.get("/users", response_model=CardsUserList, responses=LISTING_ANSWERS)
 async def list_users(
     request: Request, tenant: TenantDep, session: SessionDep, status: CardsUserStatus | None = None
 ) -> CardsUserList:
-    """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique)."""
-    links, lucca = await links_and_lucca(request, session, tenant, user_links)
-    with partner_answers():
-        employees = await cards_users.current_employees(lucca)
-    return CardsUserList(items=cards_users.user_rows(employees, links, status))
+    """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique).
+    Read from the service's copy of Lucca's directory: empty, with `directory.status` `loading`, until its first
+    full sync completes."""
+    return await cards_users.users_listing(session, request.app.state.services.box, tenant, status)
 
 
 @router.get("/departments", response_model=CardsDepartmentList, responses=LISTING_ANSWERS)
 async def list_departments(request: Request, tenant: TenantDep, session: SessionDep) -> CardsDepartmentList:
-    """Every active Lucca department, its current employees counted, and whether it is a Cards group yet."""
-    links, lucca = await links_and_lucca(request, session, tenant, group_links)
-    with partner_answers():
-        departments = await lucca.list_departments()
-        employees = await cards_users.current_employees(lucca)
-    return CardsDepartmentList(items=cards_users.department_rows(departments, employees, links))
+    """Every active Lucca department, its current employees counted, and whether it is a Cards group yet (from
+    the directory's copy, like the users listing)."""
+    return await cards_users.departments_listing(session, request.app.state.services.box, tenant)
 
 
 async def queue(

@@ -6,31 +6,20 @@ from app.auth import TenantDep
 from app.db import SessionDep
 from app.errors import answers
 from app.queue import commit_then_enqueue
-from app.routers.partner_reads import lucca_read_answers, partner_answers
 from app.schemas.elevo import ElevoPreview
 from app.schemas.run import RunAccepted
 from app.services import elevo
-from app.services.connectors import enabled_connector
-from app.services.context import Services
 
 router = APIRouter(prefix="/api/v1/tenants/{slug}/elevo", tags=["elevo"])
 NO_CONNECTOR = {409: "The Elevo connector is missing or disabled."}
 
 
-@router.get(
-    "/preview",
-    response_model=ElevoPreview,
-    responses=lucca_read_answers("Elevo"),
-)
+@router.get("/preview", response_model=ElevoPreview, responses=answers(401, 404, 409, 422, described=NO_CONNECTOR))
 async def preview(request: Request, tenant: TenantDep, session: SessionDep) -> ElevoPreview:
-    """The people file a sync would upload now (rows by column) and who it leaves out, with why. Reads Lucca
-    (within the tenant's rate limit: about one call per 1,000 people), uploads nothing."""
-    services: Services = request.app.state.services
-    settings = elevo.elevo_settings(services.box, await enabled_connector(session, tenant, elevo.SOURCE))
-    # The connection goes back to the pool before Lucca is read: its rate limit may keep the listing waiting.
-    await session.commit()
-    with partner_answers():
-        return await elevo.preview_people(services.lucca(tenant), settings, tenant)
+    """The people file a sync would upload now (rows by column) and who it leaves out, with why. Built from the
+    service's copy of Lucca's directory (no Lucca call): empty, with `directory.status` `loading`, until its first
+    full sync completes. Uploads nothing."""
+    return await elevo.preview_people(session, request.app.state.services.box, tenant)
 
 
 @router.post(

@@ -7,6 +7,7 @@ from pydantic.config import JsonDict
 
 from app.schemas.cards import LoginMode
 from app.schemas.common import Flag, PositiveId, RequestBody
+from app.schemas.directory_load import DIRECTORY_FIELD, DirectoryLoad
 
 # One request names at most this many people or departments (a larger set: several requests, or `all`).
 MAX_IMPORT_IDS = 10_000
@@ -28,6 +29,7 @@ class CardsUserRow(BaseModel):
 
 class CardsUserList(BaseModel):
     items: list[CardsUserRow]
+    directory: DirectoryLoad = DIRECTORY_FIELD
 
 
 class CardsDepartmentRow(BaseModel):
@@ -39,6 +41,7 @@ class CardsDepartmentRow(BaseModel):
 
 class CardsDepartmentList(BaseModel):
     items: list[CardsDepartmentRow]
+    directory: DirectoryLoad = DIRECTORY_FIELD
 
 
 def true_only(value: bool | None) -> bool | None:

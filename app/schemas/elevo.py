@@ -23,6 +23,7 @@ from app.clients.ssh_keys import PRIVATE_KEY_PATTERN, UnreadableKey, derivation_
 from app.schemas.cards import FieldCode, Hour
 from app.schemas.common import FieldRefused, Flag, RequestBody, String, json_integer, pattern_in_property_names
 from app.schemas.connector import MASK
+from app.schemas.directory_load import DIRECTORY_FIELD, DirectoryLoad
 
 # The people file's columns (contract 10), in order; `extra_columns` follow.
 COLUMNS = (
@@ -215,3 +216,4 @@ class LeftOutPerson(BaseModel):
 class ElevoPreview(BaseModel):
     rows: list[dict[str, str]] = Field(description="The file's rows, each keyed by column, in the file's order.")
     left_out: list[LeftOutPerson]
+    directory: DirectoryLoad = DIRECTORY_FIELD

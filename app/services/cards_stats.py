@@ -1,9 +1,10 @@
 """Cards → Lucca: learning events in, training statistics pushed to each employee's record (contract section 9).
 
 Statistics are worked out from the stored events, per employee (by `mail`, ignoring case) and training. The push
-reads the directory one page at a time, with the events of that page's e-mails only, so its memory does not grow
-with the directory; an employee is written only when Lucca does not already hold their statistics (compared with the
-values read on that page, so it costs no call). A fingerprint per employee, marked with the run before its PUT, tells
+finds the learners in the directory's copy (current employees whose e-mail has learning events, a page at a time by
+Lucca id, so its memory does not grow with the directory), then reads what Lucca holds of each page's compound field
+in one call: occurrences are updated in place by the value-row ids Lucca gave them, which only Lucca's own answer
+has current. An employee is written only when Lucca does not already hold their statistics. A fingerprint per employee, marked with the run before its PUT, tells
 an attempt that resumes which writes were its own, so each is counted once.
 """
 
@@ -24,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import WebhookTarget
 from app.clients.cards import CardsAuthFailed, CardsRejected, CardsTraining
-from app.clients.lucca import V3_MAX_PAGE_SIZE, LuccaAuthFailed, LuccaRejected, LuccaUser
+from app.clients.lucca import LuccaAuthFailed, LuccaRejected, LuccaUser
+from app.directory import reads
 from app.metrics import metrics
 from app.models import CardsEvent, CardsStatsPushed, Connector, Run, Tenant
 from app.models.base import utcnow
@@ -41,6 +43,8 @@ STATS_SYNC = "stats_sync"
 # One push at a time per Lucca account: two would both add an occurrence that neither has seen yet.
 LOCK_SCOPE = "cards-stats"
 USER_FIELDS = ("id", "mail", "extendedData")
+# Learners per page: their ids go in one Lucca call's query string, which Lucca caps at 8 KB with the headers.
+LEARNERS_PER_PAGE = 500
 PROGRESS = "stats_push"
 # A LearningEvent's fields, in order, as stored (set on every chapter and quiz event).
 LEARNING_COLUMNS = (
@@ -301,20 +305,32 @@ class StatsPush:
         progress = Progress(**self.log.state.get(PROGRESS, {}))
         if progress.finished:
             return
-        filters = {"orderBy": "id,asc"}
-        if progress.after_id:
-            filters["id"] = f"greaterthan,{progress.after_id}"
-        pages = self.lucca.user_pages(
-            fields=USER_FIELDS, former_employees=False, filters=filters, page_size=V3_MAX_PAGE_SIZE
-        )
-        async for page in pages:
-            if not page:
-                break
+        async with self.services.sessionmaker() as session:
+            await reads.ready_directory(session, self.tenant.id)
+        while learners := await self.learners(progress.after_id):
+            last_id, page = learners
             skipped, matched = await self.push_page(page)
-            progress = replace(progress, after_id=max(user.id for user in page), matched=progress.matched + matched)
+            progress = replace(progress, after_id=last_id, matched=progress.matched + matched)
             await self.checkpoint(progress, skipped)
         await self.note_strangers(progress.matched)
         await self.checkpoint(replace(progress, finished=True), 0)
+
+    async def learners(self, after_id: int) -> tuple[int, list[LuccaUser]] | None:
+        """The next page of learners after Lucca id `after_id` (the copy's last id on it, and each as Lucca holds
+        them now: one call), or None when there are no more."""
+        emails = select(CardsEvent.email).where(
+            CardsEvent.tenant_id == self.tenant.id, CardsEvent.type.in_(LEARNING_TYPES)
+        )
+        today = reads.today_of(self.tenant)
+        async with self.services.sessionmaker() as session:
+            found = await reads.current_matching(
+                session, self.tenant.id, emails.distinct(), today, after_id, LEARNERS_PER_PAGE
+            )
+        if not found:
+            return None
+        held = await self.lucca.users_by_id([person.id for person in found], fields=USER_FIELDS)
+        # Someone Lucca deleted since the copy last heard of it is not written.
+        return found[-1].id, [held[person.id] for person in found if person.id in held]
 
     async def push_page(self, page: Sequence[LuccaUser]) -> tuple[int, int]:
         """Push one page of employees; returns how many were skipped and how many e-mails had events."""

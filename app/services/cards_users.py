@@ -1,7 +1,9 @@
 """Lucca → Cards: employees as Cards users, departments as groups (contract section 9).
 
-Who can be imported is read from Lucca each time: current employees, matched to Cards users by professional
-e-mail (`mail`) ignoring case. Which Cards user (or group) each one became is kept per Cards space.
+Who can be imported is read from the tenant's copy of Lucca's directory (app.directory, never Lucca itself):
+current employees, matched to Cards users by professional e-mail (`mail`) ignoring case. Which Cards user (or
+group) each one became is kept per Cards space. An import asked for before the copy's first full sync completed
+waits for it on the run's backoff schedule (DirectoryLoading), starting that sync if none is under way.
 
 An import is a run whose items are people, each checkpointed as it finishes (RunLog.item), so an attempt cut by
 the job's deadline or a dying worker resumes where it stopped. A person created in Cards whose checkpoint was lost
@@ -19,18 +21,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.cards import CardsAuthFailed, CardsClient, CardsGroup, CardsRejected, CardsUser
-from app.clients.lucca import Department, LuccaClient, LuccaUser
+from app.clients.lucca import Department, LuccaUser
 from app.crypto import SecretBox
 from app.db import Sessionmaker
+from app.directory import reads
 from app.models import Connector, Run, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.cards_imports import (
+    CardsDepartmentList,
     CardsDepartmentRow,
+    CardsUserList,
     CardsUserRow,
     CardsUserStatus,
     DepartmentsImport,
     UsersImport,
 )
+from app.schemas.directory_load import DirectoryLoad
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.links import (
@@ -49,8 +55,6 @@ SOURCE = "cards"
 USERS_IMPORT = "users_import"
 DEPARTMENTS_IMPORT = "departments_import"
 LOCK_SCOPE = "cards-import"
-# Only what the imports and listings use: the directory's pages stay small.
-EMPLOYEE_FIELDS = ("id", "firstName", "lastName", "mail", "departmentId", "department[name]")
 
 
 def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
@@ -58,9 +62,13 @@ def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
     return settings
 
 
-async def current_employees(lucca: LuccaClient) -> list[LuccaUser]:
-    """Every current employee, at Lucca's largest page: ⌈N/1000⌉ + 1 calls at most."""
-    return await lucca.list_users(fields=EMPLOYEE_FIELDS, former_employees=False)
+async def directory_of(services: Services, tenant: Tenant) -> tuple[list[LuccaUser], dict[int, Department]]:
+    """The current employees and every department, from the copy; DirectoryLoading until it is complete."""
+    async with services.sessionmaker() as session:
+        await reads.ready_directory(session, tenant.id)
+        employees = await reads.current_employees(session, tenant.id, reads.today_of(tenant))
+        departments = await reads.departments(session, tenant.id)
+    return employees, {department.id: department for department in departments}
 
 
 def email_key(person: LuccaUser) -> str | None:
@@ -112,7 +120,35 @@ class Directory:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Listings (the API reads its links first, then Lucca).
+# Listings: the links and the directory's copy, in the request's session (no partner call).
+
+
+async def listing_source(
+    session: AsyncSession, box: SecretBox, tenant: Tenant
+) -> tuple[CardsSettings, DirectoryLoad, list[LuccaUser]]:
+    """The connector's settings (409 when missing or disabled), how far the copy is, and its current employees
+    (none until it is complete)."""
+    settings = cards_settings(box, await enabled_connector(session, tenant, SOURCE))
+    load = await reads.load_state(session, tenant.id)
+    employees = await reads.current_employees(session, tenant.id, reads.today_of(tenant)) if load.ready else []
+    return settings, load, employees
+
+
+async def users_listing(
+    session: AsyncSession, box: SecretBox, tenant: Tenant, status: CardsUserStatus | None
+) -> CardsUserList:
+    """Every current employee, whether imported into Cards, and whether they can be."""
+    settings, load, employees = await listing_source(session, box, tenant)
+    links = await user_links(session, tenant.id, settings.space_id)
+    return CardsUserList(items=user_rows(employees, links, status), directory=load)
+
+
+async def departments_listing(session: AsyncSession, box: SecretBox, tenant: Tenant) -> CardsDepartmentList:
+    """Every active department, its current employees counted, and whether it is a Cards group yet."""
+    settings, load, employees = await listing_source(session, box, tenant)
+    links = await group_links(session, tenant.id, settings.space_id)
+    departments = await reads.departments(session, tenant.id, active_only=True) if load.ready else []
+    return CardsDepartmentList(items=department_rows(departments, employees, links), directory=load)
 
 
 def user_rows(
@@ -323,7 +359,7 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
     request = UsersImport.model_validate(run.input["request"])
     settings = cards_settings(services.box, connector)
     async with import_lock(services, settings):
-        employees = await current_employees(services.lucca(tenant))
+        employees, _ = await directory_of(services, tenant)
         chosen = set(request.lucca_ids or ())
         wanted = employees if request.lucca_ids is None else [person for person in employees if person.id in chosen]
         unknown = sorted(chosen - {person.id for person in employees})
@@ -382,9 +418,7 @@ async def process_departments_import(
     request = DepartmentsImport.model_validate(run.input["request"])
     settings = cards_settings(services.box, connector)
     async with import_lock(services, settings):
-        lucca = services.lucca(tenant)
-        employees = await current_employees(lucca)
-        departments = {department.id: department for department in await lucca.list_departments()}
+        employees, departments = await directory_of(services, tenant)
         chosen, unknown = wanted_departments(request, departments)
         members: dict[int, list[LuccaUser]] = {department.id: [] for department in chosen}
         for person in employees:

@@ -1,7 +1,8 @@
 """Lucca → Elevo: the people file over SFTP (contract section 10).
 
-A sync signs in to Elevo's SFTP server first (a wrong host key or password fails the run before Lucca is read),
-builds the file while paging through Lucca (`people_file`), uploads it under a temporary name and renames it, and
+A sync signs in to Elevo's SFTP server first (a wrong host key or password fails the run before anything is read),
+builds the file while paging through the directory's copy (`people_file`; no Lucca call: a sync asked for before
+the copy's first full sync completed waits for it, as uploading a file without everyone would suspend them), uploads it under a temporary name and renames it, and
 only then, in one transaction, remembers who was in it and writes the run's counts and events. A run whose upload
 failed changes nothing, so the next one compares with the last file Elevo really took.
 
@@ -21,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -29,10 +30,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.lucca import LuccaClient
 from app.clients.sftp import SftpAccount, SftpClient
 from app.crypto import SecretBox
 from app.db import Sessionmaker
+from app.directory import reads
 from app.models import Connector, Run, RunEvent, Tenant
 from app.models.base import utcnow
 from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent
@@ -58,10 +59,6 @@ def elevo_settings(box: SecretBox, connector: Connector) -> ElevoSettings:
 
 def local_now(tenant: Tenant) -> datetime:
     return datetime.now(ZoneInfo(tenant.timezone))
-
-
-def today_of(tenant: Tenant) -> date:
-    return local_now(tenant).date()
 
 
 def sftp_client(services: Services, settings: ElevoSettings) -> SftpClient:
@@ -105,15 +102,20 @@ async def queue_people_sync(session: AsyncSession, tenant: Tenant) -> Run:
     return run
 
 
-async def preview_people(lucca: LuccaClient, settings: ElevoSettings, tenant: Tenant) -> ElevoPreview:
-    """The rows a sync would upload now, and who it would leave out; reads Lucca, uploads nothing."""
+async def preview_people(session: AsyncSession, box: SecretBox, tenant: Tenant) -> ElevoPreview:
+    """The rows a sync would upload now, and who it would leave out, from the directory's copy (empty until it is
+    complete); uploads nothing. 409 when the connector is missing or disabled."""
+    settings = elevo_settings(box, await enabled_connector(session, tenant, SOURCE))
+    directory = await reads.load_state(session, tenant.id)
+    if not directory.ready:
+        return ElevoPreview(rows=[], left_out=[], directory=directory)
     async with scratch_directory() as workdir:
-        people = await read_people(lucca, settings, today_of(tenant), workdir)
+        people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
         rows = await asyncio.to_thread(people.rows)
     left_out = [
         LeftOutPerson(lucca_id=p.lucca_id, name=p.name, email=p.email, reason=p.reason) for p in people.left_out
     ]
-    return ElevoPreview(rows=rows, left_out=left_out)
+    return ElevoPreview(rows=rows, left_out=left_out, directory=directory)
 
 
 async def process_people_sync(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
@@ -124,7 +126,9 @@ async def process_people_sync(services: Services, run: Run, tenant: Tenant, conn
     sftp = sftp_client(services, settings)
     await sftp.check()
     async with scratch_directory() as workdir:
-        people = await read_people(services.lucca(tenant), settings, today_of(tenant), workdir)
+        async with services.sessionmaker() as session:
+            await reads.ready_directory(session, tenant.id)
+            people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
         path = workdir / "users.csv"
         await asyncio.to_thread(people.write_csv, path)
         remote = await sftp.upload(path, lambda: local_now(tenant).strftime(FILE_NAME))

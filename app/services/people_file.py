@@ -1,10 +1,13 @@
-"""The people file for Elevo (contract 10), built while paging through Lucca without holding the directory.
+"""The people file for Elevo (contract 10), built while paging through the directory's copy without holding it.
 
-The first pass reads Lucca's users a page at a time (former employees too, to say who departed) and writes each
-row to a draft file as it goes, with the manager's Lucca id where the manager's e-mail will be: a manager may come
-on a later page. It keeps only each person's e-mail by id (for managers), the e-mails of the rows (to find
-duplicates) and who is left out. Managers never seen are read with filtered calls (`id=…`). The second pass copies
-the draft into the final CSV, each manager's e-mail in place.
+The first pass reads the copy's people a page at a time (former employees too, to say who departed; not those gone
+from Lucca) and writes each row to a draft file as it goes, with the manager's Lucca id where the manager's e-mail
+will be: a manager may come on a later page. It keeps only each person's e-mail by id (for managers), the e-mails of
+the rows (to find duplicates) and who is left out. The second pass copies the draft into the final CSV, each
+manager's e-mail in place (empty for a manager Lucca no longer lists, as Lucca's own answer would leave it).
+
+Extra columns read the copy: `e_` codes from its `extended` fields, user fields from its columns (`login`,
+`personalEmail` and `rolePrincipalId`, which have none, from what the legacy API's reads keep in `extended`).
 
 Files are written in worker threads: the event loop never waits on the disk.
 """
@@ -12,6 +15,7 @@ Files are written in worker threads: the event loop never waits on the disk.
 import asyncio
 import csv
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,20 +23,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from app.clients.lucca import V3_MAX_PAGE_SIZE, LuccaClient, LuccaUser
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.lucca import LuccaUser
+from app.directory import reads
 from app.schemas.elevo import COLUMNS, ElevoSettings
 
-# What the file needs of each user; extra columns add theirs.
-USER_FIELDS = (
-    "id", "firstName", "lastName", "mail", "employeeNumber", "jobTitle", "managerId", "departmentId",
-    "dtContractStart", "dtContractEnd", "extendedData",
-)  # fmt: skip
 # Lucca's name of a user field → the Lucca client's attribute.
 ATTRIBUTES = {info.alias or name: name for name, info in LuccaUser.model_fields.items()}
 EMAIL, MANAGER_EMAIL = COLUMNS.index("email"), COLUMNS.index("manager_email")
 FIRST_NAME, LAST_NAME = COLUMNS.index("first_name"), COLUMNS.index("last_name")
-# Managers looked up by id per call: the ids go in the query string, which Lucca caps at 8 KB with the headers.
-MANAGER_IDS_PER_CALL = 500
+# People read from the copy per query: memory stays flat whatever the directory's size.
+PAGE_ROWS = 1000
 # A Lucca date or datetime value (`2016-09-01T00:00:00`): the file writes its day.
 LUCCA_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+)?")
 DRAFT = "draft.csv"
@@ -98,13 +100,8 @@ def full_name(first: str | None, last: str | None, lucca_id: int) -> str:
     return " ".join(part for part in (first, last) if part) or f"Lucca user {lucca_id}"
 
 
-def user_fields(settings: ElevoSettings) -> list[str]:
-    extra = (source for source in settings.extra_columns.values() if not source.startswith("e_"))
-    return list(dict.fromkeys((*USER_FIELDS, *extra)))
-
-
 class PeopleFile:
-    """The file as it is built in `workdir`: `add_page` for each page, `add_managers`, then `write_csv` or `rows`."""
+    """The file as it is built in `workdir`: `add_page` for each page, then `write_csv` or `rows`."""
 
     def __init__(self, settings: ElevoSettings, today: date, teams: dict[int, str], workdir: Path) -> None:
         self.header = [*COLUMNS, *settings.extra_columns]
@@ -117,7 +114,6 @@ class PeopleFile:
         self._draft = workdir / DRAFT
         self._draft.touch()
         self._mails: dict[int, str] = {}
-        self._managers: set[int] = set()
         self._emails: Counter[str] = Counter()
 
     def add_page(self, users: Iterable[LuccaUser]) -> None:
@@ -134,16 +130,7 @@ class PeopleFile:
                     continue
                 assert user.mail is not None
                 self._emails[user.mail.casefold()] += 1
-                if user.manager_id is not None:
-                    self._managers.add(user.manager_id)
                 rows.writerow([user.id, user.manager_id or "", *self._cells(user)])
-
-    def unseen_managers(self) -> set[int]:
-        return self._managers - self._mails.keys()
-
-    def add_managers(self, managers: Iterable[LuccaUser]) -> None:
-        """Managers the pages did not hold (outside what the key lists): only their e-mail is kept."""
-        self._mails.update((manager.id, manager.mail) for manager in managers if manager.mail)
 
     def write_csv(self, path: Path) -> None:
         """The final file: UTF-8 without a byte-order mark, a header row, CRLF line ends, quoted where needed."""
@@ -196,14 +183,14 @@ class PeopleFile:
         self.left_out.sort(key=lambda person: person.lucca_id)
 
 
-async def read_people(lucca: LuccaClient, settings: ElevoSettings, today: date, workdir: Path) -> PeopleFile:
-    """Page through Lucca's users into a draft of the file (see the module's docstring)."""
-    teams = {department.id: department.name for department in await lucca.list_departments()}
+async def read_people(
+    session: AsyncSession, tenant_id: uuid.UUID, settings: ElevoSettings, today: date, workdir: Path
+) -> PeopleFile:
+    """Page through the copy's people into a draft of the file (see the module's docstring)."""
+    teams = {department.id: department.name for department in await reads.departments(session, tenant_id)}
     people = await asyncio.to_thread(PeopleFile, settings, today, teams, workdir)
-    pages = lucca.user_pages(fields=user_fields(settings), former_employees=True, page_size=V3_MAX_PAGE_SIZE)
-    async for page in pages:
+    after = 0
+    while page := await reads.employee_page(session, tenant_id, after, PAGE_ROWS):
         await asyncio.to_thread(people.add_page, page)
-    unseen = sorted(people.unseen_managers())
-    for start in range(0, len(unseen), MANAGER_IDS_PER_CALL):
-        people.add_managers((await lucca.users_by_id(unseen[start : start + MANAGER_IDS_PER_CALL])).values())
+        after = page[-1].id
     return people

@@ -1,0 +1,165 @@
+"""What the connectors read of a tenant's directory copy (CONTRACT section 13): never a Lucca call.
+
+Each function is one indexed query. People come back as `LuccaUser` values built from the copy (the fields the
+legacy API names, `extended` as its `extendedData`), so the Cards and Elevo code reads the copy exactly as it read
+Lucca. A person is *current* when they are not gone from Lucca and their contract did not end before today in the
+tenant's time zone (Lucca's own `formerEmployees=false`).
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.http import PartnerUnavailable
+from app.clients.lucca import Department, LuccaUser
+from app.models import Tenant
+from app.models.directory import DirectoryDepartment, DirectoryEmployee, DirectoryState
+from app.schemas.directory_load import DirectoryLoad
+
+Employee = DirectoryEmployee
+# The user fields the copy has no column for: the legacy API's reads keep them in `extended` under these names.
+UNCOLUMNED = {"login": "login", "personalEmail": "personal_email", "rolePrincipalId": "role_principal_id"}
+
+
+def today_of(tenant: Tenant) -> date:
+    """Today in the tenant's time zone: whose contract ended before it is a former employee."""
+    return datetime.now(ZoneInfo(tenant.timezone)).date()
+
+
+def present(tenant_id: uuid.UUID) -> ColumnElement[bool]:
+    """People the copy holds for the tenant who are not gone from Lucca (former employees included)."""
+    return and_(Employee.tenant_id == tenant_id, Employee.gone_at.is_(None))
+
+
+def current(tenant_id: uuid.UUID, today: date) -> ColumnElement[bool]:
+    return and_(present(tenant_id), or_(Employee.contract_end.is_(None), Employee.contract_end >= today))
+
+
+def as_user(row: Any, department_name: str | None = None) -> LuccaUser:
+    """A copy's row as the legacy API's user (built without validation: the copy holds valid values)."""
+    extended = dict(row.extended or {})
+    uncolumned = {attribute: extended.pop(field, None) for field, attribute in UNCOLUMNED.items()}
+    return LuccaUser.model_construct(
+        id=row.lucca_id,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        mail=row.email,
+        employee_number=row.employee_number,
+        job_title=row.job_title,
+        dt_contract_start=row.contract_start,
+        dt_contract_end=row.contract_end,
+        department_id=row.department_id,
+        legal_entity_id=row.legal_entity_id,
+        manager_id=row.manager_id,
+        department_name=department_name,
+        extended_data=extended,
+        modified_at=row.version,
+        **uncolumned,
+    )
+
+
+def with_department_names(query: Select[Any]) -> Select[Any]:
+    named = and_(
+        DirectoryDepartment.tenant_id == Employee.tenant_id, DirectoryDepartment.lucca_id == Employee.department_id
+    )
+    return query.add_columns(DirectoryDepartment.name).outerjoin(DirectoryDepartment, named)
+
+
+async def current_employees(session: AsyncSession, tenant_id: uuid.UUID, today: date) -> list[LuccaUser]:
+    """Every current employee with their department's name, by Lucca id (the Cards listings and imports)."""
+    query = select(Employee).where(current(tenant_id, today)).order_by(Employee.lucca_id)
+    rows = await session.execute(with_department_names(query))
+    return [as_user(person, name) for person, name in rows]
+
+
+async def employee_page(
+    session: AsyncSession, tenant_id: uuid.UUID, after_id: int, limit: int, *, today: date | None = None
+) -> list[LuccaUser]:
+    """Up to `limit` people after Lucca id `after_id`, by id: current ones only when `today` is given, else every
+    one not gone (former employees too). A whole directory is read a page at a time, never held."""
+    kept = present(tenant_id) if today is None else current(tenant_id, today)
+    query = select(Employee).where(kept, Employee.lucca_id > after_id).order_by(Employee.lucca_id).limit(limit)
+    return [as_user(person) for person in await session.scalars(query)]
+
+
+async def people_by_id(session: AsyncSession, tenant_id: uuid.UUID, lucca_ids: Sequence[int]) -> dict[int, LuccaUser]:
+    """These people (former ones too) by Lucca id; ids the copy does not hold, or holds as gone, are absent."""
+    query = select(Employee).where(present(tenant_id), Employee.lucca_id.in_(lucca_ids))
+    return {person.lucca_id: as_user(person) for person in await session.scalars(query)}
+
+
+def lowered_email() -> ColumnElement[str]:
+    # The expression of the index `ix_directory_employees_tenant_id_lower_email`.
+    return func.lower(Employee.email)
+
+
+async def current_matching(
+    session: AsyncSession, tenant_id: uuid.UUID, emails: Select[Any], today: date, after_id: int, limit: int
+) -> list[LuccaUser]:
+    """Up to `limit` current employees after Lucca id `after_id`, by id, whose lower-cased e-mail `emails` (a
+    one-column query) holds: the statistics push reads only the employees with learning events."""
+    query = select(Employee).where(current(tenant_id, today), Employee.lucca_id > after_id, lowered_email().in_(emails))
+    return [as_user(person) for person in await session.scalars(query.order_by(Employee.lucca_id).limit(limit))]
+
+
+async def departments(session: AsyncSession, tenant_id: uuid.UUID, *, active_only: bool = False) -> list[Department]:
+    """The departments the copy holds (not gone), by Lucca id, as the legacy API's v4 departments."""
+    query = select(DirectoryDepartment).where(
+        DirectoryDepartment.tenant_id == tenant_id, DirectoryDepartment.gone_at.is_(None)
+    )
+    if active_only:
+        query = query.where(DirectoryDepartment.active)
+    rows = await session.scalars(query.order_by(DirectoryDepartment.lucca_id))
+    return [
+        Department.model_construct(
+            id=row.lucca_id, name=row.name, head_id=row.head_id, is_active=row.active, parent_id=None, hierarchy=None
+        )
+        for row in rows
+    ]
+
+
+async def load_state(session: AsyncSession, tenant_id: uuid.UUID) -> DirectoryLoad:
+    """How far the tenant's copy is: one primary-key read of its state."""
+    state = await session.get(DirectoryState, tenant_id)
+    if state is not None and state.last_full_sync_at is not None:
+        people = await count_present(session, tenant_id)
+        when = (state.fresh_at or state.last_full_sync_at).strftime("%Y-%m-%d %H:%M UTC")
+        message = f"Read from the service's copy of Lucca's directory, in line with Lucca at {when}."
+        return DirectoryLoad(status="ready", progress=people, message=message)
+    if state is None or state.sync_run_id is None:
+        message = (
+            "Lucca's directory has not been read yet: its first full sync starts when a connector that reads it is "
+            "enabled (or with POST …/lucca/directory/sync). This list fills in once it completes."
+        )
+        return DirectoryLoad(status="loading", progress=0, message=message)
+    read = state.sync_progress
+    message = (
+        f"Lucca's directory is still loading ({read:,} {'person' if read == 1 else 'people'} read so far): "
+        "this list fills in once its first full sync completes."
+    )
+    return DirectoryLoad(status="loading", progress=read, message=message)
+
+
+async def count_present(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    return await session.scalar(select(func.count()).select_from(Employee).where(present(tenant_id))) or 0
+
+
+class DirectoryLoading(PartnerUnavailable):
+    """Work that needs the whole directory waits (on the run's backoff schedule) for its first full sync."""
+
+    def __init__(self, progress: int) -> None:
+        read = f"{progress:,} {'person' if progress == 1 else 'people'} read so far"
+        super().__init__("lucca", f"Lucca's directory is still loading ({read}): this run goes on once it is complete")
+        self.args = (progress,)
+
+
+async def ready_directory(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Return when the tenant's copy is complete; raise DirectoryLoading while its first full sync has not completed."""
+    load = await load_state(session, tenant_id)
+    if not load.ready:
+        raise DirectoryLoading(load.progress)
