@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, bindparam, func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.clients.lucca_directory import DirectoryDepartment as Department
 from app.clients.lucca_directory import DirectoryPerson
@@ -99,7 +100,7 @@ async def upsert(
     new = given.excluded
     columns = table.__table__.c
     differs = tuple_(*(columns[name] for name in fields)).is_distinct_from(tuple_(*(new[name] for name in fields)))
-    statement = given.on_conflict_do_update(
+    statement: ReturningInsert[Any] = given.on_conflict_do_update(
         index_elements=[columns.tenant_id, columns.lucca_id],
         set_={
             **{name: new[name] for name in fields},
@@ -110,7 +111,7 @@ async def upsert(
         },
         where=(new.version >= columns.version) & (differs | columns.gone_at.is_not(None)),
     ).returning(literal_column("xmax = 0"))
-    inserted = list((await session.execute(statement)).scalars())
+    inserted: list[bool] = list((await session.execute(statement)).scalars())
     await see_rows(session, table, tenant_id, rows, seen_by)
     result = Upserted(added=sum(inserted), updated=len(inserted) - sum(inserted))
     if result.changed:
