@@ -1,1 +1,1 @@
-"""The tenant's copy of its Lucca directory (CONTRACT section 13): how it is kept, and what its readers ask of it."""
+"""The tenant's copy of its Lucca directory (CONTRACT section 13): the store, the full sync, and what keeps it fresh."""
