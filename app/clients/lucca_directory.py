@@ -74,6 +74,13 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def uncolumned_fields(user: LuccaUser) -> dict[str, Any]:
+    """The user fields an Elevo extra column may name that the copy has no column for, kept in `extended` under
+    Lucca's names (never `e_` codes): only the legacy API has them."""
+    values = {"login": user.login, "personalEmail": user.personal_email, "rolePrincipalId": user.role_principal_id}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def person_from_v3(user: LuccaUser) -> DirectoryPerson:
     return DirectoryPerson(
         lucca_id=user.id,
@@ -87,7 +94,7 @@ def person_from_v3(user: LuccaUser) -> DirectoryPerson:
         legal_entity_id=user.legal_entity_id,
         contract_start=user.dt_contract_start,
         contract_end=user.dt_contract_end,
-        extended=dict(user.extended_data or {}),
+        extended={**(user.extended_data or {}), **uncolumned_fields(user)},
         modified_at=as_utc(user.modified_at),
     )
 

@@ -4,6 +4,7 @@ It knows nothing of any ATS payload: Softgarden and Taleez each build a `HireReq
 """
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -82,9 +83,17 @@ class FoundInLucca(Exception):
         self.ours = ours
 
 
+@dataclass(frozen=True)
+class Hired:
+    """The Lucca user the candidate became; `created` when this run made them (not someone found already there)."""
+
+    user: LuccaUser
+    created: bool
+
+
 async def hire_candidate(
     lucca: LuccaClient, log: RunLog, request: HireRequest, *, today: date, linked_user_id: int | None
-) -> LuccaUser | None:
+) -> Hired | None:
     """Create (or link) the employee and record the outcome; returns the Lucca user, None when stopped.
 
     The caller holds the account's hire lock: the lookups and the create must not interleave with another hire's.
@@ -99,18 +108,16 @@ async def hire_candidate(
         linked = await check_link(log, known, request, linked_user_id)
         same = linked or await find_same_person(lucca, request)
         if same is not None:
-            await record_same_person(log, request, same)
-            return same
+            return Hired(same, await record_same_person(log, request, same))
         manager_id = await pick_manager(log, known, department, request, today)
         user = await create_with_free_login(lucca, log, request, establishment_id, manager_id)
     except FoundInLucca as found:
-        await record_same_person(log, request, found.user, ours=found.ours)
-        return found.user
+        return Hired(found.user, await record_same_person(log, request, found.user, ours=found.ours))
     except ItemStopped as stop:
         await record_stop(log, request, stop)
         return None
     await log.item(ITEM, "created", "create", request.subject, describe_created(user, request))
-    return user
+    return Hired(user, created=True)
 
 
 async def refused_before_lucca(log: RunLog, request: HireRequest) -> bool:
@@ -245,18 +252,20 @@ async def find_same_person(lucca: LuccaClient, request: HireRequest) -> LuccaUse
     return next((person for person in people if is_same_person(person, request)), None)
 
 
-async def record_same_person(log: RunLog, request: HireRequest, user: LuccaUser, *, ours: bool | None = None) -> None:
-    """Our own earlier attempt (a retry after a crash or a lost answer) counts as created; anyone else is linked."""
+async def record_same_person(log: RunLog, request: HireRequest, user: LuccaUser, *, ours: bool | None = None) -> bool:
+    """Our own earlier attempt (a retry after a crash or a lost answer) counts as created; anyone else is linked.
+    Returns whether it was ours."""
     if ours is None:
         ours = bool(user.login) and (user.login or "").casefold() in log.state.get("attempted_logins", [])
     if ours:
         await log.item(ITEM, "created", "create", request.subject, describe_created(user, request))
-        return
+        return True
     message = (
         f"{request.first_name} {request.last_name} is already in Lucca as user {user.id} ({user.login}); "
         "linked to it instead of creating a duplicate."
     )
     await log.item(ITEM, "linked", "link", request.subject, message)
+    return False
 
 
 async def pick_manager(

@@ -1,9 +1,15 @@
 """Running the hire pipeline for a tenant: its Lucca client, the account's lock, and the link to the partner record."""
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from app.clients.lucca import LuccaUser
+from app.clients.lucca_directory import person_from_v3
+from app.db import Sessionmaker
+from app.directory import store
 from app.models import Tenant
+from app.models.base import utcnow
 from app.services.context import Services
 from app.services.hire import HireRequest, hire_candidate, refused_before_lucca
 from app.services.links import find_linked_user, save_link
@@ -28,6 +34,20 @@ async def hire_and_link(services: Services, tenant: Tenant, log: RunLog, request
     lucca = services.lucca(tenant)
     async with account_lock(services.engine, services.redis, LOCK_SCOPE, await lucca.proven_account()):
         linked = await find_linked_user(services.sessionmaker, tenant.id, request.partner, request.external_id)
-        user = await hire_candidate(lucca, log, request, today=today, linked_user_id=linked)
-        if user is not None:
-            await save_link(services.sessionmaker, tenant.id, request.partner, request.external_id, user.id)
+        hired = await hire_candidate(lucca, log, request, today=today, linked_user_id=linked)
+        if hired is not None:
+            await save_link(services.sessionmaker, tenant.id, request.partner, request.external_id, hired.user.id)
+            if hired.created:
+                await add_to_directory(services.sessionmaker, tenant, hired.user)
+
+
+async def add_to_directory(sessionmaker: Sessionmaker, tenant: Tenant, user: LuccaUser) -> None:
+    """Put the employee this run created in the tenant's directory copy at once (when the tenant has one), as
+    Lucca holds them now: its readers (Cards, Elevo) see the hire without waiting for the next poll."""
+    now = utcnow()
+    async with sessionmaker.begin() as session:
+        if await store.state(session, tenant.id) is None:
+            return
+        person = replace(person_from_v3(user), modified_at=now)
+        if (await store.upsert_people(session, tenant.id, [person], read_at=now)).changed:
+            await store.note_change(session, tenant.id, now)
