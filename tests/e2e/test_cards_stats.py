@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from app.sandbox.demo import demo_seed_payload, directory_seed_payload
+from app.services import cards_stats
+from tests.directory_copy import fill_directory
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import TenantHandle, create_tenant
 from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
@@ -90,6 +92,7 @@ async def cards_tenant(
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/cards", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
     tenant.webhook_token = answer.json()["webhook_token"]
+    await fill_directory(slug)
     return tenant
 
 
@@ -132,6 +135,7 @@ async def test_the_push_writes_exact_statistics_in_place_and_nothing_for_non_emp
     client: httpx.AsyncClient, lucca: LuccaAccount, cards: CardsAccount, migrated_database: str
 ) -> None:
     tenant = await cards_tenant(client, lucca, cards)
+    read_into_copy = len(lucca_calls(lucca, "GET"))
     await send(client, tenant, *EVENTS)
     run = await push(client, tenant)
     assert (run["status"], counts(run)) == ("succeeded", {"total": 2, "updated": 2})
@@ -148,11 +152,11 @@ async def test_the_push_writes_exact_statistics_in_place_and_nothing_for_non_emp
     assert jean["value"] == occurrence(CYBER, "50%", None, None)
     assert compound(lucca, 101) == []
 
-    # One cheap call proves the key (the push's lock is shared only by keys Lucca accepts), then one page of the
-    # directory, one PUT per employee with statistics, with only the fields needed.
-    proof, listing = lucca_calls(lucca, "GET")
-    assert proof["query"] == "fields=id&paging=0%2C1"
-    assert "fields=id%2Cmail%2CextendedData" in listing["query"] and "paging=0%2C1000" in listing["query"]
+    # The copy's read proved the key (the push's lock is shared only by keys Lucca accepts); then one call for what
+    # Lucca holds of the learners the directory's copy matched (by id, only the fields needed: not the directory),
+    # one PUT per employee with statistics.
+    [listing] = lucca_calls(lucca, "GET")[read_into_copy:]
+    assert listing["query"].startswith("fields=id%2Cmail%2CextendedData&id=100%2C102&")
     assert sorted(call["path"] for call in lucca_calls(lucca, "PUT")) == ["/api/v3/users/100", "/api/v3/users/102"]
     # Each training asked once, then cached.
     assert sorted(call["path"] for call in cards.calls()["items"]) == ["/v1/trainings/501", "/v1/trainings/502"]
@@ -304,11 +308,14 @@ async def test_two_pushes_at_once_take_turns_and_never_duplicate_an_occurrence(
 
 
 async def test_a_push_stopped_after_some_pages_resumes_after_them_and_counts_each_employee_once(
-    client: httpx.AsyncClient, sandbox: SandboxServer, cards: CardsAccount
+    client: httpx.AsyncClient, sandbox: SandboxServer, cards: CardsAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 2,500 generated employees besides the demo's (one in nine has left): three pages of 1,000 current ones.
+    # 2,500 generated employees besides the demo's (one in nine has left); learners are read a page at a time
+    # (one per page here: the burst worker runs in this process).
+    monkeypatch.setattr(cards_stats, "LEARNERS_PER_PAGE", 1)
     lucca = sandbox.new_lucca_account(**directory_seed_payload(2500))
     tenant = await cards_tenant(client, lucca, cards)
+    read_into_copy = len(lucca_calls(lucca, "GET"))
     current = sorted(user["id"] for user in lucca.users() if not has_left(user))
     people = [user for user in lucca.users() if user["id"] in (current[5], current[1200], current[-1])]
     await send(client, tenant, *(learning(f"d{p['id']}", p["mail"], 501, "2024-03-01 10:00:00", 0.5) for p in people))
@@ -316,11 +323,11 @@ async def test_a_push_stopped_after_some_pages_resumes_after_them_and_counts_eac
     lucca.add_faults({"status": 503, "count": 8, "match": f"PUT /api/v3/users/{current[-1]}"})
     run = await push(client, tenant)
     assert (run["status"], counts(run)) == ("succeeded", {"total": 3, "updated": 3})
-    listings = [call["query"] for call in lucca_calls(lucca, "GET") if "extendedData" in call["query"]]
-    resumed = [query for query in listings if "greaterthan" in query]
-    assert len(listings) - len(resumed) == 3 and resumed, listings
-    # Later attempts read only what comes after the last page finished: the 2,000th current employee.
-    assert all(f"id=greaterthan%2C{current[1999]}" in query for query in resumed)
+    listings = [call["query"] for call in lucca_calls(lucca, "GET")[read_into_copy:] if "extendedData" in call["query"]]
+    # Each learner's page read once by id (never the directory), then again only the page that had not finished.
+    learners = [f"id={person['id']}&" for person in people]
+    assert [next(id for id in learners if id in query) for query in listings[:3]] == learners, listings
+    assert len(listings) > 3 and all(learners[-1] in query for query in listings[3:]), listings
     written = [call["path"] for call in lucca_calls(lucca, "PUT") if call["status"] == 200]
     assert sorted(written) == sorted(f"/api/v3/users/{person['id']}" for person in people)
     for person in people:
