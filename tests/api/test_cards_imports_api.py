@@ -155,14 +155,37 @@ async def test_credentials_come_first_and_other_tenants_see_nothing(
     assert (await client.request(method, path, json={"all": True}, headers=other.auth)).status_code == 404
 
 
-async def test_a_lucca_that_does_not_answer_is_a_503_in_plain_words(
-    client: httpx.AsyncClient, tenant: TenantHandle
+async def test_before_the_first_full_sync_the_listings_say_the_directory_is_loading_without_calling_lucca(
+    client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
 ) -> None:
-    # The tenant's Lucca is https://acme.ilucca.net, which this machine cannot reach.
+    # The tenant's Lucca cannot be reached from here: the listings never call it.
     await client.patch(
         "/api/v1/tenants/acme", json={"lucca": {"base_url": "http://127.0.0.1:9", "api_key": "k"}}, headers=ADMIN
     )
     for path in (USERS, DEPARTMENTS):
         answer = await client.get(path, headers=tenant.auth)
-        assert answer.status_code == 503, answer.text
-        assert answer.json()["detail"].startswith("Lucca at 127.0.0.1:9 did not answer (connection refused)")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["items"] == [] and answer.json()["directory"]["status"] == "loading"
+        assert answer.json()["directory"]["progress"] == 0
+        assert "has not been read yet" in answer.json()["directory"]["message"]
+    # A full sync under way, 1,200 people read so far.
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO directory_states (tenant_id, sync_run_id, sync_progress, webhook_status, notices, updated_at) "
+            "SELECT id, gen_random_uuid(), 1200, 'none', '[]', now() FROM tenants WHERE slug = 'acme'"
+        )
+    finally:
+        await connection.close()
+    for path in (USERS, DEPARTMENTS):
+        answer = await client.get(path, headers=tenant.auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "items": [],
+            "directory": {
+                "status": "loading",
+                "progress": 1200,
+                "message": "Lucca's directory is still loading (1,200 people read so far): this list fills in once "
+                "its first full sync completes.",
+            },
+        }

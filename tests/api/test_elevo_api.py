@@ -10,7 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import ADMIN, TenantHandle, create_tenant
+from tests.directory_copy import fill_directory
+from tests.factories import TenantHandle, create_tenant
 from tests.live_server import LiveServer
 from tests.sandbox_server import SandboxServer
 from tests.unit.test_ssh_keys import HOSTILE
@@ -224,30 +225,29 @@ async def test_a_sync_needs_an_enabled_connector_and_queues_a_run(
     assert (await client.post("/api/v1/tenants/acme/elevo/sync")).status_code == 401
 
 
-async def test_the_preview_says_in_plain_words_when_lucca_fails(
+async def test_before_the_first_full_sync_the_preview_says_the_directory_is_loading(
     client: httpx.AsyncClient, sandbox: SandboxServer
 ) -> None:
     lucca = sandbox.new_lucca_account()
-    refused = await create_tenant(client, "acme", base_url=lucca.base_url, api_key="not-the-key")
-    assert (await put(client, refused, settings())).status_code == 200
-    answer = await client.get("/api/v1/tenants/acme/elevo/preview", headers=refused.auth)
-    assert answer.status_code == 502 and "Lucca refused the credentials" in answer.json()["detail"], answer.text
-
-    down = await create_tenant(client, "globex", base_url="http://127.0.0.1:9/lucca", api_key="lucca-key")
-    path = "/api/v1/tenants/globex/connectors/elevo"
-    assert (await client.put(path, json={"settings": settings()}, headers=down.auth)).status_code == 200
-    answer = await client.get("/api/v1/tenants/globex/elevo/preview", headers=down.auth)
-    assert answer.status_code == 503 and answer.json()["detail"].endswith("try again later."), answer.text
-    assert (await client.get("/api/v1/tenants/globex/elevo/preview", headers=ADMIN)).status_code == 503
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    assert (await put(client, tenant, settings())).status_code == 200
+    lucca.server.control.delete(f"/lucca/accounts/{lucca.name}/calls").raise_for_status()
+    answer = await client.get("/api/v1/tenants/acme/elevo/preview", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == answer.json()["left_out"] == []
+    assert answer.json()["directory"]["status"] == "loading"
+    assert lucca.calls()["items"] == []
 
 
 async def test_the_preview_of_the_demo_directory(client: httpx.AsyncClient, sandbox: SandboxServer) -> None:
     lucca = sandbox.new_lucca_account()
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     assert (await put(client, tenant, {"sftp": SFTP})).status_code == 200
+    await fill_directory("acme")
     answer = await client.get("/api/v1/tenants/acme/elevo/preview", headers=tenant.auth)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {
+    assert answer.json()["directory"]["status"] == "ready"
+    assert {key: value for key, value in answer.json().items() if key != "directory"} == {
         "rows": [
             {"registration_number": "", "first_name": "Claire", "last_name": "Martin", "email": "claire.martin@acme.fr",
              "manager_email": "", "job_title": "CTO", "team_name": "Engineering", "arrival_date": "2019-03-01"},

@@ -23,6 +23,7 @@ from app.queue import enqueue_run
 from app.sandbox.demo import demo_seed_payload, demo_user
 from app.sandbox.sftp import SftpSandbox
 from app.services.schedules import claim_due_runs, next_due
+from tests.directory_copy import fill_directory
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_schedules import worker_with_the_tick
 from tests.factories import TenantHandle, create_tenant
@@ -103,6 +104,7 @@ async def elevo_tenant(
     body = {"enabled": True, "settings": elevo_settings(sftp, sftp_changes, **changes)}
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/elevo", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
+    await fill_directory(slug)
     return tenant
 
 
@@ -153,8 +155,8 @@ async def test_the_exact_file_the_preview_and_who_was_left_out(
     assert "skip flag: e_skip_elevo_sync is checked in Lucca" in events[1]["message"]
     assert "1 departed, none of them in the last file" in events[3]["message"]
     assert "4 people (4 for the first time, 0 again)" in events[0]["message"]
-    # One page of users; the departments came from the cache the preview filled.
-    assert [call["path"] for call in lucca.calls()["items"]] == ["/api/v3/users"]
+    # Built from the directory's copy: no Lucca call.
+    assert lucca.calls()["items"] == []
 
 
 async def test_a_second_sync_after_someone_left_suspends_them(
@@ -170,6 +172,7 @@ async def test_a_second_sync_after_someone_left_suspends_them(
         f"{lucca.base_url}/api/v3/users/102", json={"dtContractEnd": "2025-01-31"}, headers=lucca_key
     )
     assert ended.status_code == 200, ended.text
+    await fill_directory("acme")  # the change reaches the copy
 
     run = await sync(client, tenant)
     assert counts(run) == {"total": 7, "updated": 3, "skipped": 3, "suspended": 1}
@@ -218,6 +221,7 @@ async def test_each_night_names_only_who_is_newly_left_out_and_counts_the_others
     nora = {**DIRECTORY[6], "extendedData": {"e_skip_elevo_sync": {"id": 8, "value": True}}}
     lea = {**demo_user(107, "Léa", "Newcomer", 12), "mail": None}
     reseed(lucca, [*DIRECTORY[:2], jean, *DIRECTORY[3:6], nora, lea, *FORMER])
+    await fill_directory("acme")
     second, events = await sync_events(client, tenant)
     assert counts(second) == {"total": 48, "updated": 3, "skipped": 44, "suspended": 1}
     assert [(event["action"], event["subject"]) for event in events[1:]] == [

@@ -1,25 +1,17 @@
 """The people file (contract 10): cells of each type, who is left out and why, CSV quoting, managers on later pages
-or never listed, and how Lucca is read (respx for Lucca, a real Redis for its rate limit and cache)."""
+or no longer listed (reading it from the directory's copy: tests/e2e/test_directory_readers.py)."""
 
 import csv
 import io
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import respx
-from redis.asyncio import Redis
 
-from app.clients.http import RateLimit, RetryPolicy
-from app.clients.lucca import LuccaAccount, LuccaClient, LuccaUser, account_key
-from app.clients.ratelimit import SlidingWindowLimiter
+from app.clients.lucca import LuccaUser
 from app.schemas.elevo import ElevoSettings
-from app.services.people_file import PeopleFile, cell, is_checked, read_people
+from app.services.people_file import PeopleFile, cell, is_checked
 
 TODAY = date(2026, 12, 1)
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOWO9cY1mOOFYGf+vnwmRbsWaX7BDib2xbOoJkKD9DgF"
@@ -100,9 +92,8 @@ def test_the_file_in_order_with_quoting_and_the_people_left_out(tmp_path: Path) 
             LuccaUser.model_validate({"id": 106, "firstName": "No", "lastName": "Mail", "mail": None}),
         ]
     )
-    people.add_page([person(104, "Ana", "Gómez", managerId=999)])  # Zoë's manager, a page later
-    assert people.unseen_managers() == {999}
-    people.add_managers([person(999, "Old", "Boss")])
+    # Zoë's manager, a page later; hers is no longer listed by Lucca (gone from the copy).
+    people.add_page([person(104, "Ana", "Gómez", managerId=999)])
 
     assert (
         written(people, tmp_path)
@@ -113,7 +104,7 @@ def test_the_file_in_order_with_quoting_and_the_people_left_out(tmp_path: Path) 
             'then leaves",claire@perso.fr\r\n'
             ',Jean,Dupont,jean.dupont@acme.fr,claire.martin@acme.fr,"Developer, backend","Sales, Europe",,,,,,,\r\n'
             ",Zoë,Müller,zoë.müller@acme.fr,ana.gómez@acme.fr,,,,,,,,,\r\n"
-            ",Ana,Gómez,ana.gómez@acme.fr,old.boss@acme.fr,,,,,,,,,\r\n"
+            ",Ana,Gómez,ana.gómez@acme.fr,,,,,,,,,,\r\n"
         ).encode()
     )
     assert [(p.lucca_id, p.name, p.email, p.reason) for p in people.left_out] == [
@@ -164,66 +155,3 @@ def test_a_custom_skip_field_and_a_missing_one(tmp_path: Path) -> None:
     )
     assert written(people, tmp_path).count(b"\r\n") == 3
     assert [p.lucca_id for p in people.sent] == [2, 3]
-
-
-@pytest.fixture
-def base_url() -> str:
-    return f"http://lucca-{uuid.uuid4().hex[:12]}.test/acme"
-
-
-@pytest.fixture
-def lucca_api(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def lucca(base_url: str) -> AsyncIterator[LuccaClient]:
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    account = LuccaAccount(base_url=base_url, api_key="lucca-key", rate_limit=RateLimit(100, 60))
-    retry = RetryPolicy(base_seconds=0.01, max_seconds=0.02, in_call_seconds=0.05)
-    async with httpx.AsyncClient() as http:
-        yield LuccaClient(http, account, limiter=SlidingWindowLimiter(redis), retry=retry, cache=redis)
-    async for key in redis.scan_iter(match=f"*{account_key(base_url)}*"):
-        await redis.delete(key)
-    await redis.aclose()
-
-
-def lucca_user(user_id: int) -> dict[str, Any]:
-    """Employee n reports to n + 1 (the last one to someone the listing never shows)."""
-    return {"id": user_id, "firstName": "P", "lastName": str(user_id), "mail": f"p{user_id}@acme.fr",
-            "managerId": user_id + 1, "departmentId": 10}  # fmt: skip
-
-
-def users_answer(request: httpx.Request, total: int) -> httpx.Response:
-    params = request.url.params
-    if "id" in params:
-        wanted = [int(user_id) for user_id in params["id"].split(",")]
-        return httpx.Response(200, json={"data": {"items": [lucca_user(user_id) for user_id in wanted]}})
-    offset, limit = (int(part) for part in params["paging"].split(","))
-    items = [lucca_user(user_id) for user_id in range(offset + 1, min(offset + limit, total) + 1)]
-    return httpx.Response(200, json={"data": {"items": items}})
-
-
-async def test_lucca_is_read_in_pages_of_1000_then_once_for_the_managers_never_listed(
-    lucca: LuccaClient, lucca_api: respx.MockRouter, tmp_path: Path
-) -> None:
-    users = lucca_api.get("/api/v3/users").mock(side_effect=lambda request: users_answer(request, 1500))
-    departments = lucca_api.get("/organization/structure/api/departments").mock(
-        return_value=httpx.Response(200, json={"items": [{"id": 10, "name": "Engineering"}], "next": None})
-    )
-    people = await read_people(lucca, settings(extra_columns={"login": "login"}), TODAY, tmp_path)
-    rows = people.rows()
-    assert len(rows) == 1500 and people.total == 1500
-    # Employee 1000's manager (1001) comes on the second page; 1500's (1501) is read by id.
-    assert rows[999]["manager_email"] == "p1001@acme.fr" and rows[1499]["manager_email"] == "p1501@acme.fr"
-    assert {row["team_name"] for row in rows} == {"Engineering"}
-    asked = [call.request.url.params for call in users.calls]
-    assert [params.get("paging") for params in asked] == ["0,1000", "1000,1000", "0,1000"]
-    assert asked[2]["id"] == "1501"
-    assert asked[0]["formerEmployees"] == "true"
-    assert asked[0]["fields"].split(",") == [
-        "id", "firstName", "lastName", "mail", "employeeNumber", "jobTitle", "managerId", "departmentId",
-        "dtContractStart", "dtContractEnd", "extendedData", "login",
-    ]  # fmt: skip
-    assert departments.call_count == 1
