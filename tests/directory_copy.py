@@ -1,28 +1,15 @@
-"""The tenant's directory copy filled the way a completed full sync leaves it, for tests of its readers."""
+"""The tenant's directory copy filled by a real full sync (the API's route, a real worker), for tests of its readers."""
 
-from sqlalchemy import select
+import httpx
 
-from app.clients.lucca_directory import LegacyDirectory
-from app.config import Settings
-from app.directory import store
-from app.models import Tenant
-from app.models.base import utcnow
-from app.services.context import Services
+from tests.e2e.conftest import drain_queue, run_of
+from tests.factories import TenantHandle
 
 
-async def fill_directory(slug: str) -> None:
-    """Read the tenant's Lucca (the sandbox) whole into its copy and mark the copy complete."""
-    services = Services.start(Settings(), pool_size=2)
-    try:
-        async with services.sessionmaker.begin() as session:
-            tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
-            assert tenant is not None
-            reader = LegacyDirectory(services.lucca(tenant))
-            read_at = utcnow()
-            async for page in reader.employee_pages():
-                await store.upsert_people(session, tenant.id, page, read_at=read_at)
-            await store.upsert_departments(session, tenant.id, await reader.departments(), read_at=read_at)
-            state = await store.ensure_state(session, tenant.id, lock=True)
-            state.last_full_sync_at = state.fresh_at = read_at
-    finally:
-        await services.close()
+async def full_sync(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    """Run the tenant's full sync (the one its connector's enabling queued, or a new one) to its end."""
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync", headers=tenant.auth)
+    assert answer.status_code == 202, answer.text
+    await drain_queue()
+    run = await run_of(client, tenant, answer.json()["run_id"])
+    assert run["status"] == "succeeded", run

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.http import PartnerUnavailable
 from app.clients.lucca import Department, LuccaUser
 from app.models import Tenant
 from app.models.directory import DirectoryDepartment, DirectoryEmployee, DirectoryState
@@ -147,19 +146,3 @@ async def load_state(session: AsyncSession, tenant_id: uuid.UUID) -> DirectoryLo
 
 async def count_present(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return await session.scalar(select(func.count()).select_from(Employee).where(present(tenant_id))) or 0
-
-
-class DirectoryLoading(PartnerUnavailable):
-    """Work that needs the whole directory waits (on the run's backoff schedule) for its first full sync."""
-
-    def __init__(self, progress: int) -> None:
-        read = f"{progress:,} {'person' if progress == 1 else 'people'} read so far"
-        super().__init__("lucca", f"Lucca's directory is still loading ({read}): this run goes on once it is complete")
-        self.args = (progress,)
-
-
-async def ready_directory(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Return when the tenant's copy is complete; raise DirectoryLoading while its first full sync has not completed."""
-    load = await load_state(session, tenant_id)
-    if not load.ready:
-        raise DirectoryLoading(load.progress)

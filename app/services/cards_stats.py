@@ -27,6 +27,7 @@ from app.auth import WebhookTarget
 from app.clients.cards import CardsAuthFailed, CardsRejected, CardsTraining
 from app.clients.lucca import LuccaAuthFailed, LuccaRejected, LuccaUser
 from app.directory import reads
+from app.directory.readiness import wait_for_directory
 from app.metrics import metrics
 from app.models import CardsEvent, CardsStatsPushed, Connector, Run, Tenant
 from app.models.base import utcnow
@@ -305,8 +306,7 @@ class StatsPush:
         progress = Progress(**self.log.state.get(PROGRESS, {}))
         if progress.finished:
             return
-        async with self.services.sessionmaker() as session:
-            await reads.ready_directory(session, self.tenant.id)
+        await wait_for_directory(self.services, self.tenant)
         while learners := await self.learners(progress.after_id):
             last_id, page = learners
             skipped, matched = await self.push_page(page)

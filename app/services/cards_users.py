@@ -25,6 +25,7 @@ from app.clients.lucca import Department, LuccaUser
 from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.directory import reads
+from app.directory.readiness import wait_for_directory
 from app.models import Connector, Run, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.cards_imports import (
@@ -64,8 +65,8 @@ def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
 
 async def directory_of(services: Services, tenant: Tenant) -> tuple[list[LuccaUser], dict[int, Department]]:
     """The current employees and every department, from the copy; DirectoryLoading until it is complete."""
+    await wait_for_directory(services, tenant)
     async with services.sessionmaker() as session:
-        await reads.ready_directory(session, tenant.id)
         employees = await reads.current_employees(session, tenant.id, reads.today_of(tenant))
         departments = await reads.departments(session, tenant.id)
     return employees, {department.id: department for department in departments}

@@ -34,6 +34,7 @@ from app.clients.sftp import SftpAccount, SftpClient
 from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.directory import reads
+from app.directory.readiness import wait_for_directory
 from app.models import Connector, Run, RunEvent, Tenant
 from app.models.base import utcnow
 from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent
@@ -126,8 +127,8 @@ async def process_people_sync(services: Services, run: Run, tenant: Tenant, conn
     sftp = sftp_client(services, settings)
     await sftp.check()
     async with scratch_directory() as workdir:
+        await wait_for_directory(services, tenant)
         async with services.sessionmaker() as session:
-            await reads.ready_directory(session, tenant.id)
             people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
         path = workdir / "users.csv"
         await asyncio.to_thread(people.write_csv, path)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.directory_copy import fill_directory
+from tests.directory_copy import full_sync
 from tests.factories import TenantHandle, create_tenant
 from tests.live_server import LiveServer
 from tests.sandbox_server import SandboxServer
@@ -189,9 +189,10 @@ async def test_an_sftp_host_inside_our_network_is_refused(asgi_client: httpx.Asy
 
 
 async def runs_stored(database_url: str) -> int:
+    """The Elevo runs stored (enabling the connector stored the directory's first full sync)."""
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        count: int = await connection.fetchval("SELECT count(*) FROM runs")
+        count: int = await connection.fetchval("SELECT count(*) FROM runs WHERE connector = 'elevo'")
     finally:
         await connection.close()
     return count
@@ -243,7 +244,7 @@ async def test_the_preview_of_the_demo_directory(client: httpx.AsyncClient, sand
     lucca = sandbox.new_lucca_account()
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     assert (await put(client, tenant, {"sftp": SFTP})).status_code == 200
-    await fill_directory("acme")
+    await full_sync(client, tenant)
     answer = await client.get("/api/v1/tenants/acme/elevo/preview", headers=tenant.auth)
     assert answer.status_code == 200, answer.text
     assert answer.json()["directory"]["status"] == "ready"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.sandbox.demo import demo_seed_payload, demo_user, directory_user
-from tests.directory_copy import fill_directory
+from tests.directory_copy import full_sync
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import TenantHandle, create_tenant
@@ -55,7 +55,7 @@ async def cards_tenant(
     body = {"enabled": True, "settings": cards.connector_settings(**settings)}
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/cards", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
-    await fill_directory(slug)
+    await full_sync(client, tenant)
     return tenant
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.sandbox.demo import demo_seed_payload, directory_seed_payload
 from app.services import cards_stats
-from tests.directory_copy import fill_directory
+from tests.directory_copy import full_sync
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import TenantHandle, create_tenant
 from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
@@ -92,7 +92,7 @@ async def cards_tenant(
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/cards", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
     tenant.webhook_token = answer.json()["webhook_token"]
-    await fill_directory(slug)
+    await full_sync(client, tenant)
     return tenant
 
 

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from app.queue import enqueue_run
 from app.sandbox.demo import demo_seed_payload, demo_user
 from app.sandbox.sftp import SftpSandbox
 from app.services.schedules import claim_due_runs, next_due
-from tests.directory_copy import fill_directory
+from tests.directory_copy import full_sync
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_schedules import worker_with_the_tick
 from tests.factories import TenantHandle, create_tenant
@@ -104,7 +105,7 @@ async def elevo_tenant(
     body = {"enabled": True, "settings": elevo_settings(sftp, sftp_changes, **changes)}
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/elevo", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
-    await fill_directory(slug)
+    await full_sync(client, tenant)
     return tenant
 
 
@@ -172,7 +173,7 @@ async def test_a_second_sync_after_someone_left_suspends_them(
         f"{lucca.base_url}/api/v3/users/102", json={"dtContractEnd": "2025-01-31"}, headers=lucca_key
     )
     assert ended.status_code == 200, ended.text
-    await fill_directory("acme")  # the change reaches the copy
+    await full_sync(client, tenant)  # the change reaches the copy
 
     run = await sync(client, tenant)
     assert counts(run) == {"total": 7, "updated": 3, "skipped": 3, "suspended": 1}
@@ -221,7 +222,7 @@ async def test_each_night_names_only_who_is_newly_left_out_and_counts_the_others
     nora = {**DIRECTORY[6], "extendedData": {"e_skip_elevo_sync": {"id": 8, "value": True}}}
     lea = {**demo_user(107, "Léa", "Newcomer", 12), "mail": None}
     reseed(lucca, [*DIRECTORY[:2], jean, *DIRECTORY[3:6], nora, lea, *FORMER])
-    await fill_directory("acme")
+    await full_sync(client, tenant)
     second, events = await sync_events(client, tenant)
     assert counts(second) == {"total": 48, "updated": 3, "skipped": 44, "suspended": 1}
     assert [(event["action"], event["subject"]) for event in events[1:]] == [
@@ -378,6 +379,15 @@ async def test_a_private_key_with_its_passphrase_signs_in_without_deriving_it_ag
     assert calls == ["read"]
 
 
+async def elevo_runs(database_url: str, run_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT id FROM runs WHERE id = ANY($1::uuid[]) AND connector = 'elevo'"
+        return [row["id"] for row in await connection.fetch(query, run_ids)]
+    finally:
+        await connection.close()
+
+
 async def schedule_rows(database_url: str) -> list[dict[str, Any]]:
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
@@ -404,7 +414,8 @@ async def test_two_workers_upload_one_file_per_tenant_per_local_day(
         await connection.close()
     await asyncio.gather(worker_with_the_tick(), worker_with_the_tick())
     for tenant in tenants:
-        listed = await client.get(f"/api/v1/tenants/{tenant.slug}/runs", headers=tenant.auth)
+        # (the directory's own runs, its full syncs, are not the file's)
+        listed = await client.get(f"/api/v1/tenants/{tenant.slug}/runs?connector=elevo", headers=tenant.auth)
         [run] = listed.json()["items"]
         assert (run["operation"], run["trigger"], run["status"]) == ("people_sync", "schedule", "succeeded")
         assert uploaded(sftp, f"/{tenant.slug}") == EXPECTED_FILE
@@ -422,18 +433,19 @@ async def test_catching_up_after_downtime_once_and_a_disabled_schedule_runs_noth
     ticks = create_sessionmaker(engine)
     try:
         back = row["due_at"] + timedelta(days=3)
-        [run_id] = await claim_due_runs(ticks, back)  # three nights down: one file when back
-        assert await claim_due_runs(ticks, back + timedelta(minutes=1)) == []
+        # (the directory's nightly full sync, due too, is not the file's)
+        [run_id] = await elevo_runs(migrated_database, await claim_due_runs(ticks, back))  # one file when back
+        assert await elevo_runs(migrated_database, await claim_due_runs(ticks, back + timedelta(minutes=1))) == []
         path = "/api/v1/tenants/acme/connectors/elevo"
         answer = await client.patch(path, json={"settings": {"schedule_enabled": False}}, headers=tenant.auth)
         assert answer.status_code == 200 and answer.json()["settings"]["sftp"]["password"] == "***"
-        assert await claim_due_runs(ticks, back + timedelta(days=30)) == []
+        assert await elevo_runs(migrated_database, await claim_due_runs(ticks, back + timedelta(days=30))) == []
     finally:
         await engine.dispose()
     queue = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
     await enqueue_run(queue, run_id)  # as the worker's tick does
     await queue.aclose()
     await drain_queue()
-    listed = (await client.get("/api/v1/tenants/acme/runs", headers=tenant.auth)).json()["items"]
+    listed = (await client.get("/api/v1/tenants/acme/runs?connector=elevo", headers=tenant.auth)).json()["items"]
     assert [(run["trigger"], run["status"]) for run in listed] == [("schedule", "succeeded")]
     assert uploaded(sftp) == EXPECTED_FILE
