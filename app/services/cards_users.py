@@ -64,8 +64,7 @@ def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
 
 
 async def directory_of(services: Services, tenant: Tenant) -> tuple[list[LuccaUser], dict[int, Department]]:
-    """The current employees and every department, from the copy; DirectoryLoading until it is complete."""
-    await wait_for_directory(services, tenant)
+    """The current employees and every department, from the copy (complete: see `wait_for_directory`)."""
     async with services.sessionmaker() as session:
         employees = await reads.current_employees(session, tenant.id, reads.today_of(tenant))
         departments = await reads.departments(session, tenant.id)
@@ -359,6 +358,7 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
     """Each wanted current employee becomes a Cards user: linked when one has their e-mail, else created."""
     request = UsersImport.model_validate(run.input["request"])
     settings = cards_settings(services.box, connector)
+    await wait_for_directory(services, tenant)  # before the space's lock: a wait must not hold it
     async with import_lock(services, settings):
         employees, _ = await directory_of(services, tenant)
         chosen = set(request.lucca_ids or ())
@@ -418,6 +418,7 @@ async def process_departments_import(
     """Each wanted department becomes a Cards group of the same name, with its current employees in it."""
     request = DepartmentsImport.model_validate(run.input["request"])
     settings = cards_settings(services.box, connector)
+    await wait_for_directory(services, tenant)  # before the space's lock: a wait must not hold it
     async with import_lock(services, settings):
         employees, departments = await directory_of(services, tenant)
         chosen, unknown = wanted_departments(request, departments)

@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.clients.lucca import account_key
+from tests.directory_copy import full_sync
 from tests.e2e.conftest import WEBHOOK, drain_queue, events_of, run_of
 from tests.e2e.test_cards_stats import EVENTS, compound, learning, send
 from tests.e2e.test_recovery import wait_for_run, worker_process
@@ -119,6 +120,8 @@ async def test_a_tenant_waiting_on_a_tiny_limit_does_not_hold_up_an_import_into_
     mallory = await cards_tenant(client, "mallory", sandbox.new_lucca_account(), space,
                                  api_token=JUNK if token == "junk" else space.api_token, rate_limit=TRICKLE)  # fmt: skip
     await check(client, mallory, "cards")  # the one call of Mallory's day
+    for tenant in (acme, mallory):
+        await full_sync(client, tenant)  # their directories' copies, which the imports read
     waiting = await queue(client, mallory, "cards/users/import", {"all": True})
     with worker_process():
         deadline = time.monotonic() + 15
