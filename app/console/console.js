@@ -559,6 +559,74 @@ async function tenantView(context, slug) {
   if (!context.live()) return;
   fill(glance, h("h2", {}, "Connectors"),
     table(["Connector", "State", "Last run", "Its status", "Failures (7 days)", ""], rows));
+  append(context.view, await directorySection(context, slug, zone));
+}
+
+// The tenant's copy of its Lucca directory: how full and fresh it is, how it is kept fresh, and a full sync now.
+const MODES = { webhooks: "Lucca's webhooks", polling: "Polling Lucca" };
+const SYNC_STATES = { loading: "Loading", ready: "Complete", failed: "Failed (the copy keeps what it had)", none: "None yet" };
+const WEBHOOK_STATES = { active: "Active", pending: "Pending", failed: "Failed", none: "None" };
+
+function lagText(seconds) {
+  if (seconds === null || seconds === undefined) return "Not known yet (before the first full sync)";
+  if (seconds < 120) return `${seconds} s`;
+  return seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
+}
+
+async function directorySection(context, slug, zone) {
+  const path = `/api/v1/tenants/${slug}/lucca/directory`;
+  const section = h("section", { class: "card", "aria-labelledby": "directory-heading" });
+  const facts = h("div", { "aria-live": "polite" }, h("p", { class: "loading" }, "Loading the directory…"));
+  const started = h("div", { "aria-live": "polite" });
+  async function load() {
+    let directory;
+    try {
+      directory = await api("GET", path);
+    } catch (error) {
+      if (context.live()) fill(facts, h("p", { class: "error", role: "alert" }, errorText(error)));
+      return;
+    }
+    if (!context.live()) return;
+    const sync = directory.sync;
+    const progress = sync.status === "loading" ? ` · ${sync.progress.toLocaleString("en")} people read so far` : "";
+    const webhook = WEBHOOK_STATES[directory.webhook.status] || directory.webhook.status;
+    const rows = [
+      ["Employees", directory.employees.toLocaleString("en")],
+      ["Departments", directory.departments.toLocaleString("en")],
+      ["Kept fresh by", MODES[directory.mode] || directory.mode],
+      ["Lag", lagText(directory.lag_seconds)],
+      ["Last full sync", directory.last_full_sync_at ? formatDate(directory.last_full_sync_at, zone) : "Never"],
+      ["Last change", directory.last_change_at ? formatDate(directory.last_change_at, zone) : "None yet"],
+      ["Latest full sync", `${SYNC_STATES[sync.status] || sync.status}${progress}`],
+      ["Webhook", directory.webhook.message ? `${webhook}: ${directory.webhook.message}` : webhook],
+    ].map(([name, value]) => h("tr", {}, h("th", { scope: "row" }, name), h("td", {}, value)));
+    fill(facts, table(["What", "Now"], rows, "The directory's copy"),
+      sync.run_id ? h("p", {}, link(tenantPath(slug, `/runs/${sync.run_id}`), "The latest full sync's run")) : null,
+      directory.notices.length ? h("div", { class: "notices" }, h("h3", {}, "What Lucca announced"),
+        h("ul", {}, directory.notices.map((text) => h("li", {}, text)))) : null);
+    if (sync.status === "loading") refreshLater(context, load);
+  }
+  append(section, h("h2", { id: "directory-heading" }, "Lucca directory"),
+    h("p", { class: "hint" }, "The service's own copy of Lucca's employees and departments, which Cards and Elevo read."),
+    facts,
+    h("div", { class: "actions" }, button("Full sync", async () => {
+      try {
+        const accepted = await api("POST", `${path}/sync`);
+        await watchRun(slug, accepted.run_id, started, load);
+      } catch (error) {
+        fill(started, h("p", { class: "error", role: "alert" }, errorText(error)));
+      }
+    })), started);
+  await load();
+  return section;
+}
+
+// What a listing read from the directory's copy says while the copy's first full sync has not completed.
+function directoryLoading(listing) {
+  const directory = listing.directory;
+  if (!directory || directory.status !== "loading") return null;
+  return h("p", { class: "notice", role: "status" },
+    `Directory still loading (${directory.progress.toLocaleString("en")} people read). ${directory.message}`);
 }
 
 // The tenant key and the console links: rotate the key (the new one shown once), list the live links, end them.
@@ -1030,7 +1098,9 @@ async function cardsView(context, slug) {
           h("td", {}, name), h("td", {}, person.email || "—"), h("td", {}, person.department || "—"),
           h("td", {}, h("span", { class: `cards-status cards-${person.status}` }, CARDS_STATUSES[person.status] || person.status)));
       });
-      fill(users, rows.length ? table(["Select", "Name", "Professional email", "Department", "Status"], rows) : empty(userStatus.control.value ? "Nobody has this status." : "Lucca has no current employee."));
+      const loading = directoryLoading(listing);
+      if (loading) refreshLater(context, () => { loadUsers(); loadDepartments(); });
+      fill(users, loading || (rows.length ? table(["Select", "Name", "Professional email", "Department", "Status"], rows) : empty(userStatus.control.value ? "Nobody has this status." : "Lucca has no current employee.")));
     } catch (error) {
       fill(users, h("p", { class: "error", role: "alert" }, errorText(error)));
     }
@@ -1042,7 +1112,8 @@ async function cardsView(context, slug) {
       const rows = listing.items.map((department) => h("tr", {},
         h("td", {}, selectable(department.lucca_id, `Select ${department.name}`, true)), h("td", {}, department.name),
         h("td", {}, String(department.members)), h("td", {}, department.imported ? "Yes" : "No")));
-      fill(departments, rows.length ? table(["Select", "Department", "Members", "A Cards group"], rows) : empty("Lucca has no active department."));
+      const loading = directoryLoading(listing);
+      fill(departments, loading || (rows.length ? table(["Select", "Department", "Members", "A Cards group"], rows) : empty("Lucca has no active department.")));
     } catch (error) {
       fill(departments, h("p", { class: "error", role: "alert" }, errorText(error)));
     }
@@ -1111,6 +1182,12 @@ async function elevoView(context, slug) {
     return;
   }
   if (!context.live()) return;
+  const loading = directoryLoading(file);
+  if (loading) {
+    fill(preview, loading);
+    refreshLater(context, render);
+    return;
+  }
   const columns = file.rows.length ? Object.keys(file.rows[0]) : [];
   const rows = file.rows.map((row) => h("tr", {}, columns.map((column) => h("td", {}, row[column] ?? ""))));
   const leftOut = file.left_out.map((person) => h("tr", {}, h("td", {}, person.name || `Lucca user ${person.lucca_id}`), h("td", {}, person.email || "—"), h("td", {}, person.reason)));

@@ -323,8 +323,9 @@ async def test_screenshots_of_the_main_pages(
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
     console.sign_in("test-operator-token")
     console.wait_text("globex")
+    # The runs: the two hires, and the directory's first full sync (enabling Cards started it).
     pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
-             ("runs", "#/tenants/acme/runs", "2 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
+             ("runs", "#/tenants/acme/runs", "3 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
              ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template"),
              ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out")]  # fmt: skip
     for name, route, words in pages:
@@ -364,4 +365,33 @@ async def test_two_cards_users_imported_from_the_listing_with_notify_on(
     by_email = {user["email"].casefold(): user for user in cards.users()}
     assert len(by_email) == 2 and by_email["jean.dupont@acme.fr"]["notify"] is True
     assert by_email["claire.martin@acme.fr"]["notify"] is None  # seeded, not created
+    assert console.script_errors() == []
+
+
+async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount, console: Console, migrated_database: str
+) -> None:
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    body = {"enabled": True, "settings": sandbox.new_cards_account().connector_settings()}
+    assert (await client.put("/api/v1/tenants/acme/connectors/cards", json=body, headers=tenant.auth)).is_success
+    # What Lucca announced, as partners word it: shown as text.
+    notice = "Lucca will retire <b>/api/v3/users</b> on 2027-06-30 (Sunset header): move to the OAuth API."
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE directory_states SET notices = $1::jsonb", f'["{notice}"]')
+    finally:
+        await connection.close()
+    console.sign_in(tenant.key)
+    console.wait_text("Lucca directory")
+    page = console.wait_text("Complete")  # the first full sync (enabling Cards started it), refreshed until done
+    for words in ("Employees 3", "Departments 3", "Kept fresh by Polling Lucca", "Webhook None", notice):
+        assert words in page, page
+    assert console.driver.find_elements(By.CSS_SELECTOR, "main b") == []
+
+    lucca.server.control.delete(f"/lucca/accounts/{lucca.name}/calls").raise_for_status()
+    console.click("Full sync")
+    console.wait(lambda: console.visible(".badge-succeeded"))
+    syncs = await client.get("/api/v1/tenants/acme/runs", params={"operation": "directory_sync"}, headers=tenant.auth)
+    assert [run["status"] for run in syncs.json()["items"]] == ["succeeded", "succeeded"]
+    assert lucca.calls()["items"]  # the second one read Lucca again
     assert console.script_errors() == []
