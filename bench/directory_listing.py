@@ -35,6 +35,8 @@ from bench.harness import (
     ROOT,
     BenchError,
     Check,
+    CpuSnapshot,
+    CpuUse,
     Endpoint,
     Processes,
     ServiceConfig,
@@ -86,6 +88,10 @@ class Listings:
     milliseconds: list[float]
     rows: int
     lucca_calls: int
+    # CPU time of the API process answering, per listing (the machine's other load does not change it much).
+    cpu_ms_per_listing: float
+    # How busy the whole machine was while these were measured.
+    machine_busy: float
 
     def percentile(self, share: float) -> float:
         ordered = sorted(self.milliseconds)
@@ -150,24 +156,34 @@ def measure(
             tenant = create_connector_tenant(new, config, "listing", lucca, "cards", CARDS)
             say(f"{args.employees:,} employees: waiting for the first full sync")
             sync = fill_the_copy(new, tenant)
-            copy_ms: list[float] = []
-            lucca_ms: list[float] = []
+            times: dict[str, list[float]] = {"copy": [], "lucca": []}
             calls = {"copy": 0, "lucca": 0}
             rows = {"copy": 0, "lucca": 0}
+            uses: dict[str, list[CpuUse]] = {"copy": [], "lucca": []}
+            sides = (("copy", new, api, args.per_round), ("lucca", old, old_api, 1))
             for round_number in range(args.rounds):
-                for label, client, times, repeat in (
-                    ("copy", new, copy_ms, args.per_round),
-                    ("lucca", old, lucca_ms, 1),
-                ):
+                for label, client, endpoint, repeat in sides:
                     before = len(sandbox_calls(control, "lucca", ACCOUNT)["items"])
+                    cpu = CpuSnapshot.take(endpoint.service.process.pid)
                     for _ in range(repeat):
                         milliseconds, rows[label] = timed_listing(client, tenant)
-                        times.append(milliseconds)
+                        times[label].append(milliseconds)
+                    uses[label].append(CpuUse.between(cpu, CpuSnapshot.take(endpoint.service.process.pid)))
                     calls[label] += len(sandbox_calls(control, "lucca", ACCOUNT)["items"]) - before
-                say(f"round {round_number + 1}/{args.rounds}: copy {copy_ms[-1]:.0f} ms, Lucca {lucca_ms[-1]:.0f} ms")
-    copy = Listings("from the copy", copy_ms, rows["copy"], calls["copy"])
-    before_the_copy = Listings(f"reading Lucca ({BEFORE_THE_COPY})", lucca_ms, rows["lucca"], calls["lucca"])
-    return copy, before_the_copy, sync
+                say(f"round {round_number + 1}/{args.rounds}: copy {times['copy'][-1]:.0f} ms, "
+                    f"Lucca {times['lucca'][-1]:.0f} ms")  # fmt: skip
+    measured = {
+        label: Listings(name, times[label], rows[label], calls[label], *cpu_figures(uses[label], len(times[label])))
+        for label, name in (("copy", "from the copy"), ("lucca", f"reading Lucca ({BEFORE_THE_COPY})"))
+    }
+    return measured["copy"], measured["lucca"], sync
+
+
+def cpu_figures(uses: list[CpuUse], listings: int) -> tuple[float, float]:
+    """The API process's CPU milliseconds per listing, and the machine's mean busy share."""
+    process = sum(use.process_seconds or 0.0 for use in uses)
+    busy = [use.machine_busy_share for use in uses if use.machine_busy_share is not None]
+    return process * 1000 / listings, statistics.mean(busy) if busy else 0.0
 
 
 def evaluate(copy: Listings, lucca: Listings, sync: dict[str, Any]) -> list[Check]:
@@ -183,6 +199,9 @@ def evaluate(copy: Listings, lucca: Listings, sync: dict[str, Any]) -> list[Chec
         Check(f"listing {lucca.label}: p50; p99 ({len(lucca.milliseconds)} answers)",
               f"{lucca.percentile(0.5):.0f} ms; {lucca.percentile(0.99):.0f} ms"),
         Check(f"listing {lucca.label}: Lucca calls per listing", f"{per_listing:g}"),
+        Check("API process CPU per listing: from the copy / reading Lucca",
+              f"{copy.cpu_ms_per_listing:.0f} ms / {lucca.cpu_ms_per_listing:.0f} ms"),
+        Check("machine busy while measured (2 cores shared)", f"{copy.machine_busy:.0%} / {lucca.machine_busy:.0%}"),
         Check("p50 reading Lucca / p50 from the copy",
               f"{lucca.percentile(0.5) / max(copy.percentile(0.5), 0.001):.1f}x"),
         Check("mean from the copy (stdev)", f"{statistics.mean(copy.milliseconds):.0f} ms "

@@ -8,6 +8,7 @@ tenant's time zone (Lucca's own `formerEmployees=false`).
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +40,7 @@ def current(tenant_id: uuid.UUID, today: date) -> ColumnElement[bool]:
     return and_(present(tenant_id), or_(Employee.contract_end.is_(None), Employee.contract_end >= today))
 
 
-def as_user(row: Any, department_name: str | None = None) -> LuccaUser:
+def as_user(row: Employee) -> LuccaUser:
     """A copy's row as the legacy API's user (built without validation: the copy holds valid values)."""
     extended = dict(row.extended or {})
     uncolumned = {attribute: extended.pop(field, None) for field, attribute in UNCOLUMNED.items()}
@@ -55,7 +56,6 @@ def as_user(row: Any, department_name: str | None = None) -> LuccaUser:
         department_id=row.department_id,
         legal_entity_id=row.legal_entity_id,
         manager_id=row.manager_id,
-        department_name=department_name,
         extended_data=extended,
         modified_at=row.version,
         **uncolumned,
@@ -69,11 +69,33 @@ def with_department_names(query: Select[Any]) -> Select[Any]:
     return query.add_columns(DirectoryDepartment.name).outerjoin(DirectoryDepartment, named)
 
 
-async def current_employees(session: AsyncSession, tenant_id: uuid.UUID, today: date) -> list[LuccaUser]:
-    """Every current employee with their department's name, by Lucca id (the Cards listings and imports)."""
-    query = select(Employee).where(current(tenant_id, today)).order_by(Employee.lucca_id)
-    rows = await session.execute(with_department_names(query))
-    return [as_user(person, name) for person, name in rows]
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A current employee as the Cards listings and imports read them (named as the legacy API's user: `id`,
+    `mail`): a plain value, cheap to make by the 20,000."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    mail: str | None
+    department_id: int | None
+    department_name: str | None
+
+
+async def current_employees(session: AsyncSession, tenant_id: uuid.UUID, today: date) -> list[Person]:
+    """Every current employee by Lucca id, with their department's name: only the columns the Cards listings and
+    imports read."""
+    named = and_(
+        DirectoryDepartment.tenant_id == Employee.tenant_id, DirectoryDepartment.lucca_id == Employee.department_id
+    )
+    query = (
+        select(Employee.lucca_id, Employee.first_name, Employee.last_name, Employee.email, Employee.department_id,
+               DirectoryDepartment.name)
+        .outerjoin(DirectoryDepartment, named)
+        .where(current(tenant_id, today))
+        .order_by(Employee.lucca_id)
+    )  # fmt: skip
+    return [Person(*row) for row in await session.execute(query)]
 
 
 async def employee_page(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import TenantDep
@@ -32,11 +32,12 @@ IMPORT_ANSWERS = answers(401, 404, 408, 409, 413, 415, 422, described=NO_CONNECT
 @router.get("/users", response_model=CardsUserList, responses=LISTING_ANSWERS)
 async def list_users(
     request: Request, tenant: TenantDep, session: SessionDep, status: CardsUserStatus | None = None
-) -> CardsUserList:
+) -> Response:
     """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique).
     Read from the service's copy of Lucca's directory: empty, with `directory.status` `loading`, until its first
     full sync completes."""
-    return await cards_users.users_listing(session, request.app.state.services.box, tenant, status)
+    listing = await cards_users.users_listing(session, request.app.state.services.box, tenant, status)
+    return Response(listing, media_type="application/json")
 
 
 @router.get("/departments", response_model=CardsDepartmentList, responses=LISTING_ANSWERS)
