@@ -1,5 +1,6 @@
 """The HTTP API: `uvicorn app.main:app`."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = services.sessionmaker
         app.state.driver_pool = await create_driver_pool(settings.database_url, settings.api_webhook_pool_size)
         flusher = Flusher(services.redis)
+        # What start-up made lives as long as the process: kept out of the collector's full passes, so an answer
+        # made of many objects (a listing of 20,000 people) does not pay ~90 ms to walk them all again.
+        gc.freeze()
         try:
             yield
         finally:

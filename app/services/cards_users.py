@@ -87,18 +87,22 @@ class Directory:
     """The current employees, grouped by e-mail: an e-mail held by two of them matches no one."""
 
     by_email: dict[str, list[Person]]
+    # Each person's e-mail key, worked out once (a listing may hold 20,000).
+    keys: dict[int, str | None]
 
     @classmethod
     def of(cls, employees: Iterable[Person]) -> "Directory":
         by_email: dict[str, list[Person]] = defaultdict(list)
+        keys: dict[int, str | None] = {}
         for person in employees:
-            if (key := email_key(person)) is not None:
+            keys[person.id] = key = email_key(person)
+            if key is not None:
                 by_email[key].append(person)
-        return cls(dict(by_email))
+        return cls(dict(by_email), keys)
 
     def status(self, person: Person) -> CardsUserStatus:
         """Whether the person can be imported (not saying whether they were)."""
-        key = email_key(person)
+        key = self.keys[person.id]
         if key is None:
             return "missing_email"
         return "duplicate_email" if len(self.by_email[key]) > 1 else "not_imported"
