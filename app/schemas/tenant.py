@@ -89,7 +89,18 @@ class OAuthPatch(RequestBody):
     )
 
 
+# "api_key, oauth or both": at least one of them given and not null.
+ONE_CREDENTIAL = {
+    "anyOf": [
+        {"required": ["api_key"], "properties": {"api_key": {"type": "string"}}},
+        {"required": ["oauth"], "properties": {"oauth": {"type": "object"}}},
+    ]
+}
+
+
 class LuccaCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra=ONE_CREDENTIAL)
+
     base_url: PartnerUrl
     api_key: Secret | None = Field(default=None, description="Opens the legacy API; api_key, oauth or both.")
     oauth: OAuthIn | None = Field(default=None, description="Opens the OAuth API (v5); api_key, oauth or both.")
