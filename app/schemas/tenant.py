@@ -14,6 +14,7 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from app.schemas.common import (
     HEADER_TEXT,
@@ -90,7 +91,7 @@ class OAuthPatch(RequestBody):
 
 
 # "api_key, oauth or both": at least one of them given and not null.
-ONE_CREDENTIAL = {
+ONE_CREDENTIAL: JsonDict = {
     "anyOf": [
         {"required": ["api_key"], "properties": {"api_key": {"type": "string"}}},
         {"required": ["oauth"], "properties": {"oauth": {"type": "object"}}},
