@@ -14,7 +14,7 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 from app.schemas.common import (
     HEADER_TEXT,
