@@ -15,7 +15,7 @@ from arq.connections import ArqRedis
 from app.db import create_engine, create_sessionmaker
 from app.directory.sync import NIGHTLY_HOUR
 from app.queue import enqueue_run
-from app.sandbox.demo import demo_seed_payload, demo_user
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, demo_seed_payload, demo_user
 from app.services.schedules import claim_due_runs, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant
@@ -308,3 +308,41 @@ async def test_a_deleted_tenant_loses_its_copy(
     finally:
         await connection.close()
     assert left == [0, 0, 0]
+
+
+async def test_a_full_sync_through_v5_pages_gives_the_copy_the_key_gives(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    """2,500 people through the key (3 pages of 1,000), the first 250 of the same directory through OAuth alone
+    (3 pages of 100, their job positions and employments embedded): the same rows for the same people, but the
+    `e_` fields, which the OAuth API does not give."""
+    seed = directory_seed(2_500)
+    by_key = sandbox.new_lucca_account(**seed)
+    by_oauth = sandbox.new_lucca_account(**{**seed, "users": seed["users"][:250]})
+    key_tenant = await tenant_on(client, by_key, "by-key")
+    oauth = {
+        "client_id": DEMO_OAUTH_CLIENT_ID,
+        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+        "token_url": by_oauth.token_url,
+    }
+    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+
+    assert (await full_sync(client, key_tenant))["status"] == "succeeded"
+    run = await full_sync(client, oauth_tenant)
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 250
+    calls = by_oauth.call_counts()
+    assert calls["v3"] == calls["v4"] == 0 and calls["v5"] >= 3
+
+    def content(row: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in stored(row).items() if key != "extended"}
+
+    through_key = await copy_of(migrated_database, key_tenant.slug)
+    through_v5 = await copy_of(migrated_database, oauth_tenant.slug)
+    assert len(through_key) == 2500 and set(through_v5) == {user["id"] for user in seed["users"][:250]}
+    assert {lucca_id: content(row) for lucca_id, row in through_v5.items()} == {
+        lucca_id: content(through_key[lucca_id]) for lucca_id in through_v5
+    }
+    assert (await directory(client, oauth_tenant))["departments"] == (await directory(client, key_tenant))[
+        "departments"
+    ]
