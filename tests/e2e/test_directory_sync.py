@@ -346,3 +346,24 @@ async def test_a_full_sync_through_v5_pages_gives_the_copy_the_key_gives(
     assert (await directory(client, oauth_tenant))["departments"] == (await directory(client, key_tenant))[
         "departments"
     ]
+
+
+async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    # Lucca lets two calls through every 3 s: the third page is refused (429), and the run's next attempt goes on
+    # after the last person written instead of reading the first two pages again.
+    lucca = sandbox.new_lucca_account(**directory_seed(2_500), window_seconds=3, requests_per_window=2)
+    tenant = await tenant_on(client, lucca)
+    run = await full_sync(client, tenant)
+
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 2500 and run["counts"]["total"] == 2500
+    pages = [call for call in lucca.calls()["items"] if call["path"] == DIRECTORY_USERS]
+    answered = [call["query"] for call in pages if call["status"] == 200]
+    assert len(answered) == 3, answered
+    assert any(call["status"] == 429 for call in pages)
+    assert "id=greaterthan%2C2999" in answered[2] and "greaterthan" not in answered[0]
+    assert len(await copy_of(migrated_database, tenant.slug)) == 2500
+    events = await events_of(client, tenant, run["id"])
+    assert any(event["level"] == "warning" and "next try" in event["message"] for event in events), events
