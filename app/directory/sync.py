@@ -1,10 +1,11 @@
 """The directory's full sync (CONTRACT section 13): a run that reads every employee and department of a tenant's
 Lucca, writes the copy a page at a time, and only after a read that completed marks gone who it did not see.
 
-A page is written with the run's progress in one transaction, so a read cut half way (a worker killed, Lucca down)
-leaves the copy as it was plus what it read, and removes nobody; the run's next attempt reads again from the start
-(the writes are idempotent) and still sweeps only after its read completed. One full sync at a time per tenant:
-the directory's state row names the sync under way, and a second request gets that run.
+A page is written with the run's progress in one transaction, so a read cut half way (a worker killed, Lucca down,
+the job's deadline) leaves the copy as it was plus what it read, and removes nobody; the run's next attempt goes on
+after the last page written (a page written twice changes nothing the second time) and still sweeps only after its
+read completed. One full sync at a time per tenant: the directory's state row names the sync under way, and a
+second request gets that run.
 """
 
 import uuid
