@@ -5,31 +5,35 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 
 from app.sandbox.cards import CardsAccount, CardsAccountSeed, CardsSandbox, get_cards_sandbox
-from app.sandbox.faults import Fault, Traffic
-from app.sandbox.lucca import (
-    FULL_USER_FIELDS,
-    LuccaAccount,
-    LuccaAccountSeed,
-    LuccaSandbox,
-    UserView,
-    get_lucca_sandbox,
-)
+from app.sandbox.faults import Fault, PartnerError, Traffic
+from app.sandbox.lucca_models import LuccaAccountSeed
+from app.sandbox.lucca_state import LuccaAccount, LuccaSandbox, get_lucca_sandbox
+from app.sandbox.lucca_v3 import FULL_USER_FIELDS, UserView
 from app.sandbox.taleez import TaleezAccount, TaleezAccountSeed, TaleezSandbox, get_taleez_sandbox
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+
+async def control_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """A partner's refusal met by a control route (a bad person, an unknown id): its status and message."""
+    assert isinstance(exc, PartnerError)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
 
 LuccaSandboxDep = Annotated[LuccaSandbox, Depends(get_lucca_sandbox)]
 TaleezSandboxDep = Annotated[TaleezSandbox, Depends(get_taleez_sandbox)]
 CardsSandboxDep = Annotated[CardsSandbox, Depends(get_cards_sandbox)]
 
 
-def get_control_account(account: str, sandbox: LuccaSandboxDep) -> LuccaAccount:
-    """The Lucca account named in the path, or 404."""
+def get_control_account(account: str, sandbox: LuccaSandboxDep, request: Request) -> LuccaAccount:
+    """The Lucca account named in the path, or 404; it is reached at this server's address (its events say so)."""
     found = sandbox.accounts.get(account)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No Lucca account '{account}' in the sandbox")
+    found.public_url = f"{str(request.base_url).rstrip('/')}/{account}"
     return found
 
 
@@ -73,14 +77,14 @@ async def put_lucca_account(account: str, seed: LuccaAccountSeed, sandbox: Lucca
 @router.delete("/lucca/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_lucca_account(account: str, sandbox: LuccaSandboxDep) -> None:
     """Removes a Lucca account (its routes answer 404 afterwards)."""
-    sandbox.accounts.pop(account, None)
+    sandbox.remove_account(account)
 
 
 @router.get("/lucca/accounts/{account}/users")
 async def list_lucca_users(account: str, lucca: AccountDep, request: Request) -> dict[str, Any]:
     """Every user of the account with every field, former ones included; not rate-limited nor logged."""
     view = UserView.of(request, lucca, account)
-    return {"items": [view.render(user, FULL_USER_FIELDS) for _, user in sorted(lucca.users.items())]}
+    return {"items": [view.render(lucca.users[user_id], FULL_USER_FIELDS) for user_id in lucca.user_ids()]}
 
 
 @router.put("/taleez/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
