@@ -93,7 +93,7 @@ async def current_employees(session: AsyncSession, tenant_id: uuid.UUID, today: 
         .where(current(tenant_id, today))
         .order_by(Employee.lucca_id)
     )  # fmt: skip
-    return [Person._make(row) for row in (await session.execute(query)).tuples()]
+    return [Person._make(row) for row in await session.execute(query)]
 
 
 async def employee_page(

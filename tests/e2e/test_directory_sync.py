@@ -96,7 +96,13 @@ def as_copied(user: dict[str, Any]) -> dict[str, Any]:
         "legal_entity_id": user.get("legalEntityId"),
         "contract_start": (user.get("dtContractStart") or "")[:10] or None,
         "contract_end": (user.get("dtContractEnd") or "")[:10] or None,
-        "extended": user.get("extendedData") or {},
+        # The e_ fields, and the user fields the copy has no column for (Elevo's extra columns may name them).
+        "extended": {
+            **(user.get("extendedData") or {}),
+            **{
+                name: user[name] for name in ("login", "personalEmail", "rolePrincipalId") if user.get(name) is not None
+            },
+        },
     }
 
 

@@ -7,6 +7,8 @@ import httpx
 import pytest
 
 from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES
+from tests.directory_copy import full_sync
+from tests.e2e.conftest import drain_queue, run_of
 from tests.e2e.test_cards_imports import listing, start_import
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import SOFTGARDEN_SETTINGS, TenantHandle, create_tenant
@@ -61,22 +63,24 @@ async def test_two_worker_processes_make_one_token_request_between_them(
     assert [run["status"] for run in done] == ["succeeded", "succeeded"], done
     # Claire Martin (in the demo space already) and Jean Dupont, in each space.
     assert [(run["counts"]["linked"], run["counts"]["created"]) for run in done] == [(1, 1), (1, 1)]
-    # The API process reads with the same token: still one request.
+    # The listing reads the directory's copy: no token, no call.
     assert {row["lucca_id"] for row in await listing(client, tenants[0], "users")} == {100, 102}
     calls = surface_calls(lucca)
     assert calls["token"] == 1
     assert calls["v3"] == calls["v4"] == 0
-    # Departments and employees: per import, for the listing, and per tenant's first full sync of the directory
-    # (enabling Cards starts it).
-    assert calls["v5"] == 10
+    # Employees and departments, once per tenant's first full sync of the directory (enabling Cards starts it): the
+    # imports and the listing read the copy.
+    assert calls["v5"] == 4
 
 
 async def test_an_expired_token_is_renewed_once(
     client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount
 ) -> None:
+    # Full syncs read through v5 (employees and departments: two calls each); the listings read the copy.
     tenant = await oauth_tenant(client, lucca, sandbox.new_cards_account())
-    assert len(await listing(client, tenant, "users")) == 2
+    await full_sync(client, tenant)
     lucca.control("POST", "/oauth/expire-tokens")
+    await full_sync(client, tenant)
     assert len(await listing(client, tenant, "users")) == 2
     assert surface_calls(lucca) == {"v3": 0, "v4": 0, "v5": 5, "token": 2}  # one 401, retried once
     refused = [call for call in lucca.calls()["items"] if call["status"] == 401]
@@ -85,9 +89,9 @@ async def test_an_expired_token_is_renewed_once(
     # A short-lived token is renewed before it expires, without a 401.
     lucca.control("PATCH", "/settings", json={"token_lifetime_seconds": 2})
     lucca.control("POST", "/oauth/expire-tokens")
-    assert len(await listing(client, tenant, "users")) == 2  # 401, then a token that lives 2 s
+    await full_sync(client, tenant)  # 401, then a token that lives 2 s
     await asyncio.sleep(1.5)  # past half its life
-    assert len(await listing(client, tenant, "users")) == 2
+    await full_sync(client, tenant)
     assert surface_calls(lucca)["token"] == 4
     assert len([call for call in lucca.calls()["items"] if call["status"] == 401]) == 2
 
@@ -98,12 +102,14 @@ async def test_a_missing_scope_fails_in_plain_words_naming_it(
     scopes = [scope for scope in DEMO_OAUTH_SCOPES if scope != "job-positions.readonly"]
     lucca.control("PUT", "/oauth-clients/narrow", json={"client_secret": "narrow-secret", "scopes": scopes})
     tenant = await oauth_tenant(client, lucca, sandbox.new_cards_account(), **oauth_of(lucca, "narrow"))
-    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/cards/users", headers=tenant.auth)
-    assert answer.status_code == 502, answer.text
-    assert answer.json()["detail"] == (
+    # The directory's full sync (enabling Cards queued it) is what reads Lucca: it fails in plain words.
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync", headers=tenant.auth)
+    await drain_queue()
+    run = await run_of(client, tenant, answer.json()["run_id"])
+    assert run["status"] == "failed" and run["error"] == (
         "Lucca refused OAuth client 'narrow' the scope job-positions.readonly (The client may not have the requested "
         "scope): give the client the scope job-positions.readonly in Lucca's integration keys."
-    )
+    ), run
     assert surface_calls(lucca)["v5"] == 0
 
     check = await client.post(f"/api/v1/tenants/{tenant.slug}/connectors/cards/check", headers=tenant.auth)
@@ -153,6 +159,7 @@ async def test_a_tenant_without_a_key_cannot_enable_what_needs_it_and_lists_card
     assert disabled.status_code == 200, disabled.text
     assert surface_calls(lucca) == {"v3": 0, "v4": 0, "v5": 0, "token": 0}
 
+    await full_sync(client, tenant)  # the listing reads the copy the full sync made through OAuth
     rows = await listing(client, tenant, "users")
     assert rows == [
         {"lucca_id": 100, "first_name": "Claire", "last_name": "Martin", "email": "claire.martin@acme.fr",
