@@ -1,1 +1,1 @@
-"""The tenant's copy of its Lucca directory: how it is filled, read and kept fresh (CONTRACT section 13)."""
+"""The tenant's copy of its Lucca directory (CONTRACT section 13): the store, the full sync, and what keeps it fresh."""
