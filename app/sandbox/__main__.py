@@ -18,7 +18,7 @@ from app.sandbox.demo import (
     demo_seed,
     demo_taleez_seed,
 )
-from app.sandbox.lucca import lucca_sandbox_of
+from app.sandbox.lucca_state import lucca_sandbox_of
 from app.sandbox.sftp import DEFAULT_DIRECTORY, DEFAULT_PORT, SftpSandbox
 from app.sandbox.taleez import taleez_sandbox_of
 

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from app.sandbox import cards, control, lucca, taleez
+from app.sandbox import cards, control, lucca_state, lucca_v3, lucca_v4, taleez
 
 
 def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 50) -> FastAPI:
@@ -14,12 +14,13 @@ def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 
             "Taleez accounts under `/taleez/{account}`, Cards spaces under `/cards/{account}/v1`."
         ),
     )
-    app.state.lucca = lucca.LuccaSandbox(window_seconds, requests_per_window)
+    app.state.lucca = lucca_state.LuccaSandbox(window_seconds, requests_per_window)
     app.state.taleez = taleez.TaleezSandbox()
     app.state.cards = cards.CardsSandbox()
     # The control, Taleez and Cards routes go first: Lucca's `/{account}/...` must never capture them.
     app.include_router(control.router)
     app.include_router(taleez.router)
     app.include_router(cards.router)
-    app.include_router(lucca.router)
+    app.include_router(lucca_v3.router)
+    app.include_router(lucca_v4.router)
     return app

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.sandbox.faults import ErrorStyle, PartnerError, RouteHandler, Traffic, gated_route_class
-from app.sandbox.lucca import SlidingWindow
+from app.sandbox.lucca_state import SlidingWindow
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500

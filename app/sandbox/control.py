@@ -8,14 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from app.sandbox.cards import CardsAccount, CardsAccountSeed, CardsSandbox, get_cards_sandbox
 from app.sandbox.faults import Fault, Traffic
-from app.sandbox.lucca import (
-    FULL_USER_FIELDS,
-    LuccaAccount,
-    LuccaAccountSeed,
-    LuccaSandbox,
-    UserView,
-    get_lucca_sandbox,
-)
+from app.sandbox.lucca_models import LuccaAccountSeed
+from app.sandbox.lucca_state import LuccaAccount, LuccaSandbox, get_lucca_sandbox
+from app.sandbox.lucca_v3 import FULL_USER_FIELDS, UserView
 from app.sandbox.taleez import TaleezAccount, TaleezAccountSeed, TaleezSandbox, get_taleez_sandbox
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
@@ -73,14 +68,14 @@ async def put_lucca_account(account: str, seed: LuccaAccountSeed, sandbox: Lucca
 @router.delete("/lucca/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_lucca_account(account: str, sandbox: LuccaSandboxDep) -> None:
     """Removes a Lucca account (its routes answer 404 afterwards)."""
-    sandbox.accounts.pop(account, None)
+    sandbox.remove_account(account)
 
 
 @router.get("/lucca/accounts/{account}/users")
 async def list_lucca_users(account: str, lucca: AccountDep, request: Request) -> dict[str, Any]:
     """Every user of the account with every field, former ones included; not rate-limited nor logged."""
     view = UserView.of(request, lucca, account)
-    return {"items": [view.render(user, FULL_USER_FIELDS) for _, user in sorted(lucca.users.items())]}
+    return {"items": [view.render(lucca.users[user_id], FULL_USER_FIELDS) for user_id in lucca.user_ids()]}
 
 
 @router.put("/taleez/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.sandbox.cards import CardsAccountSeed
-from app.sandbox.lucca import LuccaAccountSeed
+from app.sandbox.lucca_models import LuccaAccountSeed
 from app.sandbox.taleez import TaleezAccountSeed
 
 DEMO_ACCOUNT = "demo"

@@ -62,6 +62,8 @@ class CallRecord:
     path: str
     query: str
     status: int = 0
+    # Who called, when the route knows it (the OAuth client behind a token request or a bearer token).
+    caller: str | None = None
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Traffic:
         call = CallRecord(time.time(), request.method, path, request.url.query)
         response = await answer
         call.status = response.status_code
+        call.caller = getattr(request.state, "caller", None)
         self.calls.append(call)
         return response
 
