@@ -7,7 +7,7 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -326,21 +326,26 @@ class PartnerHTTP:
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         replay_safe: bool = True,
+        own_statuses: Collection[int] = (),
     ) -> httpx.Response:
         """Send one call, retrying transient failures within the policy; return the 2xx response.
 
         A call that is not `replay_safe` (a create) is resent only after a 429, which the partner did not act on:
-        after a timeout or a 5xx it may have acted, so the caller must look before it tries again.
+        after a timeout or a 5xx it may have acted, so the caller must look before it tries again. An answer with
+        one of `own_statuses` is returned as it is, for the caller to read (Lucca's OAuth API: a 401 asks for a
+        fresh token, a 403 names a scope); it proves nothing about the credential either way.
         """
         # The run's streak continues the schedule where its earlier calls and job attempts left it.
         streak = self._retry.streak or FailureStreak()
         waited = 0.0
         while True:
             scope = await self._acquire()
-            outcome = await self._attempt(method, path, params, json)
+            outcome = await self._attempt(method, path, params, json, data, own_statuses)
             if isinstance(outcome, httpx.Response):
-                await self._accepted(scope)
+                if outcome.is_success:
+                    await self._accepted(scope)
                 return outcome
             streak.failed(datetime.now(UTC))
             delay = self._retry.wait(streak.failures, outcome.retry_after)
@@ -386,12 +391,18 @@ class PartnerHTTP:
             await self._limiter.record(window_key(self._partner, self._access.account), self._rate_limit.per_seconds)
 
     async def _attempt(
-        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        own_statuses: Collection[int],
     ) -> httpx.Response | _Failure:
-        """One attempt: the 2xx response, a retryable failure, or a raised final rejection."""
+        """One attempt: the 2xx (or own-status) response, a retryable failure, or a raised final rejection."""
         url = join_url(self._base_url, path)
         try:
-            response = await self._http.request(method, url, params=params, json=json, headers=self._headers)
+            response = await self._http.request(method, url, params=params, json=json, data=data, headers=self._headers)
         except httpx.TimeoutException:
             return self._count(_Failure("timeout", f"{self._where} did not answer (timed out)"))
         except httpx.TransportError as exc:
@@ -400,7 +411,7 @@ class PartnerHTTP:
             description = f"{self._where} did not answer ({transport_reason(exc)})"
             return self._count(_Failure("connection_error", description))
         metrics.inc("partner_calls_total", partner=self._partner, status=str(response.status_code))
-        if response.is_success:
+        if response.is_success or response.status_code in own_statuses:
             return response
         if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
             return self._unavailable_answer(response)

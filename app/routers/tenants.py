@@ -101,11 +101,12 @@ async def update_tenant(
     request: Request,
     tenant: TenantDep,
     _: OperatorDep,
+    session: SessionDep,
     body: Annotated[TenantUpdate, Depends(json_body(TenantUpdate))],
 ) -> TenantRead:
     """Change any subset of a tenant (not its slug); nested objects merge, secrets change only when given."""
     state = request.app.state
-    return tenants.update_tenant(tenant, state.services.box, body, state.settings.allow_http_upstreams)
+    return await tenants.update_tenant(session, tenant, state.services.box, body, state.settings.allow_http_upstreams)
 
 
 @router.delete("/{slug}", status_code=204, responses=answers(401, 403, 404, 422, described=OPERATOR_ONLY))

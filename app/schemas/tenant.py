@@ -4,7 +4,16 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictStr,
+    model_validator,
+)
 
 from app.schemas.common import (
     HEADER_TEXT,
@@ -40,6 +49,15 @@ Timezone = Annotated[
 ]
 Requests = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(json_integer)]
 PerSeconds = Annotated[int, Field(ge=1, le=86_400), BeforeValidator(json_integer)]
+PollSeconds = Annotated[
+    int,
+    Field(ge=30, le=3600, description="How often the directory is polled without Lucca's webhooks (seconds)."),
+    BeforeValidator(json_integer),
+]
+TokenUrl = Annotated[
+    PartnerUrl,
+    Field(description="Where client-credentials tokens come from; Lucca's own token URL when omitted."),
+]
 
 
 class RateLimitIn(RequestBody):
@@ -53,20 +71,36 @@ class RateLimitPatch(RequestBody):
 
 
 class OAuthIn(RequestBody):
+    """A client of Lucca's OAuth API (v5), declared in Lucca's integration keys with the scopes the README lists."""
+
     client_id: ClientId
     client_secret: Secret
+    token_url: TokenUrl | None = None
 
 
 class OAuthPatch(RequestBody):
+    # The secret is sent to the token URL: a new one needs the secret again (as base_url needs the key).
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"token_url": ["client_secret"]}})
+
     client_id: ClientId | None = None
     client_secret: Secret | None = None
+    token_url: TokenUrl | None = Field(
+        default=None, description="A new token URL needs client_secret again: 422 otherwise; null: Lucca's own."
+    )
 
 
 class LuccaCreate(RequestBody):
     base_url: PartnerUrl
-    api_key: Secret
-    oauth: OAuthIn | None = None
+    api_key: Secret | None = Field(default=None, description="Opens the legacy API; api_key, oauth or both.")
+    oauth: OAuthIn | None = Field(default=None, description="Opens the OAuth API (v5); api_key, oauth or both.")
     rate_limit: RateLimitIn = RateLimitIn()
+    poll_seconds: PollSeconds = 60
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "LuccaCreate":
+        if self.api_key is None and self.oauth is None:
+            raise ValueError("give api_key, oauth or both: Lucca cannot be reached without one of them")
+        return self
 
 
 class LuccaPatch(RequestBody):
@@ -76,11 +110,15 @@ class LuccaPatch(RequestBody):
 
     base_url: PartnerUrl | None = Field(
         default=None,
-        description="A new base URL needs api_key again (and oauth.client_secret when OAuth is set): 422 otherwise.",
+        description="A new base URL needs api_key again when the tenant has a key, and oauth.client_secret when "
+        "it has OAuth: 422 otherwise.",
     )
-    api_key: Secret | None = None
-    oauth: OAuthPatch | None = None
+    api_key: Secret | None = Field(
+        default=None, description="null removes the key, as long as oauth stays and no enabled connector needs it."
+    )
+    oauth: OAuthPatch | None = Field(default=None, description="null removes OAuth, as long as api_key stays.")
     rate_limit: RateLimitPatch | None = None
+    poll_seconds: PollSeconds | None = None
 
 
 class TenantCreate(RequestBody):
@@ -108,6 +146,7 @@ class LuccaRead(BaseModel):
     api_key_set: bool
     oauth_set: bool
     rate_limit: RateLimitRead
+    poll_seconds: int
 
 
 class TenantRead(BaseModel):
@@ -133,6 +172,8 @@ TENANT_EXAMPLE = {
     "lucca": {
         "base_url": "https://acme.ilucca.net",
         "api_key": "<Lucca API key>",
+        "oauth": {"client_id": "<OAuth client id>", "client_secret": "<OAuth client secret>"},
         "rate_limit": {"requests": 50, "per_seconds": 60},
+        "poll_seconds": 60,
     },
 }

@@ -33,6 +33,7 @@ from app.schemas.cards_events import LEARNING_TYPES, QUIZ_COMPLETE, CardsEventIn
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.locks import account_lock
+from app.services.lucca_key import require_key
 from app.services.run_log import Outcome, RunLog
 from app.services.runs import new_run
 
@@ -255,6 +256,7 @@ def stats_fingerprint(codes: StatsFieldCodes, wanted: Sequence[Occurrence]) -> s
 
 async def queue_stats_sync(session: AsyncSession, tenant: Tenant) -> Run:
     """Store a push run asked for now (the caller commits, then queues it); the connector must be enabled."""
+    require_key(tenant, "the statistics push writes employees' records in Lucca")
     await enabled_connector(session, tenant, SOURCE)
     run = new_run(tenant, SOURCE, STATS_SYNC, "api", {})
     session.add(run)

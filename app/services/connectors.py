@@ -25,6 +25,7 @@ from app.schemas.connector import MASK, ConnectorPatch, ConnectorPut, ConnectorR
 from app.schemas.elevo import ElevoSettings, open_given_key
 from app.schemas.softgarden import SoftgardenSettings
 from app.schemas.taleez import TaleezSettings
+from app.services.lucca_key import require_key_for_connector
 from app.services.schedules import ScheduledJob, follow_settings
 from app.services.tenants import check_upstream_url, secret_again
 
@@ -250,6 +251,7 @@ async def put_connector(
     values = checked_values(settings, allow_http, kind.url_fields, kind.host_fields)
     if connector is not None and stored_secrets:
         require_secrets_for_new_urls(kind, values, connector.settings, given)
+    require_key_for_connector(tenant, name, body.enabled, values)
     token = new_webhook_token() if kind.receives_webhooks and connector is None else None
     if connector is None:
         connector = Connector(tenant_id=tenant.id, kind=name, webhook_token_hash=token and hash_token(token))
@@ -281,6 +283,7 @@ async def patch_connector(
         store_settings(connector, kind, values, box)
     if body.enabled is not None:
         connector.enabled = body.enabled
+    require_key_for_connector(tenant, name, connector.enabled, connector.settings)
     await session.flush()
     await follow_settings(session, tenant, connector, kind.schedules)
     await session.refresh(connector)

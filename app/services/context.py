@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -11,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clients.addresses import PartnerTransport
 from app.clients.cards import CardsClient
-from app.clients.http import RateLimit, RetryPolicy
-from app.clients.lucca import LuccaAccount, LuccaClient
+from app.clients.http import NO_ANSWER, RateLimit, RetryPolicy
+from app.clients.lucca import PARTNER, LuccaAccount, LuccaClient, LuccaRejected
+from app.clients.lucca_directory import DirectoryReader, LegacyDirectory
+from app.clients.lucca_oauth import DEFAULT_TOKEN_URL, LuccaTokens, OAuthClient
+from app.clients.lucca_v5 import DIRECTORY_SCOPES, LuccaV5Client, V5Directory
 from app.clients.ratelimit import SlidingWindowLimiter
 from app.config import Settings
 from app.crypto import SecretBox
@@ -76,11 +80,17 @@ class Services:
                 log.warning("a connection pool did not close within %.0f s", within_seconds)
 
     def lucca(self, tenant: Tenant) -> LuccaClient:
-        """A Lucca client for the tenant's account, rate-limited with every other process."""
+        """A client of the legacy API (the key) for the tenant's account, rate-limited with every other process.
+        What needs it is refused earlier on a tenant without a key (422 naming `lucca.api_key`); a run queued
+        before the key was removed fails here in plain words."""
+        if tenant.lucca_api_key_encrypted is None:
+            raise LuccaRejected(
+                PARTNER, NO_ANSWER, "This tenant has no Lucca API key (lucca.api_key): Lucca was not called."
+            )
         account = LuccaAccount(
             base_url=tenant.lucca_base_url,
             api_key=self.box.decrypt(tenant.lucca_api_key_encrypted),
-            rate_limit=RateLimit(requests=tenant.rate_limit_requests, per_seconds=tenant.rate_limit_per_seconds),
+            rate_limit=lucca_rate_limit(tenant),
         )
         return LuccaClient(
             self.http,
@@ -91,6 +101,40 @@ class Services:
             cache_seconds=self.settings.structure_cache_seconds,
         )
 
+    def lucca_v5(self, tenant: Tenant, scopes: Sequence[str] = DIRECTORY_SCOPES) -> LuccaV5Client:
+        """A client of the OAuth API for the tenant's account, its token asked with `scopes` and shared by every
+        process; its calls count in the same window as the legacy API's."""
+        if tenant.lucca_oauth_encrypted is None:
+            raise LuccaRejected(
+                PARTNER, NO_ANSWER, "This tenant has no Lucca OAuth client (lucca.oauth): Lucca was not called."
+            )
+        stored = self.box.decrypt_json(tenant.lucca_oauth_encrypted)
+        client = OAuthClient(
+            client_id=stored["client_id"],
+            client_secret=stored["client_secret"],
+            token_url=stored.get("token_url") or DEFAULT_TOKEN_URL,
+        )
+        tokens = LuccaTokens(self.http, self.redis, self.box, client, tenant.lucca_base_url, scopes, self.retry)
+        return LuccaV5Client(
+            self.http,
+            tenant.lucca_base_url,
+            tokens,
+            limiter=self.limiter,
+            retry=self.retry,
+            rate_limit=lucca_rate_limit(tenant),
+        )
+
+    def directory_reader(self, tenant: Tenant) -> DirectoryReader:
+        """The tenant's directory through the key when it has one (1,000 people a call), else through OAuth (100)."""
+        if tenant.lucca_api_key_encrypted is not None:
+            return LegacyDirectory(self.lucca(tenant))
+        return V5Directory(self.lucca_v5(tenant))
+
     def cards(self, settings: CardsSettings) -> CardsClient:
         """A Cards client for the connector's space (secrets decrypted), rate-limited with every other process."""
         return CardsClient(self.http, settings, limiter=self.limiter, retry=self.retry, cache=self.redis)
+
+
+def lucca_rate_limit(tenant: Tenant) -> RateLimit:
+    """The account's one window, shared by the legacy and the OAuth API's calls."""
+    return RateLimit(requests=tenant.rate_limit_requests, per_seconds=tenant.rate_limit_per_seconds)

@@ -14,6 +14,7 @@ from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.hire import ITEM, HireRequest
 from app.services.hiring import hire_and_link
+from app.services.lucca_key import require_key
 from app.services.run_log import RunLog
 from app.services.runs import new_run
 from app.services.work_email import is_address
@@ -47,6 +48,7 @@ def check_complete(body: TaleezImport, settings: TaleezSettings) -> None:
 
 async def queue_import(session: AsyncSession, box: SecretBox, tenant: Tenant, body: TaleezImport) -> Run:
     """Check the import and store its run (the caller commits, then queues it)."""
+    require_key(tenant, "a Taleez import creates an employee in Lucca")
     settings = taleez_settings(box, await enabled_connector(session, tenant, SOURCE))
     check_complete(body, settings)
     today = datetime.now(ZoneInfo(tenant.timezone)).date()

@@ -31,6 +31,7 @@ from app.schemas.tenant import (
     TenantUpdate,
 )
 from app.services.console_links import end_console_links
+from app.services.lucca_key import connectors_needing_key, key_missing
 
 
 def check_upstream_url(url: str, allow_http: bool, loc: tuple[str, ...]) -> str:
@@ -71,9 +72,10 @@ def read_tenant(tenant: Tenant) -> TenantRead:
         timezone=tenant.timezone,
         lucca=LuccaRead(
             base_url=tenant.lucca_base_url,
-            api_key_set=bool(tenant.lucca_api_key_encrypted),
+            api_key_set=tenant.lucca_api_key_encrypted is not None,
             oauth_set=tenant.lucca_oauth_encrypted is not None,
             rate_limit=RateLimitRead(requests=tenant.rate_limit_requests, per_seconds=tenant.rate_limit_per_seconds),
+            poll_seconds=tenant.poll_seconds,
         ),
         created_at=tenant.created_at,
     )
@@ -82,22 +84,22 @@ def read_tenant(tenant: Tenant) -> TenantRead:
 async def create_tenant(session: AsyncSession, box: SecretBox, body: TenantCreate, allow_http: bool) -> TenantCreated:
     """Create a tenant and return its key, this once."""
     key = new_tenant_key()
-    oauth = body.lucca.oauth
+    lucca = body.lucca
     tenant = Tenant(
         slug=body.slug,
         name=body.name,
         timezone=body.timezone,
         key_hash=hash_token(key),
-        lucca_base_url=check_upstream_url(body.lucca.base_url, allow_http, ("lucca", "base_url")),
-        lucca_api_key_encrypted=box.encrypt(body.lucca.api_key.get_secret_value()),
-        lucca_oauth_encrypted=box.encrypt_json(
-            {"client_id": oauth.client_id, "client_secret": oauth.client_secret.get_secret_value()}
-        )
-        if oauth
-        else None,
-        rate_limit_requests=body.lucca.rate_limit.requests,
-        rate_limit_per_seconds=body.lucca.rate_limit.per_seconds,
+        lucca_base_url=check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url")),
+        lucca_api_key_encrypted=box.encrypt(lucca.api_key.get_secret_value()) if lucca.api_key else None,
+        lucca_oauth_encrypted=None,
+        rate_limit_requests=lucca.rate_limit.requests,
+        rate_limit_per_seconds=lucca.rate_limit.per_seconds,
+        poll_seconds=lucca.poll_seconds,
     )
+    if lucca.oauth is not None:
+        given = OAuthPatch.model_validate(lucca.oauth.model_dump())
+        tenant.lucca_oauth_encrypted = merge_oauth(tenant, box, given, allow_http)
     if await find_tenant(session, Tenant.slug == body.slug) is not None:
         raise Conflict(f"A tenant with slug {body.slug!r} already exists.")
     session.add(tenant)
@@ -127,49 +129,75 @@ async def rotate_key(session: AsyncSession, tenant: Tenant) -> str:
     return key
 
 
-def update_tenant(tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http: bool) -> TenantRead:
-    """Apply any subset; nested objects are merged and a secret is replaced only when given."""
+async def update_tenant(
+    session: AsyncSession, tenant: Tenant, box: SecretBox, body: TenantUpdate, allow_http: bool
+) -> TenantRead:
+    """Apply any subset; nested objects are merged and a secret is replaced only when given (`null` removes the
+    key or OAuth, as long as the other stays)."""
     if body.name is not None:
         tenant.name = body.name
     if body.timezone is not None:
         tenant.timezone = body.timezone
-    lucca = body.lucca
-    if lucca is not None:
-        if lucca.base_url is not None:
-            base_url = check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url"))
-            if base_url != tenant.lucca_base_url:
-                require_lucca_secrets(tenant, lucca)
-            tenant.lucca_base_url = base_url
-        if lucca.api_key is not None:
-            tenant.lucca_api_key_encrypted = box.encrypt(lucca.api_key.get_secret_value())
-        if lucca.rate_limit is not None:
-            tenant.rate_limit_requests = lucca.rate_limit.requests or tenant.rate_limit_requests
-            tenant.rate_limit_per_seconds = lucca.rate_limit.per_seconds or tenant.rate_limit_per_seconds
-        if lucca.oauth is not None:
-            tenant.lucca_oauth_encrypted = merge_oauth(tenant, box, lucca.oauth)
+    if body.lucca is not None:
+        await update_lucca(session, tenant, box, body.lucca, allow_http)
     return read_tenant(tenant)
 
 
-def require_lucca_secrets(tenant: Tenant, lucca: LuccaPatch) -> None:
-    """A new Lucca URL needs the API key again, and the OAuth client secret when OAuth is set."""
+async def update_lucca(
+    session: AsyncSession, tenant: Tenant, box: SecretBox, lucca: LuccaPatch, allow_http: bool
+) -> None:
+    given = lucca.model_fields_set
+    removes_key = "api_key" in given and lucca.api_key is None
+    removes_oauth = "oauth" in given and lucca.oauth is None
+    keeps_key = lucca.api_key is not None or (tenant.lucca_api_key_encrypted is not None and not removes_key)
+    keeps_oauth = lucca.oauth is not None or (tenant.lucca_oauth_encrypted is not None and not removes_oauth)
+    if not keeps_key and not keeps_oauth:
+        raise invalid_field(("lucca",), "a tenant keeps api_key, oauth or both: give one before removing the other")
+    if lucca.base_url is not None:
+        base_url = check_upstream_url(lucca.base_url, allow_http, ("lucca", "base_url"))
+        if base_url != tenant.lucca_base_url:
+            require_lucca_secrets(lucca, keeps_key, keeps_oauth)
+        tenant.lucca_base_url = base_url
+    if removes_key:
+        if needing := await connectors_needing_key(session, tenant):
+            raise key_missing(" and ".join(needing) + ": disable it first, or keep the key")
+        tenant.lucca_api_key_encrypted = None
+    elif lucca.api_key is not None:
+        tenant.lucca_api_key_encrypted = box.encrypt(lucca.api_key.get_secret_value())
+    if lucca.rate_limit is not None:
+        tenant.rate_limit_requests = lucca.rate_limit.requests or tenant.rate_limit_requests
+        tenant.rate_limit_per_seconds = lucca.rate_limit.per_seconds or tenant.rate_limit_per_seconds
+    if lucca.poll_seconds is not None:
+        tenant.poll_seconds = lucca.poll_seconds
+    if removes_oauth:
+        tenant.lucca_oauth_encrypted = None
+    elif lucca.oauth is not None:
+        tenant.lucca_oauth_encrypted = merge_oauth(tenant, box, lucca.oauth, allow_http)
+
+
+def require_lucca_secrets(lucca: LuccaPatch, keeps_key: bool, keeps_oauth: bool) -> None:
+    """A new Lucca URL needs the API key again when the tenant keeps one, and the OAuth client secret when it
+    keeps OAuth."""
     missing = []
-    if lucca.api_key is None:
+    if keeps_key and lucca.api_key is None:
         missing.append(secret_again(("lucca", "api_key"), "base_url"))
-    has_oauth = tenant.lucca_oauth_encrypted is not None or lucca.oauth is not None
-    if has_oauth and (lucca.oauth is None or lucca.oauth.client_secret is None):
+    if keeps_oauth and (lucca.oauth is None or lucca.oauth.client_secret is None):
         missing.append(secret_again(("lucca", "oauth", "client_secret"), "base_url"))
     if missing:
         raise RequestValidationError([error for exc in missing for error in exc.errors()])
 
 
-def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch) -> str:
+def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch, allow_http: bool) -> str:
+    """The stored OAuth client with the given fields; a new token URL needs the client secret again."""
     stored = box.decrypt_json(tenant.lucca_oauth_encrypted)
-    secret = patch.client_secret.get_secret_value() if patch.client_secret else None
-    merged = {
-        "client_id": patch.client_id or stored.get("client_id"),
-        "client_secret": secret or stored.get("client_secret"),
-    }
-    if not merged["client_id"] or not merged["client_secret"]:
+    merged = {**stored, **patch.model_dump(exclude_unset=True, exclude={"client_secret"})}
+    if patch.client_secret is not None:
+        merged["client_secret"] = patch.client_secret.get_secret_value()
+    if merged.get("token_url") is not None:
+        merged["token_url"] = check_upstream_url(merged["token_url"], allow_http, ("lucca", "oauth", "token_url"))
+    if stored and merged.get("token_url") != stored.get("token_url") and patch.client_secret is None:
+        raise secret_again(("lucca", "oauth", "client_secret"), "oauth.token_url")
+    if not merged.get("client_id") or not merged.get("client_secret"):
         raise invalid_field(("lucca", "oauth"), "client_id and client_secret are both needed")
     return box.encrypt_json(merged)
 

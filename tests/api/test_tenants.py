@@ -37,6 +37,7 @@ async def test_create_returns_key_once_and_hides_secrets(client: httpx.AsyncClie
         "api_key_set": True,
         "oauth_set": True,
         "rate_limit": {"requests": 50, "per_seconds": 60},
+        "poll_seconds": 60,
     }
     read = await client.get("/api/v1/tenants/acme", headers=ADMIN)
     assert read.status_code == 200
