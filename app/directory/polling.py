@@ -98,7 +98,7 @@ async def claim_due_polls(sessionmaker: Sessionmaker, *, webhooks_on: bool) -> D
             .with_for_update(of=DirectoryState, skip_locked=True)
         )
         due = DuePolls()
-        for state, tenant in rows.tuples():
+        for state, tenant in rows:
             if state.next_poll_at is not None:
                 due.polls.append(tenant.id)
             state.next_poll_at = next_slot(now, interval_of(tenant, state), tenant.id)

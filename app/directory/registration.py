@@ -13,6 +13,7 @@ import logging
 import uuid
 
 from app.clients.http import PartnerAuthFailed, PartnerRejected, PartnerUnavailable
+from app.clients.lucca_v5 import WEBHOOK_SCOPES, LuccaV5Client, WebhookEndpoint
 from app.crypto import hash_token, new_webhook_token
 from app.directory import store
 from app.directory.webhooks import WEBHOOK_PATH, webhook_url
@@ -30,7 +31,6 @@ TOPICS = tuple(
     for resource in ("employee", "employment", "job-position", "department")
     for change in ("created", "updated", "deleted")
 )
-SCOPE = "webhook-endpoints.readwrite"
 # While Lucca has not activated a new endpoint, it is looked at again this often, this many times.
 ACTIVATION_CHECK_SECONDS = 2.0
 ACTIVATION_CHECKS = 30
@@ -57,7 +57,7 @@ async def register_endpoint(services: Services, tenant_id: uuid.UUID) -> float |
         state.webhook_token_hash = hash_token(token)
         state.webhook_url = url
     try:
-        endpoint = await services.lucca_v5(tenant).create_webhook_endpoint(ENDPOINT_NAME, url, list(TOPICS))
+        endpoint = await endpoints_of(services, tenant).create_webhook_endpoint(ENDPOINT_NAME, url, list(TOPICS))
     except PartnerUnavailable as outage:
         await set_status(services, tenant_id, "pending", f"{outage.message}; trying again.")
         return outage.retry_after or UNAVAILABLE_RETRY_SECONDS
@@ -69,7 +69,7 @@ async def register_endpoint(services: Services, tenant_id: uuid.UUID) -> float |
         if state.webhook_url != url:
             return None  # registered again meanwhile: this endpoint is forgotten
         state.webhook_endpoint_id = endpoint.id
-        state.webhook_secret_encrypted = services.box.encrypt(endpoint.secret)
+        state.webhook_secret_encrypted = services.box.encrypt(endpoint.secret or "")
         activated = endpoint.status == "active"
         state.webhook_status = "active" if activated else "pending"
         state.webhook_message = None if activated else "Waiting for Lucca to activate the endpoint."
@@ -81,13 +81,13 @@ async def watch_activation(services: Services, tenant: Tenant, endpoint_id: str)
     """Lucca activates an endpoint once it has answered the echo: `active` then; still waiting after a minute,
     `failed`, saying what to check."""
     try:
-        endpoint = await services.lucca_v5(tenant).get_webhook_endpoint(endpoint_id)
+        endpoint = await endpoints_of(services, tenant).get_webhook_endpoint(endpoint_id)
     except PartnerUnavailable as outage:
         return outage.retry_after or UNAVAILABLE_RETRY_SECONDS
     except PartnerRejected as refusal:
         await set_status(services, tenant.id, "failed", refused_words(refusal))
         return None
-    if endpoint is not None and endpoint.status == "active":
+    if endpoint.status == "active":
         await set_status(services, tenant.id, "active", None)
         return None
     checks = await services.redis.incr(f"lucca-webhook-checks:{tenant.id}")
@@ -117,18 +117,26 @@ async def needs_registration(services: Services, tenant_id: uuid.UUID) -> bool:
     if state.webhook_status != "active" or state.webhook_endpoint_id is None or not under(state.webhook_url, base_url):
         return state.webhook_status != "none"
     try:
-        endpoint = await services.lucca_v5(tenant).get_webhook_endpoint(state.webhook_endpoint_id)
+        endpoint: WebhookEndpoint | None = await endpoints_of(services, tenant).get_webhook_endpoint(
+            state.webhook_endpoint_id
+        )
     except PartnerUnavailable:
         return False  # the next safety net looks again
     except PartnerRejected as refusal:
-        await set_status(services, tenant_id, "failed", refused_words(refusal))
-        return False
+        if refusal.status not in (404, 410):
+            await set_status(services, tenant_id, "failed", refused_words(refusal))
+            return False
+        endpoint = None
     if endpoint is not None and endpoint.status not in GONE_STATUSES:
         return False
-    log.info(
-        "Lucca webhook endpoint of tenant %s is %s: registering it again", tenant.slug, endpoint and endpoint.status
-    )
+    why = "missing" if endpoint is None else endpoint.status
+    log.info("Lucca webhook endpoint of tenant %s is %s: registering it again", tenant.slug, why)
     return True
+
+
+def endpoints_of(services: Services, tenant: Tenant) -> LuccaV5Client:
+    """The OAuth API with a token for the webhook endpoints only (a client without that scope fails alone)."""
+    return services.lucca_v5(tenant, scopes=WEBHOOK_SCOPES)
 
 
 def under(url: str | None, base_url: str) -> bool:
@@ -147,7 +155,7 @@ def refused_words(refusal: PartnerRejected) -> str:
     if isinstance(refusal, PartnerAuthFailed) or refusal.status in (401, 403):
         return (
             f"Lucca refused to register the webhook endpoint: {refusal.message}. Give the OAuth client the scope "
-            f"{SCOPE} in Lucca (Administration > Integration keys); the directory is polled meanwhile."
+            f"{WEBHOOK_SCOPES[0]} in Lucca (Administration > Integration keys); the directory is polled meanwhile."
         )
     return f"Lucca refused to register the webhook endpoint: {refusal.message}. The directory is polled meanwhile."
 

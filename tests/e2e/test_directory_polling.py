@@ -1,0 +1,66 @@
+"""Polling Lucca with the API key (CONTRACT 13): a change found, one call when nothing changed, failures said."""
+
+import httpx
+
+from tests.e2e.directory_helpers import (
+    change_user,
+    clear_calls,
+    employee,
+    fill_copy,
+    poll_now,
+    running_services,
+    state_of,
+    tenant_of,
+    user_calls,
+)
+from tests.factories import create_tenant
+from tests.sandbox_server import LuccaAccount
+
+
+async def test_polling_finds_a_change_and_idle_polls_make_one_call(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key, poll_seconds=30)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        someone = lucca.users()[0]["id"]
+        before = await employee(services, tenant.id, someone)
+        assert before is not None and before.first_name != "Renamed"
+
+        change_user(lucca, someone, firstName="Renamed")
+        await poll_now(services, tenant.id)
+        after = await employee(services, tenant.id, someone)
+        assert after is not None and after.first_name == "Renamed"
+        assert after.change_seq > before.change_seq
+        state = await state_of(services, tenant.id)
+        assert state.poll_cursor is not None and state.poll_message is None
+        assert state.fresh_at is not None and state.fresh_at > before.version
+        assert state.departments_polled_at is not None
+        assert state.next_poll_at is not None and state.next_poll_at > state.fresh_at
+
+        # Nothing changed since: each poll is one call (departments wait their 15 minutes).
+        clear_calls(lucca)
+        for _ in range(3):
+            await poll_now(services, tenant.id)
+        calls = lucca.calls()["items"]
+        assert len(calls) == 3
+        assert all(call["path"] == "/api/v3/users" for call in calls)
+        cursor = (await state_of(services, tenant.id)).poll_cursor
+        assert cursor == state.poll_cursor  # never backwards, nor forwards without a change
+
+
+async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        lucca.add_faults({"status": 401, "count": 1, "match": "/api/v3/users"})
+        await poll_now(services, tenant.id)
+        message = (await state_of(services, tenant.id)).poll_message
+        assert message is not None and "refused the credentials" in message
+        await poll_now(services, tenant.id)
+        assert (await state_of(services, tenant.id)).poll_message is None
+        assert len(user_calls(lucca)) >= 2
