@@ -1,5 +1,6 @@
 """Helpers of the directory freshness tests: the copy filled, polls made due, the copy and state read back."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,9 @@ import httpx
 from sqlalchemy import select, update
 
 from app.config import Settings
+from app.crypto import hash_token, new_webhook_token
 from app.directory import store
+from app.directory.webhooks import signature
 from app.models import Tenant
 from app.models.base import utcnow
 from app.models.directory import DirectoryEmployee, DirectoryState
@@ -92,3 +95,30 @@ def user_calls(lucca: LuccaAccount) -> list[dict[str, Any]]:
 
 def clear_calls(lucca: LuccaAccount) -> None:
     lucca.server.control.delete(f"/lucca/accounts/{lucca.name}/calls").raise_for_status()
+
+
+async def arm_webhook(services: Services, tenant_id: uuid.UUID, secret: str) -> str:
+    """What a registration leaves: an active endpoint whose URL carries the returned token, signed with `secret`."""
+    token = new_webhook_token()
+    async with services.sessionmaker.begin() as session:
+        state = await store.ensure_state(session, tenant_id, lock=True)
+        state.webhook_status = "active"
+        state.webhook_token_hash = hash_token(token)
+        state.webhook_secret_encrypted = services.box.encrypt(secret)
+    return token
+
+
+def signed_event(
+    secret: str, event_id: str, topic: str, data: dict[str, Any], occurred_at: str
+) -> tuple[bytes, dict[str, str]]:
+    """A Lucca event's body and headers, signed now with the endpoint's secret."""
+    body = json.dumps(
+        {"id": event_id, "type": "event", "topic": topic, "occurredAt": occurred_at, "data": data}
+    ).encode()
+    timestamp = utcnow().isoformat()
+    headers = {
+        "Content-Type": "application/json",
+        "Lucca-Timestamp": timestamp,
+        "Lucca-Signature": signature(secret, timestamp, body),
+    }
+    return body, headers
