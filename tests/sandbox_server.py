@@ -90,11 +90,41 @@ class LuccaAccount(PartnerAccount):
         super().__init__(server, "lucca", name, api_key, f"{server.url}/{name}")
         self.api_key = api_key
 
+    @property
+    def token_url(self) -> str:
+        """The account's OAuth token endpoint (the demo client `DEMO_OAUTH_CLIENT_ID` is registered)."""
+        return f"{self.base_url}/connect/token"
+
     def users(self) -> list[dict[str, Any]]:
         answer = self.server.control.get(f"/lucca/accounts/{self.name}/users")
         answer.raise_for_status()
         items: list[dict[str, Any]] = answer.json()["items"]
         return items
+
+    def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call to the account's control routes (`/_sandbox/lucca/accounts/<name><path>`), raising on an error."""
+        answer = self.server.control.request(method, f"/lucca/accounts/{self.name}{path}", **kwargs)
+        answer.raise_for_status()
+        return answer
+
+    def hire(self, **fields: Any) -> dict[str, Any]:
+        """Hires a person (v3 user fields; department 10 and establishment 1 unless given)."""
+        body = {"legalEntityId": 1, "departmentId": 10, **fields}
+        person: dict[str, Any] = self.control("POST", "/people", json=body).json()
+        return person
+
+    def change_person(self, user_id: int, **fields: Any) -> dict[str, Any]:
+        """Changes a person's v3 fields (`firstName`, `mail`, `departmentId`, `dtContractEnd`, …)."""
+        person: dict[str, Any] = self.control("PATCH", f"/people/{user_id}", json=fields).json()
+        return person
+
+    def delete_person(self, user_id: int) -> None:
+        self.control("DELETE", f"/people/{user_id}")
+
+    def call_counts(self) -> dict[str, Any]:
+        """Calls per API surface: `v3`, `v4`, `v5`, `token`, and `token_by_client` / `v5_by_client`."""
+        counts: dict[str, Any] = self.control("GET", "/call-counts").json()
+        return counts
 
 
 class CardsAccount(PartnerAccount):

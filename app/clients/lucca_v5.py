@@ -71,7 +71,8 @@ def problem_words(response: httpx.Response) -> str:
         for name, said in errors.items():
             words = "; ".join(map(str, said)) if isinstance(said, list) else str(said)
             parts.append(f"{name}: {words}")
-    return short_line(redact(". ".join(parts))) or response.reason_phrase or f"HTTP {response.status_code}"
+    sentences = " ".join(part if part.endswith((".", "!", "?")) else f"{part}." for part in parts)
+    return short_line(redact(sentences)) or response.reason_phrase or f"HTTP {response.status_code}"
 
 
 class LuccaV5Client:

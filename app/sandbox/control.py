@@ -5,15 +5,23 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 
 from app.sandbox.cards import CardsAccount, CardsAccountSeed, CardsSandbox, get_cards_sandbox
-from app.sandbox.faults import Fault, Traffic
+from app.sandbox.faults import Fault, PartnerError, Traffic
 from app.sandbox.lucca_models import LuccaAccountSeed
 from app.sandbox.lucca_state import LuccaAccount, LuccaSandbox, get_lucca_sandbox
 from app.sandbox.lucca_v3 import FULL_USER_FIELDS, UserView
 from app.sandbox.taleez import TaleezAccount, TaleezAccountSeed, TaleezSandbox, get_taleez_sandbox
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+
+async def control_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """A partner's refusal met by a control route (a bad person, an unknown id): its status and message."""
+    assert isinstance(exc, PartnerError)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
 
 LuccaSandboxDep = Annotated[LuccaSandbox, Depends(get_lucca_sandbox)]
 TaleezSandboxDep = Annotated[TaleezSandbox, Depends(get_taleez_sandbox)]

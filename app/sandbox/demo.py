@@ -10,6 +10,18 @@ from app.sandbox.taleez import TaleezAccountSeed
 DEMO_ACCOUNT = "demo"
 DEMO_API_KEY = "demo-lucca-api-key"
 USER_ROLE_ID = 55
+# The demo account's OAuth client (Lucca's "integration key"), with every scope the service's features use.
+DEMO_OAUTH_CLIENT_ID = "demo-oauth-client"
+DEMO_OAUTH_CLIENT_SECRET = "demo-oauth-secret"  # noqa: S105 (a public demo value, like the Lucca demo key)
+DEMO_OAUTH_SCOPES = (
+    "employees.readonly",
+    "employments.readonly",
+    "job-positions.readonly",
+    "departments.readonly",
+    "business-establishments.readonly",
+    "legal-entities.readonly",
+    "webhook-endpoints.readwrite",
+)
 DEMO_TALEEZ_ACCOUNT = "demo"
 DEMO_TALEEZ_SECRET = "demo-taleez-secret"  # noqa: S105 (a public demo value, like the Lucca demo key)
 # 2026-01-05 09:00:00 UTC, fixed so the demo answers the same every run.
@@ -52,6 +64,13 @@ def demo_seed_payload() -> dict[str, Any]:
             {"id": 12, "name": "People", "code": "PEOPLE", "hierarchy": "/12/", "headId": None},
         ],
         "roles": [{"id": USER_ROLE_ID, "name": "User"}],
+        "oauth_clients": [
+            {
+                "client_id": DEMO_OAUTH_CLIENT_ID,
+                "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+                "scopes": list(DEMO_OAUTH_SCOPES),
+            }
+        ],
         "users": [
             demo_user(100, "Claire", "Martin", 10, dtContractStart="2019-03-01", jobTitle="CTO"),
             demo_user(

@@ -56,6 +56,10 @@ class Token:
     scopes: frozenset[str]
     expires_at: float
 
+    def expired_at(self, moment: float) -> "Token":
+        """The same token, expiring at `moment` (a control shortening its life)."""
+        return Token(self.client_id, self.scopes, min(self.expires_at, moment))
+
 
 @dataclass(frozen=True)
 class Change:
