@@ -24,6 +24,7 @@ from app.routers import (
     connector_checks,
     connectors,
     console,
+    directory,
     elevo,
     operations,
     runs,
@@ -109,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, operations)
+    routers = (
+        webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations
+    )  # fmt: skip
     for module in (*routers, console):
         app.include_router(module.router)
     # The webhooks are answered before FastAPI's own request handling (app.direct_routes).

@@ -300,17 +300,19 @@ class LuccaClient:
         with self._reading(path):
             return [Establishment.model_validate(item) for item in items]
 
-    async def list_departments(self) -> list[Department]:
-        """Every department."""
+    async def list_departments(self, *, fresh: bool = False) -> list[Department]:
+        """Every department; `fresh` reads Lucca rather than the account's shared cache (and refreshes the cache)."""
         path = "/organization/structure/api/departments"
-        items = await self._cached("departments", path, {})
+        items = await self._cached("departments", path, {}, fresh=fresh)
         with self._reading(path):
             return [Department.model_validate(item) for item in items]
 
-    async def _cached(self, name: str, path: str, params: Mapping[str, str]) -> list[Any]:
+    async def _cached(self, name: str, path: str, params: Mapping[str, str], fresh: bool = False) -> list[Any]:
         """A v4 list, through the account's shared Redis cache when there is one and the key opens the account."""
         key = f"lucca:cache:{self._access.account}:{name}"
-        cached = await self._cache.get(key) if self._cache is not None and await self._access.proven() else None
+        cached = None
+        if not fresh and self._cache is not None and await self._access.proven():
+            cached = await self._cache.get(key)
         if cached is not None:
             items: list[Any] = json.loads(cached)
             return items

@@ -125,7 +125,8 @@ class LegacyDirectory:
             yield [person_from_v3(user) for user in page]
 
     async def departments(self) -> list[DirectoryDepartment]:
-        return [department_from_v4(department) for department in await self._lucca.list_departments()]
+        departments = await self._lucca.list_departments(fresh=True)
+        return [department_from_v4(department) for department in departments]
 
     async def employees_by_id(self, lucca_ids: Sequence[int]) -> list[DirectoryPerson]:
         # The directory's fields (modifiedAt and the `e_` fields too), former employees included: 1,000 ids a call.

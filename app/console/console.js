@@ -10,7 +10,8 @@ const WEBHOOK_KINDS = ["softgarden", "cards"];
 const STATUSES = ["queued", "running", "succeeded", "partial", "failed"];
 const UNFINISHED = ["queued", "running"];
 const RETRYABLE = ["failed", "partial"];
-const OUTCOMES = ["created", "linked", "updated", "skipped", "suspended", "failed"];
+// `added` and `gone` are counted by the directory's full sync only.
+const OUTCOMES = ["added", "created", "linked", "updated", "skipped", "suspended", "gone", "failed"];
 const CARDS_STATUSES = {
   imported: "Imported",
   not_imported: "Not imported",

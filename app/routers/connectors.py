@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.auth import TenantDep
 from app.db import SessionDep
+from app.directory import sync as directory_sync
 from app.errors import answers
 from app.json_body import json_body, openapi_body
 from app.models import Tenant
+from app.queue import commit_then_enqueue
 from app.schemas.connector import (
     CARDS_EXAMPLE,
     ELEVO_EXAMPLE,
@@ -52,9 +54,18 @@ async def change_connector(
     kind: str,
     body: ConnectorPut | ConnectorPatch,
 ) -> ConnectorRead:
-    """A PUT or PATCH through its service function, with the app's secret box and URL rule."""
+    """A PUT or PATCH through its service function, with the app's secret box and URL rule; the directory's copy
+    follows (the first connector that reads it starts its first full sync)."""
     state = request.app.state
-    return await change(session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams)
+    connector = await change(session, state.services.box, tenant, kind, body, state.settings.allow_http_upstreams)
+    await follow_directory(request, tenant, session)
+    return connector
+
+
+async def follow_directory(request: Request, tenant: Tenant, session: SessionDep) -> None:
+    first_sync = await directory_sync.ensure_directory(session, tenant)
+    if first_sync is not None:
+        await commit_then_enqueue(session, request.app.state.services.redis, first_sync.id)
 
 
 async def read_connector(tenant: Tenant, session: SessionDep, kind: str) -> ConnectorRead:
@@ -62,8 +73,10 @@ async def read_connector(tenant: Tenant, session: SessionDep, kind: str) -> Conn
     return connectors.read_connector(connector, connectors.connector_kind(kind))
 
 
-async def delete_connector(tenant: Tenant, session: SessionDep, kind: str) -> Response:
+async def delete_connector(request: Request, tenant: Tenant, session: SessionDep, kind: str) -> Response:
     await session.delete(await connectors.find_connector(session, tenant, kind))
+    await session.flush()
+    await follow_directory(request, tenant, session)
     return Response(status_code=204)
 
 
@@ -86,8 +99,8 @@ def add_kind_routes(name: str) -> None:
     async def read(tenant: TenantDep, session: SessionDep) -> ConnectorRead:
         return await read_connector(tenant, session, name)
 
-    async def delete(tenant: TenantDep, session: SessionDep) -> Response:
-        return await delete_connector(tenant, session, name)
+    async def delete(request: Request, tenant: TenantDep, session: SessionDep) -> Response:
+        return await delete_connector(request, tenant, session, name)
 
     put_description = "Create or replace the connector with all its settings."
     if kind.receives_webhooks:
@@ -158,8 +171,8 @@ async def read_other_kind(tenant: TenantDep, kind: str, session: SessionDep) -> 
 
 
 @router.delete("/{kind}", include_in_schema=False, status_code=204)
-async def delete_other_kind(tenant: TenantDep, kind: str, session: SessionDep) -> Response:
-    return await delete_connector(tenant, session, kind)
+async def delete_other_kind(request: Request, tenant: TenantDep, kind: str, session: SessionDep) -> Response:
+    return await delete_connector(request, tenant, session, kind)
 
 
 @router.post("/{kind}/rotate-token", include_in_schema=False, response_model=WebhookToken)

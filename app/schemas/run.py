@@ -14,6 +14,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.schemas.common import RequestBody
 from app.schemas.connector import KINDS
@@ -30,6 +31,17 @@ class RunCounts(BaseModel):
     skipped: int = 0
     suspended: int = 0
     failed: int = 0
+    # Only the directory's full sync (`directory_sync`) has these; other runs' counts keep their shape.
+    added: int | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="directory_sync only: people new to the copy (`updated`: people changed in it).",
+    )
+    gone: int | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="directory_sync only: people no longer in Lucca, marked gone after a complete read.",
+    )
 
 
 class RunRead(BaseModel):
@@ -84,13 +96,19 @@ def iso_text(value: Any) -> Any:
 Moment = Annotated[AwareDatetime, BeforeValidator(iso_text)]
 
 
+# Runs' connectors: the connector kinds, and `lucca` for the work of the tenant's Lucca account (the directory).
+RUN_CONNECTORS = (*KINDS, "lucca")
+
+
 def known_kind(value: str) -> str:
-    if value not in KINDS:
-        raise ValueError(f"must be one of {', '.join(KINDS)}")
+    if value not in RUN_CONNECTORS:
+        raise ValueError(f"must be one of {', '.join(RUN_CONNECTORS)}")
     return value
 
 
-ConnectorName = Annotated[StrictStr, AfterValidator(known_kind), Field(json_schema_extra={"enum": list(KINDS)})]
+ConnectorName = Annotated[
+    StrictStr, AfterValidator(known_kind), Field(json_schema_extra={"enum": list(RUN_CONNECTORS)})
+]
 
 
 class RetryFailed(RequestBody):

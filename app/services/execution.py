@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
 from app.clients.ratelimit import GiveWay
 from app.db import Sessionmaker
+from app.directory import sync as directory_sync
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
@@ -32,6 +33,7 @@ LOCK_WAIT_MAX_SECONDS = 3.0
 LOCK_WAIT_GROWTH = 1.25
 
 Operation = Callable[[Services, Run, Tenant, Connector, RunLog], Awaitable[None]]
+Work = Callable[[Services, Run, Tenant, RunLog], Awaitable[None]]
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     (softgarden.SOURCE, softgarden.OPERATION): softgarden.process_hire,
@@ -40,6 +42,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     (cards_users.SOURCE, cards_users.DEPARTMENTS_IMPORT): cards_users.process_departments_import,
     (cards_stats.SOURCE, cards_stats.STATS_SYNC): cards_stats.process_stats_sync,
     (elevo.SOURCE, elevo.PEOPLE_SYNC): elevo.process_people_sync,
+}
+# Work of the tenant's Lucca account itself, which has no connector to be enabled.
+ACCOUNT_OPERATIONS: dict[tuple[str, str], Work] = {
+    (directory_sync.SOURCE, directory_sync.OPERATION): directory_sync.process_directory_sync,
 }
 
 
@@ -65,14 +71,15 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         # An earlier attempt did the work and stopped (its deadline, a dying worker) just before closing the run.
         await finish_run(services.sessionmaker, run_id)
         return None
-    if connector is None or not connector.enabled:
+    work = work_of(run, connector)
+    if work is None:
         message = f"The {run.connector} connector is disabled or removed: nothing was done. Retry once it is back."
         await fail_at_once(services, run_log, run.connector, message)
         return None
     counted = streak.failures
     working = dataclasses.replace(services, retry=services.retry.following(streak))
     try:
-        await OPERATIONS[(run.connector, run.operation)](working, run, tenant, connector, run_log)
+        await work(working, run, tenant, run_log)
     except PartnerUnavailable as outage:
         # Raised without going through PartnerHTTP, which counts its own (since the start, or the last progress).
         if streak.failures == (0 if run_log.progressed else counted):
@@ -101,6 +108,21 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         return await postpone(services, run, run_log, setback, streak)
     await finish_run(services.sessionmaker, run_id)
     return None
+
+
+def work_of(run: Run, connector: Connector | None) -> Work | None:
+    """The run's operation; None when it needs its connector and that is disabled or removed."""
+    key = (run.connector, run.operation)
+    if key in ACCOUNT_OPERATIONS:
+        return ACCOUNT_OPERATIONS[key]
+    if connector is None or not connector.enabled:
+        return None
+    operation = OPERATIONS[key]
+
+    async def work(services: Services, run: Run, tenant: Tenant, run_log: RunLog) -> None:
+        await operation(services, run, tenant, connector, run_log)
+
+    return work
 
 
 async def fail_at_once(services: Services, run_log: RunLog, source: str, message: str) -> None:

@@ -1,4 +1,7 @@
-"""Nightly jobs of connectors (contract 5.5): once per local day per tenant, whichever workers are running.
+"""Nightly jobs (contract 5.5): once per local day per tenant, whichever workers are running.
+
+A job belongs to a connector (its settings say whether and when) or to the tenant's Lucca account (the
+directory's full sync, kept while a connector that reads the directory is enabled).
 
 A job is due when its local hour has passed since the later of its last scheduled run and the moment it was
 enabled: a service that was down at that hour catches up when it is back (once, however long it was down), and
@@ -16,7 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Sessionmaker
@@ -25,6 +28,9 @@ from app.models.base import utcnow
 from app.services.runs import new_run
 
 log = logging.getLogger(__name__)
+
+# The connector of a schedule that has none: a job of the tenant's Lucca account (the directory's full sync).
+LUCCA = "lucca"
 
 
 @dataclass(frozen=True)
@@ -77,29 +83,42 @@ async def follow_settings(
     jobs: Sequence[ScheduledJob],
     now: datetime | None = None,
 ) -> None:
-    """Keep the connector's schedules in step with its settings, in the request's transaction: enabling starts
-    the wait for the next local hour; disabling stops it; a new hour moves it."""
-    now = now or utcnow()
+    """Keep the connector's schedules in step with its settings, in the request's transaction."""
     for job in jobs:
         enabled, hour = job.plan(connector)
-        schedule = await session.scalar(
-            select(Schedule)
-            .where(Schedule.connector_id == connector.id, Schedule.operation == job.operation)
-            .with_for_update()
-        )
-        if schedule is None:
-            if not enabled:
-                continue
-            schedule = Schedule(tenant_id=tenant.id, connector_id=connector.id, operation=job.operation)
-            session.add(schedule)
+        await keep_schedule(session, tenant, connector.id, job.operation, enabled, hour, now)
+
+
+async def keep_schedule(
+    session: AsyncSession,
+    tenant: Tenant,
+    connector_id: uuid.UUID | None,
+    operation: str,
+    enabled: bool,
+    hour: int,
+    now: datetime | None = None,
+) -> None:
+    """Keep one nightly job in step, in the request's transaction: enabling starts the wait for the next local
+    hour; disabling stops it; a new hour moves it. Without a connector, it is a job of the tenant's Lucca account."""
+    now = now or utcnow()
+    found = select(Schedule).where(Schedule.tenant_id == tenant.id, Schedule.operation == operation)
+    found = found.where(
+        Schedule.connector_id.is_(None) if connector_id is None else Schedule.connector_id == connector_id
+    )
+    schedule = await session.scalar(found.with_for_update())
+    if schedule is None:
         if not enabled:
-            schedule.enabled_at = None
-        elif schedule.enabled_at is None:
-            schedule.enabled_at = now
-        schedule.hour = hour
-        schedule.timezone = tenant.timezone
-        after = due_after(schedule)
-        schedule.due_at = None if after is None else next_due(after, tenant.timezone, hour)
+            return
+        schedule = Schedule(tenant_id=tenant.id, connector_id=connector_id, operation=operation)
+        session.add(schedule)
+    if not enabled:
+        schedule.enabled_at = None
+    elif schedule.enabled_at is None:
+        schedule.enabled_at = now
+    schedule.hour = hour
+    schedule.timezone = tenant.timezone
+    after = due_after(schedule)
+    schedule.due_at = None if after is None else next_due(after, tenant.timezone, hour)
     await session.flush()
 
 
@@ -111,8 +130,8 @@ async def claim_due_runs(sessionmaker: Sessionmaker, now: datetime | None = None
     now = now or utcnow()
     async with sessionmaker() as session:
         found = await session.execute(
-            select(Schedule, Connector.kind, Tenant)
-            .join(Connector, Connector.id == Schedule.connector_id)
+            select(Schedule, func.coalesce(Connector.kind, LUCCA), Tenant)
+            .outerjoin(Connector, Connector.id == Schedule.connector_id)
             .join(Tenant, Tenant.id == Schedule.tenant_id)
             .where(
                 Schedule.due_at.is_not(None),

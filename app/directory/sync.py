@@ -1,0 +1,173 @@
+"""The directory's full sync (CONTRACT section 13): a run that reads every employee and department of a tenant's
+Lucca, writes the copy a page at a time, and only after a read that completed marks gone who it did not see.
+
+A page is written with the run's progress in one transaction, so a read cut half way (a worker killed, Lucca down)
+leaves the copy as it was plus what it read, and removes nobody; the run's next attempt reads again from the start
+(the writes are idempotent) and still sweeps only after its read completed. One full sync at a time per tenant:
+the directory's state row names the sync under way, and a second request gets that run.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.lucca_directory import DirectoryDepartment, DirectoryReader, LegacyDirectory
+from app.directory import store
+from app.models import Connector, Run, Tenant
+from app.models.base import utcnow
+from app.models.directory import DirectoryState
+from app.services.context import Services
+from app.services.run_log import RunLog
+from app.services.runs import new_run
+from app.services.schedules import LUCCA, keep_schedule
+
+SOURCE = LUCCA
+OPERATION = "directory_sync"
+UNDER_WAY = ("queued", "running")
+# The connectors that read the copy: while one is enabled, the copy is kept (a full sync every night).
+DIRECTORY_READERS = ("cards", "elevo")
+NIGHTLY_HOUR = 1
+
+
+async def start_full_sync(session: AsyncSession, tenant: Tenant, trigger: str) -> Run:
+    """A full sync of the tenant's directory, stored for the caller to commit then queue; the sync already queued or
+    running when there is one (its state row is the lock, so two requests at once get the same run)."""
+    state = await store.ensure_state(session, tenant.id, lock=True)
+    current = await sync_under_way(session, state)
+    if current is not None:
+        return current
+    run = new_run(tenant, SOURCE, OPERATION, trigger, {})
+    session.add(run)
+    await session.flush()
+    state.sync_run_id = run.id
+    state.sync_progress = 0
+    await session.flush()
+    return run
+
+
+async def sync_under_way(session: AsyncSession, state: DirectoryState) -> Run | None:
+    if state.sync_run_id is None:
+        return None
+    run = await session.get(Run, state.sync_run_id)
+    return run if run is not None and run.status in UNDER_WAY else None
+
+
+async def ensure_directory(session: AsyncSession, tenant: Tenant) -> Run | None:
+    """Keep the copy in step with the tenant's connectors, in the request's transaction: while one that reads the
+    directory is enabled, a full sync runs every night at 01:00 local; the first one enabled starts a full sync
+    when none ever completed or is under way (returned, for the caller to queue after its commit)."""
+    reading = await session.scalar(
+        select(
+            exists().where(
+                Connector.tenant_id == tenant.id, Connector.kind.in_(DIRECTORY_READERS), Connector.enabled.is_(True)
+            )
+        )
+    )
+    if not reading:
+        await keep_schedule(session, tenant, None, OPERATION, enabled=False, hour=NIGHTLY_HOUR)
+        return None
+    state = await store.ensure_state(session, tenant.id, lock=True)
+    await keep_schedule(session, tenant, None, OPERATION, enabled=True, hour=NIGHTLY_HOUR)
+    if state.last_full_sync_at is not None or await sync_under_way(session, state) is not None:
+        return None
+    return await start_full_sync(session, tenant, "api")
+
+
+def directory_reader(services: Services, tenant: Tenant) -> DirectoryReader:
+    return LegacyDirectory(services.lucca(tenant))
+
+
+async def process_directory_sync(services: Services, run: Run, tenant: Tenant, log: RunLog) -> None:
+    """The queued run's work: read every employee then every department, a page at a time; sweep once complete."""
+    started_at = await take_turn(services, run, tenant, log)
+    if started_at is None:
+        return
+    reader = directory_reader(services, tenant)
+    read = 0
+    async for page in reader.employee_pages():
+        read += len(page)
+        async with services.sessionmaker.begin() as session:
+            written = await store.upsert_people(session, tenant.id, page, seen_by=run.id, read_at=utcnow())
+            await add_to_state(session, run.id, {"added": written.added, "updated": written.updated})
+            await session.execute(
+                update(DirectoryState)
+                .where(DirectoryState.tenant_id == tenant.id, DirectoryState.sync_run_id == run.id)
+                .values(sync_progress=read)
+            )
+    departments = await reader.departments()
+    async with services.sessionmaker.begin() as session:
+        summary = await complete(session, run, tenant, reader, read, departments, started_at)
+    await log.event("note", "directory", summary)
+
+
+async def take_turn(services: Services, run: Run, tenant: Tenant, log: RunLog) -> datetime | None:
+    """Make this run the tenant's sync under way and return when its read started (an earlier attempt's start: rows
+    it saw keep its mark); None when another sync is under way (this one leaves the work to it)."""
+    async with services.sessionmaker.begin() as session:
+        state = await store.ensure_state(session, tenant.id, lock=True)
+        current = await sync_under_way(session, state)
+        if current is not None and current.id != run.id:
+            await log.event("note", "directory", f"Full sync {current.id} was already reading the directory: "
+                                                 "this run left the work to it.")  # fmt: skip
+            return None
+        state.sync_run_id = run.id
+        state.sync_progress = 0
+        stored = await session.get(Run, run.id, with_for_update=True)
+        assert stored is not None
+        started = stored.state.get("read_started_at")
+        if started is None:
+            started = utcnow().isoformat()
+            stored.state = {**stored.state, "read_started_at": started}
+    return datetime.fromisoformat(started)
+
+
+async def add_to_state(session: AsyncSession, run_id: uuid.UUID, amounts: dict[str, int]) -> dict[str, Any]:
+    """Add to the counters the run keeps in its state (they outlive an attempt cut half way)."""
+    run = await session.get(Run, run_id, with_for_update=True)
+    assert run is not None
+    run.state = {**run.state, **{key: run.state.get(key, 0) + amount for key, amount in amounts.items()}}
+    return run.state
+
+
+async def complete(
+    session: AsyncSession,
+    run: Run,
+    tenant: Tenant,
+    reader: DirectoryReader,
+    read: int,
+    departments: list[DirectoryDepartment],
+    started_at: datetime,
+) -> str:
+    """The read completed: write the departments, sweep who it did not see; returns what changed, in words."""
+    now = utcnow()
+    teams = await store.upsert_departments(session, tenant.id, departments, seen_by=run.id, read_at=now)
+    gone = await store.sweep(session, tenant.id, run.id, now, started_at=started_at)
+    await store.note_fresh(session, tenant.id, now)
+    await store.note_notices(session, tenant.id, reader.notices)
+    state = await store.ensure_state(session, tenant.id, lock=True)
+    state.last_full_sync_at = now
+    totals = await add_to_state(session, run.id, {})
+    added, updated = totals.get("added", 0), totals.get("updated", 0)
+    stored = await session.get(Run, run.id, with_for_update=True)
+    assert stored is not None
+    stored.counts = {
+        **stored.counts,
+        "total": read + gone,
+        "added": added,
+        "updated": updated,
+        # People read and found as the copy had them.
+        "skipped": max(read - added - updated, 0),
+        "gone": gone,
+    }
+    return (
+        f"Read {people(read)} and {len(departments)} department{'' if len(departments) == 1 else 's'} from Lucca: "
+        f"{added} added, {updated} changed, {gone} no longer in Lucca (marked gone); "
+        f"departments: {teams.added} added, {teams.updated} changed."
+    )
+
+
+def people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"

@@ -1,0 +1,202 @@
+"""The directory's full sync end to end: the API over TCP, real arq workers, the sandbox's Lucca over HTTP."""
+
+import json
+import math
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.sandbox.demo import demo_seed_payload, demo_user
+from tests.e2e.conftest import drain_queue, events_of, run_of
+from tests.factories import TenantHandle, create_tenant
+from tests.sandbox_server import LuccaAccount, SandboxServer
+
+DIRECTORY_USERS = "/api/v3/users"
+DEPARTMENTS = "/organization/structure/api/departments"
+
+
+def directory_seed(people: int) -> dict[str, Any]:
+    """The demo account with `people` employees, some former, some with an `e_` field, one reporting to another."""
+    users = [
+        demo_user(
+            1000 + n,
+            f"First{n}",
+            f"Last{n}",
+            10 + n % 3,
+            jobTitle=f"Job {n % 7}",
+            employeeNumber=f"E{n:05d}",
+            dtContractStart="2020-01-01",
+            dtContractEnd="2023-12-31" if n % 10 == 0 else None,
+            managerId=1000 if n else None,
+            extendedData={"e_elevo_skip": n % 5 == 0} if n % 2 else {},
+        )
+        for n in range(people)
+    ]
+    return {**demo_seed_payload(), "users": users}
+
+
+@pytest.fixture
+def directory_lucca(sandbox: SandboxServer) -> LuccaAccount:
+    return sandbox.new_lucca_account(**directory_seed(2_500))
+
+
+async def tenant_on(client: httpx.AsyncClient, lucca: LuccaAccount, slug: str = "acme") -> TenantHandle:
+    return await create_tenant(client, slug, base_url=lucca.base_url, api_key=lucca.api_key)
+
+
+async def full_sync(client: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, Any]:
+    """Ask for a full sync, let the workers run it, and return its run."""
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync", headers=tenant.auth)
+    assert answer.status_code == 202, answer.text
+    await drain_queue()
+    return await run_of(client, tenant, answer.json()["run_id"])
+
+
+async def directory(client: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, Any]:
+    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/lucca/directory", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    state: dict[str, Any] = answer.json()
+    return state
+
+
+async def copy_of(database: str, slug: str) -> dict[int, dict[str, Any]]:
+    """The tenant's copy as its table holds it, by Lucca id."""
+    connection = await asyncpg.connect(database.replace("+asyncpg", ""))
+    try:
+        rows = await connection.fetch(
+            "SELECT e.* FROM directory_employees e JOIN tenants t ON t.id = e.tenant_id "
+            "WHERE t.slug = $1 AND t.deleted_at IS NULL",
+            slug,
+        )
+    finally:
+        await connection.close()
+    return {row["lucca_id"]: dict(row) for row in rows}
+
+
+def as_copied(user: dict[str, Any]) -> dict[str, Any]:
+    """What the copy should hold of a sandbox user."""
+    return {
+        "first_name": user["firstName"],
+        "last_name": user["lastName"],
+        "email": user["mail"],
+        "employee_number": user.get("employeeNumber"),
+        "job_title": user.get("jobTitle"),
+        "department_id": user.get("departmentId"),
+        "manager_id": user.get("managerId"),
+        "legal_entity_id": user.get("legalEntityId"),
+        "contract_start": (user.get("dtContractStart") or "")[:10] or None,
+        "contract_end": (user.get("dtContractEnd") or "")[:10] or None,
+        "extended": user.get("extendedData") or {},
+    }
+
+
+def stored(row: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: row[key] for key in ("first_name", "last_name", "email", "employee_number", "job_title")}
+    kept.update({key: row[key] for key in ("department_id", "manager_id", "legal_entity_id")})
+    kept["contract_start"] = row["contract_start"] and row["contract_start"].isoformat()
+    kept["contract_end"] = row["contract_end"] and row["contract_end"].isoformat()
+    kept["extended"] = json.loads(row["extended"]) if isinstance(row["extended"], str) else row["extended"]
+    return kept
+
+
+def lucca_reads(lucca: LuccaAccount) -> list[str]:
+    return [call["path"] for call in lucca.calls()["items"] if call["method"] == "GET"]
+
+
+async def test_a_full_sync_through_the_key_copies_every_person_in_few_calls(
+    client: httpx.AsyncClient, directory_lucca: LuccaAccount, migrated_database: str
+) -> None:
+    tenant = await tenant_on(client, directory_lucca)
+    before = await directory(client, tenant)
+    assert before["sync"] == {"status": "none", "progress": 0, "run_id": None}
+    assert before["employees"] == 0 and before["lag_seconds"] is None and before["mode"] == "polling"
+
+    run = await full_sync(client, tenant)
+
+    assert run["status"] == "succeeded", run
+    assert run["connector"] == "lucca" and run["operation"] == "directory_sync" and run["trigger"] == "api"
+    assert run["counts"] == {"total": 2500, "created": 0, "linked": 0, "updated": 0, "skipped": 0,
+                             "suspended": 0, "failed": 0, "added": 2500, "gone": 0}  # fmt: skip
+    users = {user["id"]: user for user in directory_lucca.users()}
+    copy = await copy_of(migrated_database, tenant.slug)
+    assert set(copy) == set(users)
+    assert {lucca_id: stored(row) for lucca_id, row in copy.items()} == {
+        lucca_id: as_copied(user) for lucca_id, user in users.items()
+    }
+    assert all(row["gone_at"] is None and row["seen_by"] is not None for row in copy.values())
+    # ⌈N/1000⌉ user pages (+1 when N is a multiple of 1,000) and the departments: ⌈N/1000⌉ + 2 at most.
+    reads = lucca_reads(directory_lucca)
+    assert len(reads) <= math.ceil(2500 / 1000) + 2, reads
+    assert reads.count(DIRECTORY_USERS) == 3
+
+    state = await directory(client, tenant)
+    assert state["employees"] == 2500 and state["departments"] == 3
+    assert state["sync"] == {"status": "ready", "progress": 2500, "run_id": run["id"]}
+    assert state["last_full_sync_at"] is not None and state["last_change_at"] is not None
+    assert state["lag_seconds"] is not None and state["lag_seconds"] >= 0
+    assert state["webhook"] == {"status": "none", "message": None} and state["notices"] == []
+    events = events_of(client, tenant, run["id"])
+    assert any("2,500 people and 3 departments" in event["message"] for event in await events)
+
+    # Nothing changed in Lucca: a second sync changes no row and says so.
+    seqs = {lucca_id: row["change_seq"] for lucca_id, row in copy.items()}
+    again = await full_sync(client, tenant)
+    assert again["status"] == "succeeded"
+    assert again["counts"]["added"] == 0 and again["counts"]["updated"] == 0 and again["counts"]["skipped"] == 2500
+    after = await copy_of(migrated_database, tenant.slug)
+    assert {lucca_id: row["change_seq"] for lucca_id, row in after.items()} == seqs
+
+
+async def test_a_sync_cut_half_way_removes_nobody_and_the_next_complete_one_marks_the_deleted_gone(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    seed = directory_seed(1_200)
+    lucca = sandbox.new_lucca_account(**seed)
+    tenant = await tenant_on(client, lucca)
+    assert (await full_sync(client, tenant))["status"] == "succeeded"
+
+    # Person 1001 is deleted in Lucca, 1002 renamed; then Lucca refuses the departments: the read never completes.
+    users = [user for user in seed["users"] if user["id"] != 1001]
+    users = [{**user, "lastName": "Renamed"} if user["id"] == 1002 else user for user in users]
+    sandbox.control.put(f"/lucca/accounts/{lucca.name}", json={**seed, "users": users}).raise_for_status()
+    lucca.add_faults({"status": 400, "match": f"GET {DEPARTMENTS}"})
+    cut = await full_sync(client, tenant)
+
+    assert cut["status"] == "failed" and cut["error"], cut
+    assert "gone" not in cut["counts"] or cut["counts"]["gone"] == 0
+    copy = await copy_of(migrated_database, tenant.slug)
+    assert copy[1001]["gone_at"] is None, "a read that did not complete removed someone"
+    assert copy[1002]["last_name"] == "Renamed"  # the pages it read are kept
+    state = await directory(client, tenant)
+    assert state["employees"] == 1200 and state["sync"]["status"] == "failed"
+    assert any(event["level"] == "error" for event in await events_of(client, tenant, cut["id"]))
+
+    complete = await full_sync(client, tenant)
+    assert complete["status"] == "succeeded"
+    assert complete["counts"]["gone"] == 1 and complete["counts"]["total"] == 1200
+    copy = await copy_of(migrated_database, tenant.slug)
+    assert copy[1001]["gone_at"] is not None
+    assert [lucca_id for lucca_id, row in copy.items() if row["gone_at"]] == [1001]
+    assert (await directory(client, tenant))["employees"] == 1199
+
+
+async def test_a_second_request_during_a_sync_gets_the_same_run(
+    client: httpx.AsyncClient, directory_lucca: LuccaAccount
+) -> None:
+    tenant = await tenant_on(client, directory_lucca)
+    path = f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync"
+    first = await client.post(path, headers=tenant.auth)
+    second = await client.post(path, headers=tenant.auth)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    loading = await directory(client, tenant)
+    assert loading["sync"] == {"status": "loading", "progress": 0, "run_id": first.json()["run_id"]}
+    await drain_queue()
+    listed = await client.get(
+        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "directory_sync"}, headers=tenant.auth
+    )
+    assert [run["status"] for run in listed.json()["items"]] == ["succeeded"]
+    third = await client.post(path, headers=tenant.auth)
+    assert third.json() != first.json()
