@@ -53,14 +53,16 @@ async def test_polling_finds_a_change_and_idle_polls_make_one_call(
 async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
     client: httpx.AsyncClient, lucca: LuccaAccount
 ) -> None:
-    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    handle = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     async with running_services() as services:
         tenant = await tenant_of(services, "acme")
         await fill_copy(services, tenant)
         lucca.add_faults({"status": 401, "count": 1, "match": "/api/v3/users"})
         await poll_now(services, tenant.id)
-        message = (await state_of(services, tenant.id)).poll_message
-        assert message is not None and "refused the credentials" in message
+        shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
+        assert shown.status_code == 200
+        assert "refused the credentials" in shown.json()["message"]
         await poll_now(services, tenant.id)
-        assert (await state_of(services, tenant.id)).poll_message is None
+        shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
+        assert shown.json()["message"] is None and shown.json()["mode"] == "polling"
         assert len(user_calls(lucca)) >= 2
