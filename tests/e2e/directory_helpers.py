@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 
 from app.config import Settings
@@ -76,17 +75,6 @@ async def state_of(services: Services, tenant_id: uuid.UUID) -> DirectoryState:
         found = await store.state(session, tenant_id)
     assert found is not None
     return found
-
-
-def change_user(lucca: LuccaAccount, user_id: int, **fields: Any) -> None:
-    """Change a person in the sandbox's Lucca as its admin would (through its API: `modifiedAt` moves)."""
-    answer = httpx.put(
-        f"{lucca.base_url}/api/v3/users/{user_id}",
-        json=fields,
-        headers={"Authorization": f"lucca application={lucca.api_key}"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def user_calls(lucca: LuccaAccount) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 import httpx
 
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from tests.e2e.directory_helpers import (
-    change_user,
     clear_calls,
     employee,
     fill_copy,
@@ -28,7 +28,7 @@ async def test_polling_finds_a_change_and_idle_polls_make_one_call(
         before = await employee(services, tenant.id, someone)
         assert before is not None and before.first_name != "Renamed"
 
-        change_user(lucca, someone, firstName="Renamed")
+        lucca.change_person(someone, firstName="Renamed")
         await poll_now(services, tenant.id)
         after = await employee(services, tenant.id, someone)
         assert after is not None and after.first_name == "Renamed"
@@ -66,3 +66,22 @@ async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
         shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
         assert shown.json()["message"] is None and shown.json()["mode"] == "polling"
         assert len(user_calls(lucca)) >= 2
+
+
+async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    oauth = {"client_id": DEMO_OAUTH_CLIENT_ID, "client_secret": DEMO_OAUTH_CLIENT_SECRET, "token_url": lucca.token_url}
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        someone = lucca.users()[0]["id"]
+        lucca.change_person(someone, lastName="Through-V5")
+        clear_calls(lucca)
+        await poll_now(services, tenant.id)
+        person = await employee(services, tenant.id, someone)
+        assert person is not None and person.last_name == "Through-V5"
+        counts = lucca.call_counts()
+        assert counts["v3"] == 0 and counts["v5"] >= 2  # employees' pages and the departments
+        assert (await state_of(services, tenant.id)).poll_message is None

@@ -13,7 +13,6 @@ from app.models.directory import LuccaEvent
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import (
     arm_webhook,
-    change_user,
     clear_calls,
     employee,
     fill_copy,
@@ -47,9 +46,9 @@ async def test_the_same_event_twice_is_applied_once_and_an_older_one_leaves_the_
         someone = lucca.users()[0]["id"]
         clear_calls(lucca)
 
-        change_user(lucca, someone, firstName="Older")
+        lucca.change_person(someone, firstName="Older")
         older_at = lucca.users()[0]["modifiedAt"]
-        change_user(lucca, someone, firstName="Newer")
+        lucca.change_person(someone, firstName="Newer")
         newer_at = lucca.users()[0]["modifiedAt"]
         # The newer event comes first, twice; the older one after it.
         assert await deliver(client, token, "evt-2", someone, newer_at) == 202
@@ -81,7 +80,7 @@ async def test_a_deleted_employee_is_marked_gone_and_many_changes_are_read_in_fe
         ids = [user["id"] for user in lucca.users()]
         clear_calls(lucca)
         for number, lucca_id in enumerate(ids):
-            change_user(lucca, lucca_id, jobTitle=f"Title {number}")
+            lucca.change_person(lucca_id, jobTitle=f"Title {number}")
             assert await deliver(client, token, f"evt-{lucca_id}", lucca_id, "2026-12-06T09:00:00Z") == 202
         unknown = max(ids) + 1000
         deleted = "2026-12-06T09:30:00Z"
