@@ -85,9 +85,12 @@ class WebhookEndpoint:
     created_at: str
     status: Literal["active", "suspended", "inactive"] = "inactive"
 
-    def wants(self, topic: str) -> bool:
-        """Whether events of this topic go to this endpoint."""
-        return self.status == "active" and topic in self.topics
+    def wants(self, topic: str, establishment_id: str | None) -> bool:
+        """Whether an event of this topic, about this business establishment, goes to this endpoint."""
+        if self.status != "active" or topic not in self.topics:
+            return False
+        wanted = self.business_establishments
+        return wanted is None or any(establishment.get("id") == establishment_id for establishment in wanted)
 
 
 @dataclass
@@ -112,9 +115,8 @@ class WebhookState:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    # Deliveries wait here while paused; `resume` sends them, in order or reversed.
+    # Deliveries wait in the queue while paused; `resume` sends them, in order or reversed.
     paused: bool = False
-    held: list[Delivery] = field(default_factory=list)
     queue: deque[Delivery] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: "asyncio.Task[None] | None" = None
