@@ -103,6 +103,10 @@ class LuccaV5Client:
         # What Lucca announced (Sunset, Deprecation, 410), in plain words, once each.
         self.notices: list[str] = []
 
+    @property
+    def client_id(self) -> str:
+        return self._tokens.client.client_id
+
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET `path` and decode its JSON body."""
         response = await self.request("GET", path, params=params)
@@ -195,7 +199,7 @@ class LuccaV5Client:
     async def _refusal(self, method: str, path: str, response: httpx.Response) -> LuccaRejected:
         """A final refusal in plain words: the client refused, the scope missing, or what Lucca's problem says."""
         status, said = response.status_code, problem_words(response)
-        client = f"OAuth client {self._tokens.client.client_id!r}"
+        client = f"OAuth client {self.client_id!r}"
         if status == 401:
             await self._access.refused()
             message = f"Lucca refused the token of {client} even fresh (HTTP 401): {said}"
@@ -261,8 +265,10 @@ def moment(value: Any) -> datetime | None:
 def person_from_v5(
     employee: Mapping[str, Any], position: Mapping[str, Any] | None, employment: Mapping[str, Any] | None
 ) -> DirectoryPerson:
-    """An employee with their applicable job-position (job title, department, manager) and employment (legal
-    entity, contract dates); changed when the latest of the three changed."""
+    """An employee with their applicable job-position (job title, department, manager, establishment) and
+    employment (contract dates); changed when the latest of the three changed. The copy's `legal_entity_id` is what
+    the legacy API calls `legalEntityId`: an establishment (v4's), which v5 puts on the job-position, so a copy read
+    through either API holds the same (the employment's `legalEntity` is the establishment's legal unit)."""
     position, employment = position or {}, employment or {}
     changes = [moment(part.get("lastUpdatedAt")) for part in (employee, position, employment)]
     return DirectoryPerson(
@@ -274,7 +280,7 @@ def person_from_v5(
         job_title=position.get("jobTitle"),
         department_id=ref_id(position.get("department")),
         manager_id=ref_id(position.get("manager")),
-        legal_entity_id=ref_id(employment.get("legalEntity")),
+        legal_entity_id=ref_id(position.get("businessEstablishment")),
         contract_start=day(employment.get("start")),
         contract_end=day(employment.get("end")),
         extended={},  # v5 has no `e_` fields

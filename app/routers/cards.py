@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import TenantDep
-from app.clients.lucca import LuccaClient
 from app.db import SessionDep
 from app.errors import answers
 from app.json_body import json_body, openapi_body
@@ -39,16 +38,16 @@ IMPORT_ANSWERS = answers(401, 404, 408, 409, 413, 415, 422, described=NO_CONNECT
 LinkReader = Callable[[AsyncSession, uuid.UUID, str], Awaitable[dict[int, int]]]
 
 
-async def links_and_lucca(
+async def space_links(
     request: Request, session: AsyncSession, tenant: Tenant, read_links: LinkReader
-) -> tuple[dict[int, int], LuccaClient]:
-    """The connector's links in its Cards space, and the tenant's Lucca. The request's database connection goes
-    back to the pool before Lucca is read: its rate limit may keep the listing waiting."""
+) -> dict[int, int]:
+    """The connector's links in its Cards space. The request's database connection goes back to the pool before
+    Lucca is read: its rate limit may keep the listing waiting."""
     services: Services = request.app.state.services
     settings = cards_users.cards_settings(services.box, await enabled_connector(session, tenant, cards_users.SOURCE))
     links = await read_links(session, tenant.id, settings.space_id)
     await session.commit()
-    return links, services.lucca(tenant)
+    return links
 
 
 @router.get("/users", response_model=CardsUserList, responses=LISTING_ANSWERS)
@@ -56,17 +55,18 @@ async def list_users(
     request: Request, tenant: TenantDep, session: SessionDep, status: CardsUserStatus | None = None
 ) -> CardsUserList:
     """Every current Lucca employee, whether imported into Cards, and whether they can be (an e-mail, unique)."""
-    links, lucca = await links_and_lucca(request, session, tenant, user_links)
+    links = await space_links(request, session, tenant, user_links)
     with partner_answers():
-        employees = await cards_users.current_employees(lucca)
+        employees = await cards_users.tenant_employees(request.app.state.services, tenant)
     return CardsUserList(items=cards_users.user_rows(employees, links, status))
 
 
 @router.get("/departments", response_model=CardsDepartmentList, responses=LISTING_ANSWERS)
 async def list_departments(request: Request, tenant: TenantDep, session: SessionDep) -> CardsDepartmentList:
     """Every active Lucca department, its current employees counted, and whether it is a Cards group yet."""
-    links, lucca = await links_and_lucca(request, session, tenant, group_links)
+    links = await space_links(request, session, tenant, group_links)
     with partner_answers():
+        lucca = request.app.state.services.lucca(tenant)
         departments = await lucca.list_departments()
         employees = await cards_users.current_employees(lucca)
     return CardsDepartmentList(items=cards_users.department_rows(departments, employees, links))

@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +63,29 @@ def cards_settings(box: SecretBox, connector: Connector) -> CardsSettings:
 async def current_employees(lucca: LuccaClient) -> list[LuccaUser]:
     """Every current employee, at Lucca's largest page: ⌈N/1000⌉ + 1 calls at most."""
     return await lucca.list_users(fields=EMPLOYEE_FIELDS, former_employees=False)
+
+
+async def tenant_employees(services: Services, tenant: Tenant) -> list[LuccaUser]:
+    """Every current employee: through the key when the tenant has one, else through the OAuth API (100 a call,
+    and the departments for their names)."""
+    if tenant.lucca_api_key_encrypted is not None:
+        return await current_employees(services.lucca(tenant))
+    reader = services.directory_reader(tenant)
+    names = {department.lucca_id: department.name for department in await reader.departments()}
+    today = datetime.now(ZoneInfo(tenant.timezone)).date()
+    return [
+        LuccaUser(
+            id=person.lucca_id,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            mail=person.email,
+            department_id=person.department_id,
+            department_name=names.get(person.department_id) if person.department_id is not None else None,
+        )
+        async for page in reader.employee_pages()
+        for person in page
+        if person.contract_end is None or person.contract_end >= today
+    ]
 
 
 def email_key(person: LuccaUser) -> str | None:
@@ -323,7 +348,7 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
     request = UsersImport.model_validate(run.input["request"])
     settings = cards_settings(services.box, connector)
     async with import_lock(services, settings):
-        employees = await current_employees(services.lucca(tenant))
+        employees = await tenant_employees(services, tenant)
         chosen = set(request.lucca_ids or ())
         wanted = employees if request.lucca_ids is None else [person for person in employees if person.id in chosen]
         unknown = sorted(chosen - {person.id for person in employees})

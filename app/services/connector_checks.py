@@ -31,9 +31,19 @@ PartnerCall = Callable[[Services, Tenant, Connector], Awaitable[str]]
 
 
 async def call_lucca(services: Services, tenant: Tenant, connector: Connector) -> str:
-    """`GET /api/v3/users?fields=id&paging=0,1`: one user id, which needs the key to read users."""
-    await first_page(services.lucca(tenant).user_pages(fields=("id",), former_employees=False, page_size=1))
-    return f"Lucca at {host_of(tenant.lucca_base_url)} accepted the API key."
+    """`GET /api/v3/users?fields=id&paging=0,1`: one user id, which needs the key to read users; without a key,
+    `GET /lucca-api/employees?limit=1` through the OAuth API (and a token request, which Lucca does not count)."""
+    if tenant.lucca_api_key_encrypted is not None:
+        await first_page(services.lucca(tenant).user_pages(fields=("id",), former_employees=False, page_size=1))
+        return f"Lucca at {host_of(tenant.lucca_base_url)} accepted the API key."
+    v5 = services.lucca_v5(tenant)
+    try:
+        await v5.get("/lucca-api/employees", {"limit": "1"})
+    except PartnerAuthFailed as refused:
+        # Its words name the refused client or the missing scope: not the API key's advice.
+        raise PartnerError(refused.partner, refused.message) from None
+    client = v5.client_id
+    return f"Lucca at {host_of(tenant.lucca_base_url)} accepted the OAuth client {client!r} (it may read employees)."
 
 
 async def call_taleez(services: Services, tenant: Tenant, connector: Connector) -> str:

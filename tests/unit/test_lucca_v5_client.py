@@ -346,7 +346,7 @@ async def test_employee_pages_follow_the_cursor_with_embedded_positions_and_empl
         job_title="Job 1",
         department_id=32,
         manager_id=416,
-        legal_entity_id=123,
+        legal_entity_id=5,  # the establishment, as the legacy API's legalEntityId
         contract_start=date(2024, 1, 1),
         contract_end=None,
         extended={},
