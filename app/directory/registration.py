@@ -152,12 +152,13 @@ def forget_endpoint(state: DirectoryState, message: str) -> None:
 
 def refused_words(refusal: PartnerRejected) -> str:
     """Why Lucca refused the endpoint, and what to do, in words an HR admin can act on."""
-    if isinstance(refusal, PartnerAuthFailed) or refusal.status in (401, 403):
-        return (
-            f"Lucca refused to register the webhook endpoint: {refusal.message}. Give the OAuth client the scope "
-            f"{WEBHOOK_SCOPES[0]} in Lucca (Administration > Integration keys); the directory is polled meanwhile."
-        )
-    return f"Lucca refused to register the webhook endpoint: {refusal.message}. The directory is polled meanwhile."
+    said = refusal.message.rstrip(". ")
+    scope = WEBHOOK_SCOPES[0]
+    refused_client = isinstance(refusal, PartnerAuthFailed) or refusal.status in (401, 403)
+    advice = f" Give the OAuth client the scope {scope} in Lucca's integration keys." if refused_client else ""
+    if scope in said:
+        advice = ""  # the refusal names it already
+    return f"Lucca refused to register the webhook endpoint: {said}.{advice} The directory is polled meanwhile."
 
 
 async def set_status(services: Services, tenant_id: uuid.UUID, status: str, message: str | None) -> None:
