@@ -127,15 +127,9 @@ class LuccaTokens:
 
     async def _request(self) -> str:
         """Ask the token URL for a token (form-encoded client-credentials grant) and store it for every process."""
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.client.client_id,
-            "client_secret": self.client.client_secret,
-            "scope": " ".join(self.scopes),
-        }
-        response = await self._http.request("POST", self._path, data=form, own_statuses=REFUSED_STATUSES)
+        response = await self._ask(self.scopes)
         if response.status_code in REFUSED_STATUSES:
-            raise self._refusal(response)
+            raise await self._refusal(response)
         try:
             body = response.json()
             token, lifetime = str(body["access_token"]), float(body["expires_in"])
@@ -146,15 +140,32 @@ class LuccaTokens:
         await self._redis.set(self._key, stored, ex=max(1, int(lifetime)))
         return token
 
-    def _refusal(self, response: httpx.Response) -> LuccaAuthFailed:
+    async def _ask(self, scopes: Sequence[str]) -> httpx.Response:
+        """One token request (form-encoded client-credentials grant); a refusal is returned, not raised."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client.client_id,
+            "client_secret": self.client.client_secret,
+            "scope": " ".join(scopes),
+        }
+        return await self._http.request("POST", self._path, data=form, own_statuses=REFUSED_STATUSES)
+
+    async def _missing_scopes(self) -> list[str]:
+        """Which scopes the client may not have, each asked alone (only once Lucca refused them together, which
+        does not say which one it refused); all of them when none is refused alone."""
+        if len(self.scopes) == 1:
+            return list(self.scopes)
+        missing = [scope for scope in self.scopes if oauth_error(await self._ask((scope,)))[0] == "invalid_scope"]
+        return missing or list(self.scopes)
+
+    async def _refusal(self, response: httpx.Response) -> LuccaAuthFailed:
         """A refused client or scope, in words that name it."""
         error, said = oauth_error(response)
         client = f"OAuth client {self.client.client_id!r}"
         if error == "invalid_scope":
-            message = (
-                f"Lucca refused the scopes asked for {client}: {' '.join(self.scopes)} ({said}). Give the client "
-                "these scopes in Lucca's integration keys."
-            )
+            missing = await self._missing_scopes()
+            which = f"the scope {missing[0]}" if len(missing) == 1 else f"the scopes {', '.join(missing)}"
+            message = f"Lucca refused {client} {which} ({said}): give the client {which} in Lucca's integration keys."
         elif error in ("invalid_client", "unauthorized_client") or response.status_code == 401:
             message = (
                 f"Lucca refused {client} ({said}): check its client_id and client_secret (Lucca's integration keys)."
