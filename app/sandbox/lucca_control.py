@@ -32,7 +32,6 @@ SURFACES = (("/api/v3/", "v3"), ("/organization/", "v4"), ("/lucca-api/", "v5"),
 
 def person_record(request: Request, lucca: LuccaAccount, user_id: int) -> dict[str, Any]:
     """The person as the legacy API returns them, every field."""
-    lucca.public_url = f"{str(request.base_url).rstrip('/')}/{lucca.name}"
     return UserView.of(request, lucca, lucca.name).render(lucca.users[user_id], FULL_USER_FIELDS)
 
 
