@@ -312,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
                     user["id"]
                     for user in expect(control.get(f"/_sandbox/lucca/accounts/{account}/users"), 200, "users")["items"]
                 ]
-                tenant_id = asyncio.run(tenant_id(config.database_url.replace("+asyncpg", ""), mode))
+                tenant_id = asyncio.run(tenant_id_of(config.database_url.replace("+asyncpg", ""), mode))
                 plan[mode] = {"account": account, "tenant": tenant, "people": people, "id": tenant_id}
             say("hooks: waiting for the webhook endpoint to be active")
             wait_for_webhook(api, plan["hooks"]["tenant"])
@@ -326,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
         return finish(BENCH, checks, results)
 
 
-async def tenant_id(database_url: str, slug: str) -> uuid.UUID:
+async def tenant_id_of(database_url: str, slug: str) -> uuid.UUID:
     connection = await asyncpg.connect(database_url)
     try:
         found: uuid.UUID = await connection.fetchval("SELECT id FROM tenants WHERE slug = $1", slug)

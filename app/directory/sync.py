@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.lucca_directory import DirectoryDepartment, DirectoryReader, LegacyDirectory
+from app.clients.lucca_directory import DirectoryDepartment, DirectoryReader
 from app.directory import store
 from app.models import Connector, Run, Tenant
 from app.models.base import utcnow
@@ -76,16 +76,12 @@ async def ensure_directory(session: AsyncSession, tenant: Tenant) -> Run | None:
     return await start_full_sync(session, tenant, "api")
 
 
-def directory_reader(services: Services, tenant: Tenant) -> DirectoryReader:
-    return LegacyDirectory(services.lucca(tenant))
-
-
 async def process_directory_sync(services: Services, run: Run, tenant: Tenant, log: RunLog) -> None:
     """The queued run's work: read every employee then every department, a page at a time; sweep once complete."""
     started_at = await take_turn(services, run, tenant, log)
     if started_at is None:
         return
-    reader = directory_reader(services, tenant)
+    reader = services.directory_reader(tenant)
     read = 0
     async for page in reader.employee_pages():
         read += len(page)
