@@ -22,6 +22,7 @@ The three run at once (separate accounts, so separate rate limits). Exit status 
 
 import argparse
 import asyncio
+import json
 import math
 import statistics
 import sys
@@ -269,7 +270,8 @@ def delivery_lags(made: dict[int, float], events: list[Any]) -> list[float]:
     """From each rename to the first of its events stored: what the delivery alone takes."""
     stored: dict[int, float] = {}
     for event in events:
-        data = event["payload"].get("data") or {}
+        payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else event["payload"]
+        data = payload.get("data") or {}
         person = int(data.get("id", 0)) if str(data.get("id", "")).isdigit() else None
         if person in made:
             moment = event["received_at"].timestamp()
