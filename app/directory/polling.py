@@ -6,10 +6,12 @@ updates the directory's state only, and a failing one says why there in plain wo
 
 - With an API key: `GET /api/v3/users?modifiedAt=since,<cursor - 60 s>`, one call when nothing changed; the cursor
   is the newest `modifiedAt` seen (Lucca's clock, never moved backwards). Departments every 15 minutes.
-- OAuth alone: v5 has no modified-since filter, so a poll reads everyone (100 a call); polls are spaced so they use
-  at most a quarter of the account's rate limit, whatever `poll_seconds` says.
+- OAuth alone: v5 has no modified-since filter, so a poll reads everyone (100 a call, waiting for the rate limit as
+  the read needs, within the job's deadline); polls are spaced so they use at most a quarter of the account's rate
+  limit, whatever `poll_seconds` says.
 """
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -107,30 +109,40 @@ async def claim_due_polls(sessionmaker: Sessionmaker, *, webhooks_on: bool) -> D
     return due
 
 
-async def poll_tenant(services: Services, tenant_id: uuid.UUID) -> int:
-    """One poll of the tenant's directory; returns the Lucca calls it made. A failure is noted on the state."""
+async def poll_tenant(services: Services, tenant_id: uuid.UUID, deadline_seconds: float) -> int:
+    """One poll of the tenant's directory within `deadline_seconds`; returns the Lucca calls it made. A failure is
+    noted on the state."""
     async with services.sessionmaker() as session:
         tenant = await session.get(Tenant, tenant_id)
         state = await store.state(session, tenant_id)
     if tenant is None or tenant.deleted_at is not None or state is None or state.last_full_sync_at is None:
         return 0
-    # A poll gives its worker slot back rather than wait long for the account's rate limit or a failing Lucca.
+    started = utcnow()
+    try:
+        async with asyncio.timeout(deadline_seconds):
+            if tenant.lucca_api_key_encrypted is not None:
+                calls = await poll_changes(quick(services), tenant, state, started)
+            else:
+                calls = await poll_everyone(services, tenant, state, started)
+    except PartnerError as error:
+        await note_problem(services.sessionmaker, tenant_id, error.message, getattr(error, "retry_after", None))
+        log.info("the poll of tenant %s failed: %s", tenant.slug, error.message)
+        return 0
+    except TimeoutError:
+        # What it read is written (each page on its own): the next poll starts again.
+        message = f"The last poll did not finish within {deadline_seconds:.0f} s (Lucca slow, or its rate limit busy)."
+        await note_problem(services.sessionmaker, tenant_id, message)
+        return 0
+    return calls
+
+
+def quick(services: Services) -> Services:
+    """A key's poll is a call or two: it gives its worker slot back rather than wait long for the account's rate
+    limit (a full sync may be using it) or for a failing Lucca, and comes again soon."""
     retry = dataclasses.replace(
         services.retry, rate_wait_seconds=POLL_RATE_WAIT_SECONDS, in_call_seconds=POLL_IN_CALL_SECONDS
     )
-    polling = dataclasses.replace(services, retry=retry)
-    started = utcnow()
-    try:
-        if tenant.lucca_api_key_encrypted is not None:
-            calls = await poll_changes(polling, tenant, state, started)
-        else:
-            calls = await poll_everyone(polling, tenant, state, started)
-    except PartnerError as error:
-        retry_after = getattr(error, "retry_after", None)
-        await note_problem(services.sessionmaker, tenant_id, error.message, retry_after)
-        log.info("the poll of tenant %s failed: %s", tenant.slug, error.message)
-        return 0
-    return calls
+    return dataclasses.replace(services, retry=retry)
 
 
 async def poll_changes(services: Services, tenant: Tenant, state: DirectoryState, started: datetime) -> int:

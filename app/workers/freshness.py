@@ -1,6 +1,7 @@
 """The jobs that keep each tenant's directory copy fresh: the poller's pass, a poll, Lucca's events, the webhook's
 registration. Each takes a tenant id and is safe to run twice."""
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -13,7 +14,7 @@ from app.directory.events import apply_events
 from app.directory.polling import claim_due_polls, note_problem, poll_tenant, unapplied_event_tenants
 from app.queue import enqueue_job, enqueue_lucca_events
 from app.services.context import Services
-from app.workers.tasks import JobContext
+from app.workers.tasks import JobContext, job_deadline
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def directory_poll_due(ctx: JobContext) -> int:
 async def directory_poll(ctx: JobContext, tenant_id: str) -> int:
     """directory.poll: one poll of a tenant's directory (and, beside webhooks, a look at the endpoint)."""
     services: Services = ctx["services"]
-    calls = await poll_tenant(services, uuid.UUID(tenant_id))
+    calls = await poll_tenant(services, uuid.UUID(tenant_id), job_deadline(services))
     if await registration.needs_registration(services, uuid.UUID(tenant_id)):
         await enqueue_job(services.redis, REGISTER_WEBHOOK, f"lucca-webhook:{tenant_id}", uuid.UUID(tenant_id))
     return calls
@@ -56,7 +57,10 @@ async def lucca_events_apply(ctx: JobContext, tenant_id: str) -> int:
     services: Services = ctx["services"]
     tenant = uuid.UUID(tenant_id)
     try:
-        return await apply_events(services, tenant)
+        async with asyncio.timeout(job_deadline(services)):
+            return await apply_events(services, tenant)
+    except TimeoutError:
+        raise Retry(defer=0) from None  # what is applied stays applied: the rest in a new attempt
     except PartnerError as error:
         await note_problem(services.sessionmaker, tenant, error.message)
         wait = REFUSED_RETRY_SECONDS

@@ -131,3 +131,27 @@ async def test_a_client_without_the_webhook_scope_fails_in_plain_words_and_is_po
     shown = (await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)).json()
     assert shown["mode"] == "polling" and shown["webhook"]["status"] == "failed"
     assert "webhook-endpoints.readwrite" in shown["webhook"]["message"]
+
+
+async def test_a_new_public_base_url_gets_a_new_endpoint(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    services: Services,
+    live_api: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await oauth_tenant(client, lucca)
+    tenant = await tenant_of(services, "acme")
+    await fill_copy(services, tenant)
+    await registered(services, tenant.id)
+    first = await state_of(services, tenant.id)
+    assert first.webhook_status == "active" and first.webhook_url is not None
+    # The same server under another name: the service moved.
+    moved = live_api.url.replace("127.0.0.1", "localhost")
+    monkeypatch.setattr("app.workers.settings.settings", Settings(public_base_url=moved))
+    async with running_services(public_base_url=moved) as after_move:
+        await poll_now(after_move, tenant.id)
+        second = await state_of(after_move, tenant.id)
+    assert second.webhook_status == "active", second.webhook_message
+    assert second.webhook_url is not None and second.webhook_url.startswith(f"{moved}/integrations/webhooks/lucca/")
+    assert second.webhook_endpoint_id != first.webhook_endpoint_id
