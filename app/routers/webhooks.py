@@ -119,29 +119,32 @@ ECHO_PARAMETERS = [
 
 
 @router.get(
-    "/lucca/{webhook_token}",
-    response_class=PlainTextResponse,
+    "/lucca/{lucca_token}",
     responses={
-        200: {"content": {"text/plain": {"example": "4f1a9c"}}, "description": "The challenge, as it came."},
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": "4f1a9c"}},
+            "description": "The challenge, as it came.",
+        },
         **answers(401, 422, described={401: "Unknown webhook token."}),
     },
     openapi_extra={"parameters": ECHO_PARAMETERS},
 )
-async def lucca_echo(request: Request, webhook_token: LuccaToken) -> PlainTextResponse:
-    """Lucca's activation of the endpoint: `?echo=<value>` (or `?challenge=`) is answered with the value."""
+async def lucca_echo(request: Request, lucca_token: LuccaToken) -> PlainTextResponse:
+    """Lucca's activation of the endpoint: `?echo=<value>` (or `?challenge=`) is answered with the value (empty
+    when neither is given)."""
     services = request.app.state.services
     async with request.app.state.driver_pool.acquire() as connection:
-        await lucca_webhooks.webhook_target(connection, services.box, webhook_token)
-    value = request.query_params.get("echo", request.query_params.get("challenge"))
-    if value is None or len(value) > lucca_webhooks.MAX_ECHO_CHARS:
-        name = "challenge" if "challenge" in request.query_params else "echo"
-        message = f"Lucca's challenge is needed, at most {lucca_webhooks.MAX_ECHO_CHARS} characters"
+        await lucca_webhooks.webhook_target(connection, services.box, lucca_token)
+    value = request.query_params.get("echo", request.query_params.get("challenge", ""))
+    if len(value) > lucca_webhooks.MAX_ECHO_CHARS:
+        name = "echo" if "echo" in request.query_params else "challenge"
+        message = f"at most {lucca_webhooks.MAX_ECHO_CHARS} characters: Lucca's challenge is shorter"
         raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message}])
     return PlainTextResponse(value, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 @router.post(
-    "/lucca/{webhook_token}",
+    "/lucca/{lucca_token}",
     status_code=202,
     response_model=EventAccepted,
     responses={
@@ -157,7 +160,7 @@ async def lucca_echo(request: Request, webhook_token: LuccaToken) -> PlainTextRe
     },
     openapi_extra=openapi_body(LuccaEventIn, {"employee_updated": EVENT_EXAMPLE}),
 )
-async def lucca_event(request: Request, webhook_token: LuccaToken) -> JSONResponse:
+async def lucca_event(request: Request, lucca_token: LuccaToken) -> JSONResponse:
     """A Lucca event (employee, employment, job position, department), accepted only when signed with the
     endpoint's secret (`Lucca-Signature`, `Lucca-Timestamp` within 5 minutes), stored once per id before it is
     answered; a job then reads what changed and puts it in the tenant's directory copy."""
@@ -165,7 +168,7 @@ async def lucca_event(request: Request, webhook_token: LuccaToken) -> JSONRespon
     received = await received_body(request)
     now = utcnow()
     async with request.app.state.driver_pool.acquire() as connection:
-        target = await lucca_webhooks.webhook_target(connection, services.box, webhook_token)
+        target = await lucca_webhooks.webhook_target(connection, services.box, lucca_token)
         if received.problem is not None:
             raise received.problem
         lucca_webhooks.check_signed(target, request.headers, received.content, now)
