@@ -1,8 +1,9 @@
 """Typed settings, read from the environment and a `.env` file, checked at start-up."""
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - the known placeholder refused in production
@@ -48,11 +49,26 @@ class Settings(BaseSettings):
     sweep_every_seconds: int = 30
     # Establishments and departments are cached this long (shared through Redis).
     structure_cache_seconds: int = 300
+    # Where Lucca reaches this service's API (`https://connectors.example.com`): with it, tenants with OAuth get
+    # Lucca's webhooks at `{public_base_url}/integrations/webhooks/lucca/{token}`; without it they are polled.
+    public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("PUBLIC_BASE_URL must be an https:// URL with a host name, without query or fragment")
+        return value.strip().rstrip("/")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         if self.app_env != "production":
             return self
+        if self.public_base_url is not None and not self.public_base_url.startswith("https://"):
+            raise ValueError("PUBLIC_BASE_URL must be https:// when APP_ENV=production (Lucca calls https only)")
         problems = [
             problem
             for name, value in (("SECRET_KEY", self.secret_key), ("ADMIN_TOKEN", self.admin_token))

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 EXECUTE_RUN = "runs.execute"
 PURGE_TENANT = "tenants.purge"
+APPLY_LUCCA_EVENTS = "lucca_events.apply"
+# Events arriving together share one job, and so one read of the employees they concern.
+APPLY_EVENTS_AFTER_SECONDS = 1.0
 
 # arq's own enqueue, in one round trip instead of three (WATCH, EXISTS, MULTI/EXEC): the same keys and job
 # format, and the same rule that a job id whose job or result is still in Redis is not queued again.
@@ -40,13 +43,24 @@ async def enqueue_purge(redis: ArqRedis, tenant_id: uuid.UUID) -> bool:
     return await enqueue_job(redis, PURGE_TENANT, f"tenant-purge:{tenant_id}", tenant_id)
 
 
-async def enqueue_job(redis: ArqRedis, function: str, job_id: str, subject: uuid.UUID) -> bool:
-    """Queue `function(str(subject))` once under `job_id`; False when it is queued already or Redis is down."""
+async def enqueue_lucca_events(redis: ArqRedis, tenant_id: uuid.UUID) -> bool:
+    """Queue the application of a tenant's stored Lucca events, once for events arriving within a second; if Redis
+    is down, the poller's sweep takes them up later."""
+    job_id = f"lucca-events:{tenant_id}"
+    return await enqueue_job(redis, APPLY_LUCCA_EVENTS, job_id, tenant_id, defer_seconds=APPLY_EVENTS_AFTER_SECONDS)
+
+
+async def enqueue_job(
+    redis: ArqRedis, function: str, job_id: str, subject: uuid.UUID, *, defer_seconds: float = 0.0
+) -> bool:
+    """Queue `function(str(subject))` once under `job_id`, to run after `defer_seconds`; False when it is queued
+    already or Redis is down."""
     now_ms = timestamp_ms()
     job = serialize_job(function, (str(subject),), {}, None, now_ms, serializer=redis.job_serializer)
     keys = [job_key_prefix + job_id, result_key_prefix + job_id, redis.default_queue_name]
+    score = now_ms + round(defer_seconds * 1000)
     try:
-        queued = await redis.register_script(ENQUEUE_SCRIPT)(keys, [expires_extra_ms, job, now_ms, job_id])
+        queued = await redis.register_script(ENQUEUE_SCRIPT)(keys, [expires_extra_ms, job, score, job_id])
     except (RedisError, OSError) as exc:
         log.warning("could not queue %s (%s); the sweep will take it up", job_id, type(exc).__name__)
         return False

@@ -5,7 +5,7 @@ API key, 1,000 people a call, `modifiedAt` filter, `e_` fields) and the OAuth AP
 filter, no `e_` fields) both speak it, so the copy and its readers do not care where a person came from.
 """
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
@@ -147,8 +147,11 @@ class LegacyDirectory:
         return [department_from_v4(department) for department in departments]
 
     async def employees_by_id(self, lucca_ids: Sequence[int]) -> list[DirectoryPerson]:
+        # The directory's fields (modifiedAt and the `e_` fields too), former employees included: 1,000 ids a call.
         people: list[DirectoryPerson] = []
-        for start in range(0, len(lucca_ids), V3_MAX_PAGE_SIZE):
-            chunk: Iterable[int] = lucca_ids[start : start + V3_MAX_PAGE_SIZE]
-            people += [person_from_v3(user) for user in (await self._lucca.users_by_id(chunk)).values()]
+        wanted = sorted(set(lucca_ids))
+        for start in range(0, len(wanted), V3_MAX_PAGE_SIZE):
+            chunk = ",".join(str(lucca_id) for lucca_id in wanted[start : start + V3_MAX_PAGE_SIZE])
+            pages = self._lucca.user_pages(fields=DIRECTORY_FIELDS, filters={"id": chunk})
+            people += [person_from_v3(user) async for page in pages for user in page]
         return people

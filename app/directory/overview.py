@@ -44,6 +44,7 @@ async def read_directory(session: AsyncSession, tenant: Tenant) -> DirectoryRead
         last_change_at=state.last_change_at,
         lag_seconds=None if fresh is None else max(round((utcnow() - fresh).total_seconds()), 0),
         webhook=DirectoryWebhook(status=state.webhook_status, message=state.webhook_message),
+        message=state.poll_message,
         notices=list(state.notices or []),
         sync=sync,
     )

@@ -74,6 +74,7 @@ class DirectoryState(Base):
     """One row per tenant whose directory is kept: how full and how fresh the copy is, and how it is kept fresh."""
 
     __tablename__ = "directory_states"
+    __table_args__ = (Index("ix_directory_states_next_poll_at", "next_poll_at"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     # The full sync run filling the copy now, and how many people it has read (the listings' "still loading").
@@ -87,6 +88,8 @@ class DirectoryState(Base):
     poll_cursor: Mapped[datetime | None]
     next_poll_at: Mapped[datetime | None]
     departments_polled_at: Mapped[datetime | None]
+    # Why the last poll or batch of events could not keep the copy fresh, in plain words (None once one succeeds).
+    poll_message: Mapped[str | None] = mapped_column(Text)
     # Lucca's webhooks: status none|pending|active|failed, in plain words, with the endpoint Lucca gave.
     webhook_status: Mapped[str] = mapped_column(String(16), default="none")
     webhook_message: Mapped[str | None] = mapped_column(Text)

@@ -3,12 +3,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.auth import WEBHOOK_SCHEME, bearer_token, webhook_target
+from app.directory import webhooks as lucca_webhooks
+from app.directory.webhooks import EVENT_EXAMPLE, LuccaEventIn
 from app.errors import answers
-from app.json_body import check_json, openapi_body, received_body
-from app.queue import enqueue_run
+from app.json_body import check_json, openapi_body, read_json, received_body
+from app.models.base import utcnow
+from app.queue import enqueue_lucca_events, enqueue_run
 from app.schemas.cards_events import CHAPTER_EXAMPLE, QUIZ_EXAMPLE, CardsEventIn, EventAccepted
 from app.schemas.run import WebhookAccepted
 from app.schemas.softgarden import HIRE_EXAMPLE, SoftgardenHire
@@ -92,4 +96,86 @@ async def cards_learning_event(request: Request, webhook_token: CardsToken) -> J
         event = checked.value()
         duplicate = await cards_stats.receive_event(connection, target, event)
     body = EventAccepted(id=event.id, duplicate=duplicate).model_dump(mode="json")
+    return JSONResponse(body, status_code=200 if duplicate else 202)
+
+
+LuccaToken = Annotated[
+    str,
+    Path(
+        description="The token in the URL this service registered with Lucca for the tenant (its credential). It "
+        "is never written to a log line."
+    ),
+]
+ECHO_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": lucca_webhooks.MAX_ECHO_CHARS},
+        "description": f"Lucca's activation challenge, answered as it came{' (older name)' if name != 'echo' else ''}.",
+    }
+    for name in ("echo", "challenge")
+]
+
+
+@router.get(
+    "/lucca/{lucca_token}",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": "4f1a9c"}},
+            "description": "The challenge, as it came.",
+        },
+        **answers(401, 422, described={401: "Unknown webhook token."}),
+    },
+    openapi_extra={"parameters": ECHO_PARAMETERS},
+)
+async def lucca_echo(request: Request, lucca_token: LuccaToken) -> PlainTextResponse:
+    """Lucca's activation of the endpoint: `?echo=<value>` (or `?challenge=`) is answered with the value (empty
+    when neither is given)."""
+    services = request.app.state.services
+    async with request.app.state.driver_pool.acquire() as connection:
+        await lucca_webhooks.webhook_target(connection, services.box, lucca_token)
+    value = request.query_params.get("echo", request.query_params.get("challenge", ""))
+    if len(value) > lucca_webhooks.MAX_ECHO_CHARS:
+        name = "echo" if "echo" in request.query_params else "challenge"
+        message = f"at most {lucca_webhooks.MAX_ECHO_CHARS} characters: Lucca's challenge is shorter"
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message}])
+    return PlainTextResponse(value, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+@router.post(
+    "/lucca/{lucca_token}",
+    status_code=202,
+    response_model=EventAccepted,
+    responses={
+        200: {"model": EventAccepted, "description": "An event id seen before: nothing more was done."},
+        **answers(
+            401,
+            408,
+            413,
+            415,
+            422,
+            described={401: "Unknown webhook token, or a missing or invalid Lucca-Signature or Lucca-Timestamp."},
+        ),
+    },
+    openapi_extra=openapi_body(LuccaEventIn, {"employee_updated": EVENT_EXAMPLE}),
+)
+async def lucca_event(request: Request, lucca_token: LuccaToken) -> JSONResponse:
+    """A Lucca event (employee, employment, job position, department), accepted only when signed with the
+    endpoint's secret (`Lucca-Signature`, `Lucca-Timestamp` within 5 minutes), stored once per id before it is
+    answered; a job then reads what changed and puts it in the tenant's directory copy."""
+    services = request.app.state.services
+    received = await received_body(request)
+    now = utcnow()
+    async with request.app.state.driver_pool.acquire() as connection:
+        target = await lucca_webhooks.webhook_target(connection, services.box, lucca_token)
+        if received.problem is not None:
+            raise received.problem
+        lucca_webhooks.check_signed(target, request.headers, received.content, now)
+        event = read_json(LuccaEventIn, request, received)
+        event_id, duplicate = await lucca_webhooks.store_event(connection, target, event, received.content, now)
+    # Stored (autocommit): only now may a worker see it, and only now is the delivery answered.
+    if not duplicate:
+        await enqueue_lucca_events(services.redis, target.tenant_id)
+    body = EventAccepted(id=event_id, duplicate=duplicate).model_dump(mode="json")
     return JSONResponse(body, status_code=200 if duplicate else 202)

@@ -17,6 +17,7 @@ DIRECTORY_EXAMPLE: dict[str, Any] = {
     "last_change_at": "2026-12-06T09:12:03Z",
     "lag_seconds": 37,
     "webhook": {"status": "none", "message": None},
+    "message": None,
     "notices": [],
     "sync": {"status": "ready", "progress": 2517, "run_id": "5b0c1f7e-2d1a-4c7e-9a51-0f3f6f1e2a10"},
 }
@@ -50,6 +51,11 @@ class DirectoryRead(BaseModel):
         description="Seconds since the copy was last known to be in line with Lucca; null before the first full sync."
     )
     webhook: DirectoryWebhook
+    message: str | None = Field(
+        default=None,
+        description="Why the copy could not be kept fresh lately (the last poll or batch of webhook events failed), "
+        "in plain words; null once the next one succeeds.",
+    )
     notices: list[str] = Field(
         description="What Lucca announced about the paths the service reads (Sunset, Deprecation, 410), in plain words."
     )

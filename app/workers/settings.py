@@ -9,9 +9,17 @@ from arq.worker import func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.metrics import Flusher
-from app.queue import EXECUTE_RUN, PURGE_TENANT, enqueue_run
+from app.queue import APPLY_LUCCA_EVENTS, EXECUTE_RUN, PURGE_TENANT, enqueue_run
 from app.services.context import Services
 from app.services.schedules import claim_due_runs
+from app.workers.freshness import (
+    POLL_TENANT,
+    REGISTER_WEBHOOK,
+    directory_poll,
+    directory_poll_due,
+    lucca_events_apply,
+    lucca_webhooks_register,
+)
 from app.workers.tasks import JobContext, run_execute, runs_sweep, tenants_purge
 
 settings = get_settings()
@@ -61,11 +69,17 @@ class WorkerSettings:
         # Our own deadline and the sweep bound retries; arq's try counter must never end a run.
         func(run_execute, name=EXECUTE_RUN, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
         func(tenants_purge, name=PURGE_TENANT, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
+        # The directory's freshness: each retries on its own (Lucca down, an endpoint not active yet).
+        func(directory_poll, name=POLL_TENANT, max_tries=1, timeout=settings.job_timeout_seconds),
+        func(lucca_events_apply, name=APPLY_LUCCA_EVENTS, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
+        func(lucca_webhooks_register, name=REGISTER_WEBHOOK, max_tries=1_000, timeout=settings.job_timeout_seconds),
     ]
     cron_jobs = [
         cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),
         # Every minute, and at start-up so that a service back from downtime catches up at once.
         cron(schedules_tick, name="schedules.tick", second=0, run_at_startup=True, timeout=60),
+        # Every 2 s, so that each tenant's poll comes within a couple of seconds of its time.
+        cron(directory_poll_due, name="directory.poll_due", second=set(range(0, 60, 2)), timeout=60),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,14 +1,14 @@
-"""Merge the readers' index (0014r) with the directory's schedule (0014d): no change of its own.
+"""Merge the readers' index (0014r) with the directory's other migrations (0014w): no change of its own.
 
 Revision ID: 0014rd
-Revises: 0014d, 0014r
+Revises: 0014w, 0014r
 Create Date: 2026-12-06 12:11:00
 """
 
 from collections.abc import Sequence
 
 revision: str = "0014rd"
-down_revision: str | tuple[str, ...] | None = ("0014d", "0014r")
+down_revision: str | tuple[str, ...] | None = ("0014w", "0014r")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from app.crypto import hash_token, new_webhook_token
 from tests.factories import ADMIN, add_softgarden, create_tenant
 from tests.live_server import LiveServer
 
@@ -40,11 +42,13 @@ ACCEPTED_WITH_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429"]'
 READS_LUCCA = ("GET /api/v1/tenants/{slug}/elevo/preview", "GET /api/v1/tenants/{slug}/cards/users",
                "GET /api/v1/tenants/{slug}/cards/departments")  # fmt: skip
 LUCCA_DOWN = '["2xx", "3xx", "4xx", "502", "503"]'
+# Lucca's events are accepted only signed with the endpoint's secret, which generated cases cannot be.
+LUCCA_EVENT = "POST /integrations/webhooks/lucca/{lucca_token}"
 # Strings with NUL are generated too: every string of the document declares that it refuses NUL (a pattern), and
 # the server answers 422 for one, so negative cases expect what the server does.
 
 
-def config(operator_token: str, webhook_token: str, cards_token: str) -> str:
+def config(operator_token: str, webhook_token: str, cards_token: str, lucca_token: str) -> str:
     lines = [
         # The document's own links say what a new tenant leads to; inferring more would assume that a new tenant
         # comes with connectors (a GET of one then 404s, as it should).
@@ -57,6 +61,10 @@ def config(operator_token: str, webhook_token: str, cards_token: str) -> str:
         # The Cards webhook's token is in its path.
         "[parameters]",
         f'"path.webhook_token" = "{cards_token}"',
+        f'"path.lucca_token" = "{lucca_token}"',
+        "[[operations]]",
+        f'include-name = "{LUCCA_EVENT}"',
+        'checks.positive_data_acceptance.expected-statuses = ["2xx", "401"]',
     ]
     for name in STATE_DEPENDENT_422:
         lines += ["[[operations]]", f'include-name = "{name}"',
@@ -82,7 +90,10 @@ async def test_the_openapi_document_holds(client: httpx.AsyncClient, live_api: L
     put = await client.put("/api/v1/tenants/learning/connectors/cards", json={"enabled": True, **cards}, headers=ADMIN)
     assert put.status_code == 200, put.text
     config_file = tmp_path / "schemathesis.toml"
-    config_file.write_text(config("test-operator-token", tenant.webhook_token, put.json()["webhook_token"]))
+    lucca_token = await arm_lucca_webhook("learning")
+    config_file.write_text(
+        config("test-operator-token", tenant.webhook_token, put.json()["webhook_token"], lucca_token)
+    )
     command = [str(SCHEMATHESIS), "--config-file", str(config_file), "run", f"{live_api.url}/openapi.json",
                "--checks", "all", "--seed", SEED, "--max-examples", MAX_EXAMPLES, "--generation-allow-x00", "true",
                "--generation-database", "none", "--no-color", "--report", "junit", "--report-dir", str(tmp_path)]  # fmt: skip
@@ -90,3 +101,23 @@ async def test_the_openapi_document_holds(client: httpx.AsyncClient, live_api: L
     summary = done.stdout[done.stdout.find("=== SUMMARY") - 40 :] if "=== SUMMARY" in done.stdout else done.stdout
     log.info("schemathesis %s", summary)  # the figures, in the captured log (shown on failure)
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+
+
+async def arm_lucca_webhook(slug: str) -> str:
+    """The tenant's Lucca webhook URL token, as a registration leaves it (the echo answers with it)."""
+    token = new_webhook_token()
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            """
+            INSERT INTO directory_states (tenant_id, sync_progress, webhook_status, webhook_token_hash, notices,
+                                          updated_at)
+            SELECT id, 0, 'active', $2, '[]', now() FROM tenants WHERE slug = $1
+            ON CONFLICT (tenant_id) DO UPDATE SET webhook_status = 'active', webhook_token_hash = $2
+            """,
+            slug,
+            hash_token(token),
+        )
+    finally:
+        await connection.close()
+    return token

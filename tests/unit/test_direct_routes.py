@@ -48,7 +48,7 @@ async def takes_no_request(name: str) -> JSONResponse:
 
 
 def test_the_webhooks_and_a_request_only_route_are_accepted() -> None:
-    assert len(DirectRoutes(downstream, webhooks.router.routes).routes) == 2
+    assert len(DirectRoutes(downstream, webhooks.router.routes).routes) == 4
     assert len(DirectRoutes(downstream, a_route(takes_request_and_path).routes).routes) == 1
 
 

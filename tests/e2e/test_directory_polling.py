@@ -1,0 +1,87 @@
+"""Polling Lucca with the API key (CONTRACT 13): a change found, one call when nothing changed, failures said."""
+
+import httpx
+
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
+from tests.e2e.directory_helpers import (
+    clear_calls,
+    employee,
+    fill_copy,
+    poll_now,
+    running_services,
+    state_of,
+    tenant_of,
+    user_calls,
+)
+from tests.factories import create_tenant
+from tests.sandbox_server import LuccaAccount
+
+
+async def test_polling_finds_a_change_and_idle_polls_make_one_call(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key, poll_seconds=30)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        someone = lucca.users()[0]["id"]
+        before = await employee(services, tenant.id, someone)
+        assert before is not None and before.first_name != "Renamed"
+
+        lucca.change_person(someone, firstName="Renamed")
+        await poll_now(services, tenant.id)
+        after = await employee(services, tenant.id, someone)
+        assert after is not None and after.first_name == "Renamed"
+        assert after.change_seq > before.change_seq
+        state = await state_of(services, tenant.id)
+        assert state.poll_cursor is not None and state.poll_message is None
+        assert state.fresh_at is not None and state.fresh_at > before.version
+        assert state.departments_polled_at is not None
+        assert state.next_poll_at is not None and state.next_poll_at > state.fresh_at
+
+        # Nothing changed since: each poll is one call (departments wait their 15 minutes).
+        clear_calls(lucca)
+        for _ in range(3):
+            await poll_now(services, tenant.id)
+        calls = lucca.calls()["items"]
+        assert len(calls) == 3
+        assert all(call["path"] == "/api/v3/users" for call in calls)
+        cursor = (await state_of(services, tenant.id)).poll_cursor
+        assert cursor == state.poll_cursor  # never backwards, nor forwards without a change
+
+
+async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    handle = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        lucca.add_faults({"status": 401, "count": 1, "match": "/api/v3/users"})
+        await poll_now(services, tenant.id)
+        shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
+        assert shown.status_code == 200
+        assert "refused the credentials" in shown.json()["message"]
+        await poll_now(services, tenant.id)
+        shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
+        assert shown.json()["message"] is None and shown.json()["mode"] == "polling"
+        assert len(user_calls(lucca)) >= 2
+
+
+async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    oauth = {"client_id": DEMO_OAUTH_CLIENT_ID, "client_secret": DEMO_OAUTH_CLIENT_SECRET, "token_url": lucca.token_url}
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
+    async with running_services() as services:
+        tenant = await tenant_of(services, "acme")
+        await fill_copy(services, tenant)
+        someone = lucca.users()[0]["id"]
+        lucca.change_person(someone, lastName="Through-V5")
+        clear_calls(lucca)
+        await poll_now(services, tenant.id)
+        person = await employee(services, tenant.id, someone)
+        assert person is not None and person.last_name == "Through-V5"
+        counts = lucca.call_counts()
+        assert counts["v3"] == 0 and counts["v5"] >= 2  # employees' pages and the departments
+        assert (await state_of(services, tenant.id)).poll_message is None
