@@ -16,6 +16,8 @@ export ADMIN_TOKEN=${ADMIN_TOKEN:-$(.venv/bin/python -c 'import secrets, sys; sy
 API_PORT=${API_PORT:-8000}
 SANDBOX_PORT=${SANDBOX_PORT:-8100}
 SFTP_PORT=${SFTP_PORT:-8122}
+# Where Lucca (here the sandbox) reaches the API: the demo tenant gets Lucca's webhooks (http:// outside production).
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$API_PORT}
 
 .venv/bin/python -m app.dev.create_database
 .venv/bin/alembic upgrade head

@@ -1,7 +1,9 @@
 """Sets up the demo tenant through the service's own API and prints a curl that hires someone.
 
 Run by `scripts/run.sh` once the API and the sandbox are up. The tenant is created (or updated) with the
-operator token, its Softgarden connector gets a fresh webhook token, and the printed curl works as printed.
+operator token, its Softgarden connector gets a fresh webhook token, and the printed curl works as printed. Its
+Lucca has the API key and the sandbox's demo OAuth client: with `PUBLIC_BASE_URL` (run.sh sets the local API),
+the service registers Lucca's webhooks in the sandbox, which then delivers each change to the directory's copy.
 """
 
 import argparse
@@ -19,6 +21,8 @@ from app.sandbox.demo import (
     DEMO_CARDS_ACCOUNT,
     DEMO_CARDS_SPACE,
     DEMO_CARDS_TOKEN,
+    DEMO_OAUTH_CLIENT_ID,
+    DEMO_OAUTH_CLIENT_SECRET,
     DEMO_TALEEZ_ACCOUNT,
     DEMO_TALEEZ_SECRET,
 )
@@ -75,7 +79,10 @@ def set_up_tenant(
     api: httpx.Client, lucca_url: str, taleez_url: str, cards_url: str, sftp: dict[str, object]
 ) -> tuple[str, str]:
     """Create or refresh the demo tenant; return fresh Softgarden and Cards webhook tokens."""
-    lucca = {"base_url": lucca_url, "api_key": DEMO_API_KEY, "rate_limit": {"requests": 50, "per_seconds": 60}}
+    oauth = {"client_id": DEMO_OAUTH_CLIENT_ID, "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+             "token_url": f"{lucca_url}/connect/token"}  # fmt: skip
+    lucca = {"base_url": lucca_url, "api_key": DEMO_API_KEY, "oauth": oauth,
+             "rate_limit": {"requests": 50, "per_seconds": 60}}  # fmt: skip
     created = api.post("/api/v1/tenants", json={"slug": SLUG, "name": "Acme (demo)", "lucca": lucca})
     if created.status_code == 409:
         api.patch(f"/api/v1/tenants/{SLUG}", json={"lucca": lucca}).raise_for_status()
@@ -136,6 +143,13 @@ def main() -> None:
         post_curl(f"{tenant_api}/cards/departments/import", admin, '{"department_ids": [10]}'),
         f"curl -sS {args.sandbox}/_sandbox/cards/accounts/{DEMO_CARDS_ACCOUNT}/users",
     ]
+    # Jean Dupont (102) takes a new name in Lucca; the copy has it within seconds (webhooks) or a minute (polling).
+    directory_curls = [
+        f"curl -sS -X PATCH {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/people/102 "
+        f"-H 'Content-Type: application/json' -d '{{\"lastName\": \"Dupont-Moreau\"}}'",
+        f"curl -sS {tenant_api}/cards/users -H {admin}",
+        f"curl -sS {tenant_api}/lucca/directory -H {admin}",
+    ]
     stats_curls = [
         post_curl(f"{args.api}/integrations/webhooks/cards/{cards_token}", "", json.dumps(learning_event())),
         post_curl(f"{tenant_api}/cards/stats/sync", admin, "{}"),
@@ -149,7 +163,10 @@ def main() -> None:
         "Then see the runs and the new employees:\n\n"
         f"  curl -sS {tenant_api}/runs -H {admin}\n"
         f"  curl -sS {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/users\n\n"
-        "Cards: who can be imported, import everyone, import Engineering as a group, the Cards space after:\n\n"
+        "Lucca's directory, kept fresh: change Jean Dupont's name in the sandbox's Lucca, then see the service's copy\n"
+        "have it (the Cards users listing, which reads the copy) and how the copy is kept (mode, lag, webhook):\n\n"
+        + "".join(f"  {curl}\n" for curl in directory_curls)
+        + "\nCards: who can be imported, import everyone, import Engineering as a group, the Cards space after:\n\n"
         + "".join(f"  {curl}\n" for curl in cards_curls)
         + "\nA learning event from Cards, the statistics push now, Jean Dupont's statistics in Lucca (extendedData):\n\n"
         + "".join(f"  {curl}\n" for curl in stats_curls)
