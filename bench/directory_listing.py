@@ -51,6 +51,7 @@ from bench.harness import (
     sandbox_calls,
     say,
     start_api,
+    start_redis,
     start_sandbox,
     start_worker,
     wait_for_run,
@@ -59,7 +60,6 @@ from bench.harness import (
 
 BENCH = "directory_listing"
 DATABASE = "lucca_connectors_bench_listing"
-REDIS_DB = 2
 BEFORE_THE_COPY = "30db6bc"
 ACCOUNT = "bench-listing"
 MAX_P99_MS = 300.0
@@ -137,10 +137,13 @@ def fill_the_copy(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
     return progress.run
 
 
-def measure(
-    args: argparse.Namespace, config: ServiceConfig, old_code: Path
-) -> tuple[Listings, Listings, dict[str, Any]]:
+def measure(args: argparse.Namespace, old_code: Path) -> tuple[Listings, Listings, dict[str, Any]]:
     with Processes(BENCH) as processes:
+        # A Redis server of its own: no Redis DB number to share with the other benchmarks and test runs.
+        redis_port = free_port()
+        start_redis(processes, redis_port)
+        config = ServiceConfig(database=DATABASE, redis_db=0, redis_port=redis_port, settings=SERVICE_SETTINGS)
+        prepare_state(config)
         sandbox = start_sandbox(processes, 60, 100_000, "--no-demo", "--sftp-port", "0")
         api = start_api(processes, config)
         old_api = start_old_api(processes, config, old_code)
@@ -212,10 +215,8 @@ def evaluate(copy: Listings, lucca: Listings, sync: dict[str, Any]) -> list[Chec
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_sigterm()
-    config = ServiceConfig(database=DATABASE, redis_db=REDIS_DB, settings=SERVICE_SETTINGS)
-    prepare_state(config)
     with tempfile.TemporaryDirectory(prefix="bench-listing-") as scratch:
-        copy, lucca, sync = measure(args, config, code_before_the_copy(Path(scratch)))
+        copy, lucca, sync = measure(args, code_before_the_copy(Path(scratch)))
     checks = evaluate(copy, lucca, sync)
     print_table(f"Cards users listing, {args.employees:,} employees", checks)
     results = {"options": vars(args), "copy": asdict(copy), "lucca": asdict(lucca), "full_sync": sync}
