@@ -1,13 +1,12 @@
 """What the connectors read of a tenant's directory copy (CONTRACT section 13): never a Lucca call.
 
-Each function is one indexed query. People come back as `LuccaUser` values built from the copy (the fields the
-legacy API names, `extended` as its `extendedData`), so the Cards and Elevo code reads the copy exactly as it read
-Lucca. A person is *current* when they are not gone from Lucca and their contract did not end before today in the
+Each function is one indexed query. Whole people come back as `LuccaUser` values built from the copy (the fields the
+legacy API names, `extended` as its `extendedData`), so the Elevo file and the statistics push read the copy as they
+read Lucca; the Cards listings and imports get `Person` tuples of the few columns they show. A person is *current* when they are not gone from Lucca and their contract did not end before today in the
 tenant's time zone (Lucca's own `formerEmployees=false`).
 """
 
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -106,12 +105,6 @@ async def employee_page(
     return [as_user(person) for person in await session.scalars(query)]
 
 
-async def people_by_id(session: AsyncSession, tenant_id: uuid.UUID, lucca_ids: Sequence[int]) -> dict[int, LuccaUser]:
-    """These people (former ones too) by Lucca id; ids the copy does not hold, or holds as gone, are absent."""
-    query = select(Employee).where(present(tenant_id), Employee.lucca_id.in_(lucca_ids))
-    return {person.lucca_id: as_user(person) for person in await session.scalars(query)}
-
-
 def lowered_email() -> ColumnElement[str]:
     # The expression of the index `ix_directory_employees_tenant_id_lower_email`.
     return func.lower(Employee.email)
@@ -146,10 +139,9 @@ async def load_state(session: AsyncSession, tenant_id: uuid.UUID) -> DirectoryLo
     """How far the tenant's copy is: one primary-key read of its state."""
     state = await session.get(DirectoryState, tenant_id)
     if state is not None and state.last_full_sync_at is not None:
-        people = await count_present(session, tenant_id)
         when = (state.fresh_at or state.last_full_sync_at).strftime("%Y-%m-%d %H:%M UTC")
         message = f"Read from the service's copy of Lucca's directory, in line with Lucca at {when}."
-        return DirectoryLoad(status="ready", progress=people, message=message)
+        return DirectoryLoad(status="ready", progress=state.sync_progress, message=message)
     if state is None or state.sync_run_id is None:
         message = (
             "Lucca's directory has not been read yet: its first full sync starts when a connector that reads it is "
@@ -162,7 +154,3 @@ async def load_state(session: AsyncSession, tenant_id: uuid.UUID) -> DirectoryLo
         "this list fills in once its first full sync completes."
     )
     return DirectoryLoad(status="loading", progress=read, message=message)
-
-
-async def count_present(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    return await session.scalar(select(func.count()).select_from(Employee).where(present(tenant_id))) or 0

@@ -11,7 +11,7 @@ class DirectoryLoad(BaseModel):
         "first full sync. `loading`: that sync has not completed yet, so the listing is empty for now."
     )
     progress: int = Field(
-        ge=0, description="`loading`: people read so far by the full sync; `ready`: people the copy holds."
+        ge=0, description="People read by the full sync: so far while `loading`, by the latest one once `ready`."
     )
     message: str = Field(description="What this means, in plain words.")
 
