@@ -599,6 +599,7 @@ async function directorySection(context, slug, zone) {
       ["Last change", directory.last_change_at ? formatDate(directory.last_change_at, zone) : "None yet"],
       ["Latest full sync", `${SYNC_STATES[sync.status] || sync.status}${progress}`],
       ["Webhook", directory.webhook.message ? `${webhook}: ${directory.webhook.message}` : webhook],
+      ...(directory.message ? [["Keeping it fresh", directory.message]] : []),
     ].map(([name, value]) => h("tr", {}, h("th", { scope: "row" }, name), h("td", {}, value)));
     fill(facts, table(["What", "Now"], rows, "The directory's copy"),
       sync.run_id ? h("p", {}, link(tenantPath(slug, `/runs/${sync.run_id}`), "The latest full sync's run")) : null,
