@@ -2,8 +2,9 @@
 
 Each function is one indexed query. Whole people come back as `LuccaUser` values built from the copy (the fields the
 legacy API names, `extended` as its `extendedData`), so the Elevo file and the statistics push read the copy as they
-read Lucca; the Cards listings and imports get `Person` tuples of the few columns they show. A person is *current* when they are not gone from Lucca and their contract did not end before today in the
-tenant's time zone (Lucca's own `formerEmployees=false`).
+read Lucca; the Cards listings and imports get `Person` tuples of the few columns they show. A person is *current*
+when they are not gone from Lucca and their contract did not end before today in the tenant's time zone (Lucca's own
+`formerEmployees=false`).
 """
 
 import uuid

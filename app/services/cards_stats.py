@@ -4,8 +4,9 @@ Statistics are worked out from the stored events, per employee (by `mail`, ignor
 finds the learners in the directory's copy (current employees whose e-mail has learning events, a page at a time by
 Lucca id, so its memory does not grow with the directory), then reads what Lucca holds of each page's compound field
 in one call: occurrences are updated in place by the value-row ids Lucca gave them, which only Lucca's own answer
-has current. An employee is written only when Lucca does not already hold their statistics. A fingerprint per employee, marked with the run before its PUT, tells
-an attempt that resumes which writes were its own, so each is counted once.
+has current. An employee is written only when Lucca does not already hold their statistics. A fingerprint per
+employee, marked with the run before its PUT, tells an attempt that resumes which writes were its own, so each is
+counted once.
 """
 
 import hashlib

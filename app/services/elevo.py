@@ -2,8 +2,9 @@
 
 A sync signs in to Elevo's SFTP server first (a wrong host key or password fails the run before anything is read),
 builds the file while paging through the directory's copy (`people_file`; no Lucca call: a sync asked for before
-the copy's first full sync completed waits for it, as uploading a file without everyone would suspend them), uploads it under a temporary name and renames it, and
-only then, in one transaction, remembers who was in it and writes the run's counts and events. A run whose upload
+the copy's first full sync completed waits for it, as uploading a file without everyone would suspend them),
+uploads it under a temporary name and renames it, and only then, in one transaction, remembers who was in it and
+writes the run's counts and events. A run whose upload
 failed changes nothing, so the next one compares with the last file Elevo really took.
 
 Everyone considered (listed by Lucca now, or in the last file) has one outcome: `created` (in the file for the first

@@ -134,8 +134,8 @@ async def test_the_elevo_file_reads_no_lucca_once_the_copy_is_full(
     seed = demo_seed_payload()
     lucca = sandbox.new_lucca_account(users=seed["users"])
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
-    settings = {"sftp": {"host": "sftp.elevo.example", "username": "acme", "password": "pw",
-                         "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOWO9cY1mOOFYGf+vnwmRbsWaX7BDib2xbOoJkKD9DgF"}}  # fmt: skip
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOWO9cY1mOOFYGf+vnwmRbsWaX7BDib2xbOoJkKD9DgF"
+    settings = {"sftp": {"host": "sftp.elevo.example", "username": "acme", "password": "pw", "host_key": host_key}}
     answer = await client.put("/api/v1/tenants/acme/connectors/elevo", json={"settings": settings}, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
     await full_sync(client, tenant)
