@@ -2,11 +2,17 @@
 renewal, scopes in plain words, and what needs the key refused; the sandbox over HTTP, real arq worker processes."""
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES
+from app.clients.lucca_directory import DirectoryDepartment, DirectoryPerson, DirectoryReader
+from app.clients.lucca_v5 import V5Directory
+from app.config import Settings
+from app.models import Tenant
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES, directory_seed_payload
+from app.services.context import Services
 from tests.e2e.test_cards_imports import listing, start_import
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import SOFTGARDEN_SETTINGS, TenantHandle, create_tenant
@@ -169,3 +175,33 @@ async def test_a_tenant_without_a_key_cannot_enable_what_needs_it_and_lists_card
     removed = await client.patch(tenant_path, json={"lucca": {"api_key": None}}, headers=admin)
     assert "statistics push" in key_refusal(removed)
     assert (await client.get(tenant_path, headers=admin)).json()["lucca"]["api_key_set"] is True
+
+
+async def read_all(reader: DirectoryReader) -> tuple[dict[int, DirectoryPerson], list[DirectoryDepartment]]:
+    people = {person.lucca_id: person async for page in reader.employee_pages() for person in page}
+    return people, sorted(await reader.departments(), key=lambda department: department.lucca_id)
+
+
+async def test_both_apis_read_the_same_directory(sandbox: SandboxServer, migrated_database: str) -> None:
+    lucca = sandbox.new_lucca_account(**directory_seed_payload(247))  # 250 people: three v5 pages
+    services = Services.start(Settings())
+    try:
+        tenant = Tenant(
+            lucca_base_url=lucca.base_url,
+            lucca_api_key_encrypted=services.box.encrypt(lucca.api_key),
+            lucca_oauth_encrypted=services.box.encrypt_json(oauth_of(lucca)),
+            rate_limit_requests=50,
+            rate_limit_per_seconds=60,
+        )
+        legacy = services.directory_reader(tenant)
+        assert legacy.api == "legacy"
+        v5 = V5Directory(services.lucca_v5(tenant))
+        legacy_people, legacy_departments = await read_all(legacy)
+        v5_people, v5_departments = await read_all(v5)
+    finally:
+        await services.close()
+    assert len(v5_people) == 250
+    assert v5_departments == legacy_departments
+    # The same people, field by field; only the legacy API reads `e_` fields.
+    assert {key: replace(person, extended={}) for key, person in legacy_people.items()} == v5_people
+    assert surface_calls(lucca) == {"v3": 1, "v4": 1, "v5": 4, "token": 1}  # 3 pages of employees, 1 of departments
