@@ -2,7 +2,18 @@
 
 from fastapi import FastAPI
 
-from app.sandbox import cards, control, lucca_control, lucca_oauth, lucca_state, lucca_v3, lucca_v4, lucca_v5, taleez
+from app.sandbox import (
+    cards,
+    control,
+    lucca_control,
+    lucca_oauth,
+    lucca_state,
+    lucca_v3,
+    lucca_v4,
+    lucca_v5,
+    lucca_webhooks,
+    taleez,
+)
 from app.sandbox.faults import PartnerError
 
 
@@ -28,4 +39,5 @@ def create_sandbox_app(window_seconds: float = 60.0, requests_per_window: int = 
     app.include_router(lucca_v4.router)
     app.include_router(lucca_oauth.router)
     app.include_router(lucca_v5.router)
+    app.include_router(lucca_webhooks.router)
     return app

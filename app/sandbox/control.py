@@ -28,11 +28,12 @@ TaleezSandboxDep = Annotated[TaleezSandbox, Depends(get_taleez_sandbox)]
 CardsSandboxDep = Annotated[CardsSandbox, Depends(get_cards_sandbox)]
 
 
-def get_control_account(account: str, sandbox: LuccaSandboxDep) -> LuccaAccount:
-    """The Lucca account named in the path, or 404."""
+def get_control_account(account: str, sandbox: LuccaSandboxDep, request: Request) -> LuccaAccount:
+    """The Lucca account named in the path, or 404; it is reached at this server's address (its events say so)."""
     found = sandbox.accounts.get(account)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No Lucca account '{account}' in the sandbox")
+    found.public_url = f"{str(request.base_url).rstrip('/')}/{account}"
     return found
 
 

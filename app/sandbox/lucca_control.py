@@ -1,9 +1,10 @@
 """The Lucca sandbox's own controls, beside the account seeding in `control.py`: change people and departments while
 it runs (each change sets `modifiedAt` and becomes webhook events), OAuth clients and token lifetime, `Sunset`
-headers, call counts per API surface."""
+headers, call counts per API surface, webhook deliveries (pause, resume in or out of order, redeliver, suspend)."""
 
 import time
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -21,6 +22,7 @@ from app.sandbox.lucca_users import (
     write_extended_data,
 )
 from app.sandbox.lucca_v3 import FULL_USER_FIELDS, UserView
+from app.sandbox.lucca_webhooks import queue_delivery
 
 router = APIRouter(prefix="/_sandbox/lucca/accounts/{account}", tags=["sandbox control"])
 
@@ -30,7 +32,6 @@ SURFACES = (("/api/v3/", "v3"), ("/organization/", "v4"), ("/lucca-api/", "v5"),
 
 def person_record(request: Request, lucca: LuccaAccount, user_id: int) -> dict[str, Any]:
     """The person as the legacy API returns them, every field."""
-    lucca.public_url = f"{str(request.base_url).rstrip('/')}/{lucca.name}"
     return UserView.of(request, lucca, lucca.name).render(lucca.users[user_id], FULL_USER_FIELDS)
 
 
@@ -143,3 +144,59 @@ async def call_counts(lucca: AccountDep) -> dict[str, Any]:
         if surface in by_client and call.caller is not None:
             by_client[surface][call.caller] += 1
     return {**surfaces, "token_by_client": by_client["token"], "v5_by_client": by_client["v5"]}
+
+
+@router.post("/webhooks/pause", status_code=status.HTTP_204_NO_CONTENT)
+async def pause_deliveries(lucca: AccountDep) -> None:
+    """Holds every delivery (events are still made) until `resume`."""
+    lucca.webhooks.paused = True
+
+
+class Resume(BaseModel):
+    """How held deliveries go out: in the order they were made, or newest first (events out of order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reverse: bool = False
+
+
+@router.post("/webhooks/resume", status_code=status.HTTP_204_NO_CONTENT)
+async def resume_deliveries(lucca: AccountDep, resume: Resume | None = None) -> None:
+    """Sends the held deliveries, `{"reverse": true}` newest first."""
+    state = lucca.webhooks
+    if resume is not None and resume.reverse:
+        state.queue.reverse()
+    state.paused = False
+    state.wake.set()
+
+
+@router.post("/webhooks/events/{event_id}/redeliver", status_code=status.HTTP_202_ACCEPTED)
+async def redeliver_event(event_id: str, lucca: AccountDep) -> dict[str, Any]:
+    """Sends a stored event again to every endpoint it went to (a duplicate, or a late one after newer events)."""
+    state = lucca.webhooks
+    if event_id not in state.events:
+        raise LuccaError(404, f"No event {event_id} in this account")
+    endpoint_ids = dict.fromkeys(d.endpoint_id for d in state.deliveries if d.event_id == event_id)
+    deliveries = [queue_delivery(lucca, event_id, endpoint_id) for endpoint_id in endpoint_ids]
+    return {"deliveries": [delivery.id for delivery in deliveries]}
+
+
+@router.post("/webhook-endpoints/{endpoint_id}/suspend", status_code=status.HTTP_204_NO_CONTENT)
+async def suspend_endpoint(endpoint_id: str, lucca: AccountDep) -> None:
+    """Suspends an endpoint as Lucca does after failures: nothing more is delivered to it."""
+    endpoint = lucca.webhooks.endpoints.get(endpoint_id)
+    if endpoint is None:
+        raise LuccaError(404, f"No webhook endpoint {endpoint_id} in this account")
+    endpoint.status = "suspended"
+
+
+@router.get("/webhooks/deliveries")
+async def list_deliveries(lucca: AccountDep) -> dict[str, Any]:
+    """Every delivery, oldest first: event, endpoint, topic, status, attempts, last answer."""
+    return {"items": [asdict(delivery) for delivery in lucca.webhooks.deliveries]}
+
+
+@router.get("/webhooks/events")
+async def list_events(lucca: AccountDep) -> dict[str, Any]:
+    """Every event the account made, oldest first, as delivered."""
+    return {"items": list(lucca.webhooks.events.values())}

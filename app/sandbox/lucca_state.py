@@ -85,9 +85,12 @@ class WebhookEndpoint:
     created_at: str
     status: Literal["active", "suspended", "inactive"] = "inactive"
 
-    def wants(self, topic: str) -> bool:
-        """Whether events of this topic go to this endpoint."""
-        return self.status == "active" and topic in self.topics
+    def wants(self, topic: str, establishment_id: str | None) -> bool:
+        """Whether an event of this topic, about this business establishment, goes to this endpoint."""
+        if self.status != "active" or topic not in self.topics:
+            return False
+        wanted = self.business_establishments
+        return wanted is None or any(establishment.get("id") == establishment_id for establishment in wanted)
 
 
 @dataclass
@@ -112,9 +115,8 @@ class WebhookState:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    # Deliveries wait here while paused; `resume` sends them, in order or reversed.
+    # Deliveries wait in the queue while paused; `resume` sends them, in order or reversed.
     paused: bool = False
-    held: list[Delivery] = field(default_factory=list)
     queue: deque[Delivery] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: "asyncio.Task[None] | None" = None
@@ -152,6 +154,8 @@ class LuccaAccount:
     # Where the account was last reached (`http://host:port/<name>`): the base of v5 URLs in webhook events.
     public_url: str = ""
     _sorted_ids: list[int] = field(default_factory=list)
+    # Ids are never given twice, even after the user holding the highest one was deleted.
+    _highest_user_id: int = 0
 
     @classmethod
     def from_seed(cls, name: str, seed: LuccaAccountSeed, window: SlidingWindow) -> "LuccaAccount":
@@ -170,11 +174,12 @@ class LuccaAccount:
             public_url=f"http://sandbox/{name}",
         )
         account._sorted_ids = sorted(account.users)
+        account._highest_user_id = max(account.users, default=0)
         return account
 
     def new_user_id(self) -> int:
         """The id Lucca would give the next user."""
-        return self._sorted_ids[-1] + 1 if self._sorted_ids else 1
+        return self._highest_user_id + 1
 
     def new_value_id(self) -> int:
         """A fresh id for an extended-data value row."""
@@ -191,6 +196,7 @@ class LuccaAccount:
         before = self.users.get(user.id)
         if before is None:
             insort(self._sorted_ids, user.id)
+            self._highest_user_id = max(self._highest_user_id, user.id)
         self.users[user.id] = user
         self.record(Change("employee", before, user, user.modified_at))
         return user

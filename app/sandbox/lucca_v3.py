@@ -1,6 +1,7 @@
 """Lucca's v3 users API (API key): `fields`, `paging`, filters (`modifiedAt=since,…` included), writes."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from app.sandbox.lucca_filters import Filter, parse_filters
+from app.sandbox.lucca_filters import COMPARISONS, Filter, lucca_moment, parse_filters
 from app.sandbox.lucca_gate import AccountDep, LegacyRoute
 from app.sandbox.lucca_models import USER_PROPERTIES, LuccaError, LuccaModel, User, lookup, user_value
 from app.sandbox.lucca_state import LuccaAccount
@@ -133,12 +134,22 @@ def select_users(account: LuccaAccount, params: QueryParams) -> list[User]:
         condition.prop == "dtContractEnd" for condition in filters
     )
     today = date.today().isoformat()
+    tests = [user_test(condition) for condition in filters]
     candidates = (account.users[user_id] for user_id in candidate_ids(account, filters))
     return [
         user
         for user in candidates
-        if (include_former or not user.has_left(today)) and all(f.accepts(user_value(user, f.prop)) for f in filters)
+        if (include_former or not user.has_left(today)) and all(test(user) for test in tests)
     ]
+
+
+def user_test(condition: Filter) -> Callable[[User], bool]:
+    """The condition as a test of one user; `modifiedAt` bounds are parsed once and compared as text (a poll's
+    `modifiedAt=since,…` scans the whole directory)."""
+    if condition.prop == "modifiedAt" and condition.operator in COMPARISONS:
+        compare, bound = COMPARISONS[condition.operator], lucca_moment(condition.operands[0])
+        return lambda user: bool(compare(user.modified_at, bound))
+    return lambda user: condition.accepts(user_value(user, condition.prop))
 
 
 def candidate_ids(account: LuccaAccount, filters: list[Filter]) -> list[int]:

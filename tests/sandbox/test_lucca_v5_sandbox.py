@@ -377,3 +377,10 @@ async def test_call_counts_are_per_surface(http: httpx.AsyncClient, account: Luc
     assert counts["v5_by_client"] == {DEMO_OAUTH_CLIENT_ID: 2}
     account.control("DELETE", "/calls")
     assert account.call_counts()["v5"] == 0
+
+
+async def test_a_deleted_persons_id_is_not_given_again(account: LuccaAccount) -> None:
+    hired = account.hire(firstName="Nora", lastName="Petit", mail="nora@acme.fr")
+    account.delete_person(hired["id"])
+    again = account.hire(firstName="Noé", lastName="Petit", mail="noe@acme.fr")
+    assert again["id"] == hired["id"] + 1
