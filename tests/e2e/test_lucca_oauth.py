@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.clients.lucca_directory import DirectoryDepartment, DirectoryPerson, DirectoryReader
-from app.clients.lucca_v5 import V5Directory
+from app.clients.lucca_v5 import DIRECTORY_SCOPES, WEBHOOK_SCOPES, V5Directory
 from app.config import Settings
 from app.models import Tenant
 from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES, directory_seed_payload
@@ -205,3 +205,39 @@ async def test_both_apis_read_the_same_directory(sandbox: SandboxServer, migrate
     # The same people, field by field; only the legacy API reads `e_` fields.
     assert {key: replace(person, extended={}) for key, person in legacy_people.items()} == v5_people
     assert surface_calls(lucca) == {"v3": 1, "v4": 1, "v5": 4, "token": 1}  # 3 pages of employees, 1 of departments
+
+
+async def test_webhook_endpoints_and_sunset_notices_through_the_v5_client(
+    sandbox: SandboxServer, lucca: LuccaAccount, migrated_database: str
+) -> None:
+    lucca.control("PATCH", "/settings", json={"sunset": "Sat, 01 Jan 2028 00:00:00 GMT"})
+    services = Services.start(Settings())
+    try:
+        tenant = Tenant(
+            lucca_base_url=lucca.base_url,
+            lucca_api_key_encrypted=None,
+            lucca_oauth_encrypted=services.box.encrypt_json(oauth_of(lucca)),
+            rate_limit_requests=50,
+            rate_limit_per_seconds=60,
+        )
+        v5 = services.lucca_v5(tenant, scopes=(*DIRECTORY_SCOPES, *WEBHOOK_SCOPES))
+        # Nobody answers the activation echo there: Lucca keeps the endpoint inactive.
+        created = await v5.create_webhook_endpoint("lucca-connectors", "http://127.0.0.1:9/hook", ["employee.*"])
+        found = await v5.get_webhook_endpoint(created.id)
+        reader = services.directory_reader(tenant)
+        assert len(await reader.departments()) == 3
+    finally:
+        await services.close()
+    assert (created.status, bool(created.secret)) == ("inactive", True)
+    assert (found.id, found.status, found.url, found.secret) == (
+        created.id,
+        "inactive",
+        "http://127.0.0.1:9/hook",
+        None,
+    )
+    sunset = "on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)."
+    assert v5.notices == [
+        f"Lucca will retire /lucca-api/webhook-endpoints {sunset}",
+        f"Lucca will retire /lucca-api/webhook-endpoints/{created.id} {sunset}",
+    ]
+    assert reader.notices == [f"Lucca will retire /lucca-api/departments {sunset}"]
