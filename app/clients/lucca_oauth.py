@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.fernet import InvalidToken
 from redis.asyncio import Redis
 
 from app.clients.http import PartnerHTTP, RetryPolicy, host_of, partner_message
@@ -113,7 +114,8 @@ class LuccaTokens:
     async def renew(self, refused: str) -> str:
         """A fresh token after Lucca refused `refused` (401): forgotten unless another process replaced it already."""
         raw = await self._redis.get(self._key)
-        if raw is not None and self._decode(raw).token == refused:
+        stored = None if raw is None else self._decode(raw)
+        if raw is not None and (stored is None or stored.token == refused):
             await self._redis.eval(DELETE_IF_SAME, 1, self._key, raw)  # type: ignore[misc]
         return await self.token()
 
@@ -121,9 +123,13 @@ class LuccaTokens:
         raw = await self._redis.get(self._key)
         return None if raw is None else self._decode(raw)
 
-    def _decode(self, raw: bytes | str) -> StoredToken:
-        value = self._box.decrypt_json(raw.decode() if isinstance(raw, bytes) else raw)
-        return StoredToken(token=value["token"], renew_at=float(value["renew_at"]))
+    def _decode(self, raw: bytes | str) -> StoredToken | None:
+        """The stored token; None when it cannot be read (stored under another SECRET_KEY): a new one is asked."""
+        try:
+            value = self._box.decrypt_json(raw.decode() if isinstance(raw, bytes) else raw)
+            return StoredToken(token=str(value["token"]), renew_at=float(value["renew_at"]))
+        except (InvalidToken, KeyError, TypeError, ValueError):
+            return None
 
     async def _request(self) -> str:
         """Ask the token URL for a token (form-encoded client-credentials grant) and store it for every process."""
