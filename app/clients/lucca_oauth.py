@@ -8,6 +8,7 @@ so they do not count in the account's rate limit.
 
 import asyncio
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ RENEW_BEFORE_SECONDS = 60
 LOCK_SECONDS = 30
 WAIT_SECONDS = LOCK_SECONDS + 5
 POLL_SECONDS = 0.05
+UNSAID_LIFETIME_SECONDS = 300
+MAX_LIFETIME_SECONDS = 86_400  # a token claiming longer is renewed daily anyway
 # Deletes a key only while it still holds the given value (a lock we own, a token others have not replaced yet).
 DELETE_IF_SAME = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -138,9 +141,13 @@ class LuccaTokens:
             raise await self._refusal(response)
         try:
             body = response.json()
-            token, lifetime = str(body["access_token"]), float(body["expires_in"])
-        except (KeyError, TypeError, ValueError):
+            # `expires_in` is only RECOMMENDED (RFC 6749): without it the token is kept a few minutes.
+            token, lifetime = str(body["access_token"]), float(body.get("expires_in") or UNSAID_LIFETIME_SECONDS)
+            if not (token and math.isfinite(lifetime) and lifetime > 0):
+                raise ValueError("no token")
+        except (AttributeError, KeyError, TypeError, ValueError):
             raise LuccaRejected(PARTNER, 502, f"{self._where} answered with no token this service can read") from None
+        lifetime = min(lifetime, MAX_LIFETIME_SECONDS)
         renew_at = time.time() + lifetime - min(RENEW_BEFORE_SECONDS, lifetime / 2)
         stored = self._box.encrypt_json({"token": token, "renew_at": renew_at})
         await self._redis.set(self._key, stored, ex=max(1, int(lifetime)))

@@ -163,6 +163,15 @@ async def test_a_token_stored_under_another_secret_key_is_asked_again(
     assert route.call_count == 2
 
 
+async def test_a_grant_without_expires_in_is_kept_a_few_minutes(
+    http: httpx.AsyncClient, redis: Redis, oauth_client: OAuthClient, base_url: str, lucca_api: respx.MockRouter
+) -> None:
+    route = lucca_api.post(oauth_client.token_url).mock(return_value=httpx.Response(200, json={"access_token": "t"}))
+    tokens = tokens_for(http, redis, oauth_client, base_url)
+    assert [await tokens.token(), await tokens.token()] == ["t", "t"]
+    assert route.call_count == 1
+
+
 async def test_concurrent_clients_make_one_token_request(
     http: httpx.AsyncClient, redis: Redis, oauth_client: OAuthClient, base_url: str, lucca_api: respx.MockRouter
 ) -> None:
