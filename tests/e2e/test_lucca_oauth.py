@@ -241,3 +241,24 @@ async def test_webhook_endpoints_and_sunset_notices_through_the_v5_client(
         f"Lucca will retire /lucca-api/webhook-endpoints/{created.id} {sunset}",
     ]
     assert reader.notices == [f"Lucca will retire /lucca-api/departments {sunset}"]
+
+
+async def test_token_requests_do_not_count_and_both_apis_share_one_window(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount
+) -> None:
+    tenant = await oauth_tenant(client, lucca, sandbox.new_cards_account())
+    admin = {"Authorization": "Bearer test-operator-token"}
+    limited = {"lucca": {"rate_limit": {"requests": 2, "per_seconds": 60}}}
+    assert (await client.patch(f"/api/v1/tenants/{tenant.slug}", json=limited, headers=admin)).status_code == 200
+    # Two v5 calls and a token request: within 2 calls a minute, since the token request is not Lucca's to count.
+    assert len(await listing(client, tenant, "users")) == 2
+    assert surface_calls(lucca) == {"v3": 0, "v4": 0, "v5": 2, "token": 1}
+    # With the key, the listing reads v3: its first call proves the key and joins the account's window, which the
+    # v5 calls filled, so the next one waits longer than a listing may.
+    keyed = {"lucca": {"api_key": lucca.api_key}}
+    assert (await client.patch(f"/api/v1/tenants/{tenant.slug}", json=keyed, headers=admin)).status_code == 200
+    assert len(await listing(client, tenant, "users")) == 2
+    waiting = await client.get(f"/api/v1/tenants/{tenant.slug}/cards/users", headers=tenant.auth)
+    assert waiting.status_code == 503, waiting.text
+    assert "rate limit (2 calls per 60 s)" in waiting.json()["detail"]
+    assert surface_calls(lucca) == {"v3": 1, "v4": 0, "v5": 2, "token": 1}
