@@ -80,6 +80,9 @@ class PartnerAccount:
         calls: dict[str, Any] = answer.json()
         return calls
 
+    def clear_calls(self) -> None:
+        self.server.control.delete(f"/{self.partner}/accounts/{self.name}/calls").raise_for_status()
+
     def add_faults(self, *faults: dict[str, Any]) -> None:
         answer = self.server.control.post(f"/{self.partner}/accounts/{self.name}/faults", json=list(faults))
         answer.raise_for_status()

@@ -52,9 +52,13 @@ class DirectoryReader(Protocol):
     api: Api
     # What Lucca announced while reading (a `Sunset` or `Deprecation` header, a 410), in plain words.
     notices: list[str]
+    # Where the page after the last one `employee_pages` yielded starts (None after the last page): a read cut
+    # there goes on from it, given back as `start`.
+    resume_at: str | None
 
-    def employee_pages(self) -> AsyncIterator[list[DirectoryPerson]]:
-        """Every employee, former ones included, a page at a time (as the API pages them)."""
+    def employee_pages(self, start: str | None = None) -> AsyncIterator[list[DirectoryPerson]]:
+        """Every employee, former ones included, a page at a time (as the API pages them), from the first page or
+        from `start` (a `resume_at` of an earlier read)."""
         ...
 
     async def departments(self) -> list[DirectoryDepartment]:
@@ -112,9 +116,16 @@ class LegacyDirectory:
     def __init__(self, lucca: LuccaClient) -> None:
         self._lucca = lucca
         self.notices: list[str] = []
+        self.resume_at: str | None = None
 
-    async def employee_pages(self) -> AsyncIterator[list[DirectoryPerson]]:
-        async for page in self._lucca.user_pages(fields=DIRECTORY_FIELDS, page_size=V3_MAX_PAGE_SIZE):
+    async def employee_pages(self, start: str | None = None) -> AsyncIterator[list[DirectoryPerson]]:
+        # In id order, so that a read goes on after the last id it wrote (`start`), which people hired or deleted
+        # in the meantime do not shift as they would an offset.
+        filters = {"orderBy": "id,asc"} | ({"id": f"greaterthan,{int(start)}"} if start else {})
+        pages = self._lucca.user_pages(fields=DIRECTORY_FIELDS, filters=filters, page_size=V3_MAX_PAGE_SIZE)
+        async for page in pages:
+            full = len(page) == V3_MAX_PAGE_SIZE
+            self.resume_at = str(max(user.id for user in page)) if full else None
             yield [person_from_v3(user) for user in page]
 
     async def changed_since(self, since: datetime) -> AsyncIterator[list[DirectoryPerson]]:

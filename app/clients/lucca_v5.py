@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -113,11 +113,17 @@ class LuccaV5Client:
         with self.reading(path):
             return response.json()
 
-    async def pages(self, path: str, params: Mapping[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every page of a collection (100 a page), following `links.next.href` until it is null."""
+    async def pages(
+        self, path: str, params: Mapping[str, str] | None = None, start: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of a collection (100 a page), following `links.next.href` until it is null; from the first
+        page, or from `start` (a `page_address` of a page's next one, to go on with a read cut there)."""
         query: dict[str, str] = {**(params or {}), "limit": str(PAGE_LIMIT)}
         include = {part for part in query.get("include", "").split(",") if part} | {"links"}
         query["include"] = ",".join(sorted(include))
+        if start is not None:
+            parts = urlsplit(start)
+            path, query = parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         while True:
             body = await self.get(path, query)
@@ -134,6 +140,11 @@ class LuccaV5Client:
             if marker in seen:
                 return
             seen.add(marker)
+
+    def page_address(self, body: Mapping[str, Any]) -> str | None:
+        """The next page's path and query (on this account) as one string, for `pages(start=…)`; None at the end."""
+        following = self.next_page(body)
+        return None if following is None else f"{following[0]}?{urlencode(following[1])}"
 
     def next_page(self, body: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
         """The path and query of `links.next.href`, on this client's account whatever host the link names."""
@@ -306,10 +317,13 @@ class V5Directory:
     def __init__(self, client: LuccaV5Client) -> None:
         self._client = client
         self.notices = client.notices
+        self.resume_at: str | None = None
 
-    async def employee_pages(self) -> AsyncIterator[list[DirectoryPerson]]:
-        async for body in self._client.pages(EMPLOYEES, {"include": EMBEDDED}):
-            yield await self._people(body)
+    async def employee_pages(self, start: str | None = None) -> AsyncIterator[list[DirectoryPerson]]:
+        async for body in self._client.pages(EMPLOYEES, {"include": EMBEDDED}, start=start):
+            people = await self._people(body)
+            self.resume_at = self._client.page_address(body)
+            yield people
 
     async def employees_by_id(self, lucca_ids: Sequence[int]) -> list[DirectoryPerson]:
         people: list[DirectoryPerson] = []

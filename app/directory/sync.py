@@ -1,15 +1,16 @@
 """The directory's full sync (CONTRACT section 13): a run that reads every employee and department of a tenant's
 Lucca, writes the copy a page at a time, and only after a read that completed marks gone who it did not see.
 
-A page is written with the run's progress in one transaction, so a read cut half way (a worker killed, Lucca down)
-leaves the copy as it was plus what it read, and removes nobody; the run's next attempt reads again from the start
-(the writes are idempotent) and still sweeps only after its read completed. One full sync at a time per tenant:
-the directory's state row names the sync under way, and a second request gets that run.
+A page is written with the run's progress in one transaction, so a read cut half way (a worker killed, Lucca down,
+the job's deadline) leaves the copy as it was plus what it read, and removes nobody; the run's next attempt goes on
+after the last page written (a page written twice changes nothing the second time) and still sweeps only after its
+read completed. One full sync at a time per tenant: the directory's state row names the sync under way, and a
+second request gets that run.
 """
 
 import uuid
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,9 @@ from app.services.schedules import LUCCA, keep_schedule
 SOURCE = LUCCA
 OPERATION = "directory_sync"
 UNDER_WAY = ("queued", "running")
+# The run's state keys: its read's progress, and the pages written (the run's items done).
+READ = "directory_read"
+PAGES_DONE = "pages_done"
 # The connectors that read the copy: while one is enabled, the copy is kept (a full sync every night).
 DIRECTORY_READERS = ("cards", "elevo")
 NIGHTLY_HOUR = 1
@@ -76,32 +80,53 @@ async def ensure_directory(session: AsyncSession, tenant: Tenant) -> Run | None:
     return await start_full_sync(session, tenant, "api")
 
 
+@dataclass(frozen=True)
+class ReadProgress:
+    """Where a full sync's read stands, kept in its run's state with each page it writes: an attempt cut half way
+    (a job's deadline, a worker killed, Lucca down) goes on from the last page written."""
+
+    started_at: str  # when the read began: the rows it saw keep its mark, and the sweep spares rows newer than this
+    people: int = 0
+    resume_at: str | None = None  # the reader's position after the last page written
+    people_done: bool = False
+    added: int = 0
+    updated: int = 0
+    completed: bool = False
+
+
 async def process_directory_sync(services: Services, run: Run, tenant: Tenant, log: RunLog) -> None:
     """The queued run's work: read every employee then every department, a page at a time; sweep once complete."""
-    started_at = await take_turn(services, run, tenant, log)
-    if started_at is None:
+    progress = await take_turn(services, run, tenant, log)
+    if progress is None or progress.completed:
         return
     reader = services.directory_reader(tenant)
-    read = 0
-    async for page in reader.employee_pages():
-        read += len(page)
-        async with services.sessionmaker.begin() as session:
-            written = await store.upsert_people(session, tenant.id, page, seen_by=run.id, read_at=utcnow())
-            await add_to_state(session, run.id, {"added": written.added, "updated": written.updated})
-            await session.execute(
-                update(DirectoryState)
-                .where(DirectoryState.tenant_id == tenant.id, DirectoryState.sync_run_id == run.id)
-                .values(sync_progress=read)
-            )
+    if not progress.people_done:
+        async for page in reader.employee_pages(progress.resume_at):
+            async with services.sessionmaker.begin() as session:
+                written = await store.upsert_people(session, tenant.id, page, seen_by=run.id, read_at=utcnow())
+                progress = replace(
+                    progress,
+                    people=progress.people + len(page),
+                    resume_at=reader.resume_at,
+                    people_done=reader.resume_at is None,
+                    added=progress.added + written.added,
+                    updated=progress.updated + written.updated,
+                )
+                await keep_progress(session, run.id, progress, pages=1)
+                await session.execute(
+                    update(DirectoryState)
+                    .where(DirectoryState.tenant_id == tenant.id, DirectoryState.sync_run_id == run.id)
+                    .values(sync_progress=progress.people)
+                )
     departments = await reader.departments()
     async with services.sessionmaker.begin() as session:
-        summary = await complete(session, run, tenant, reader, read, departments, started_at)
+        summary = await complete(session, run, tenant, reader, progress, departments)
     await log.event("note", "directory", summary)
 
 
-async def take_turn(services: Services, run: Run, tenant: Tenant, log: RunLog) -> datetime | None:
-    """Make this run the tenant's sync under way and return when its read started (an earlier attempt's start: rows
-    it saw keep its mark); None when another sync is under way (this one leaves the work to it)."""
+async def take_turn(services: Services, run: Run, tenant: Tenant, log: RunLog) -> ReadProgress | None:
+    """Make this run the tenant's sync under way and return where its read stands (an earlier attempt's progress);
+    None when another sync is under way (this one leaves the work to it)."""
     async with services.sessionmaker.begin() as session:
         state = await store.ensure_state(session, tenant.id, lock=True)
         current = await sync_under_way(session, state)
@@ -109,23 +134,22 @@ async def take_turn(services: Services, run: Run, tenant: Tenant, log: RunLog) -
             await log.event("note", "directory", f"Full sync {current.id} was already reading the directory: "
                                                  "this run left the work to it.")  # fmt: skip
             return None
-        state.sync_run_id = run.id
-        state.sync_progress = 0
         stored = await session.get(Run, run.id, with_for_update=True)
         assert stored is not None
-        started = stored.state.get("read_started_at")
-        if started is None:
-            started = utcnow().isoformat()
-            stored.state = {**stored.state, "read_started_at": started}
-    return datetime.fromisoformat(started)
+        kept = stored.state.get(READ)
+        progress = ReadProgress(**kept) if kept else ReadProgress(started_at=utcnow().isoformat())
+        await keep_progress(session, run.id, progress)
+        state.sync_run_id = run.id
+        state.sync_progress = progress.people
+    return progress
 
 
-async def add_to_state(session: AsyncSession, run_id: uuid.UUID, amounts: dict[str, int]) -> dict[str, Any]:
-    """Add to the counters the run keeps in its state (they outlive an attempt cut half way)."""
+async def keep_progress(session: AsyncSession, run_id: uuid.UUID, progress: ReadProgress, pages: int = 0) -> None:
+    """Keep the read's progress in the run's state; `pages` written count as the run's items done, so an attempt
+    stopped by its deadline after writing some goes on at once (app.services.execution.overran)."""
     run = await session.get(Run, run_id, with_for_update=True)
     assert run is not None
-    run.state = {**run.state, **{key: run.state.get(key, 0) + amount for key, amount in amounts.items()}}
-    return run.state
+    run.state = {**run.state, READ: asdict(progress), PAGES_DONE: run.state.get(PAGES_DONE, 0) + pages}
 
 
 async def complete(
@@ -133,20 +157,20 @@ async def complete(
     run: Run,
     tenant: Tenant,
     reader: DirectoryReader,
-    read: int,
+    progress: ReadProgress,
     departments: list[DirectoryDepartment],
-    started_at: datetime,
 ) -> str:
     """The read completed: write the departments, sweep who it did not see; returns what changed, in words."""
     now = utcnow()
     teams = await store.upsert_departments(session, tenant.id, departments, seen_by=run.id, read_at=now)
+    started_at = datetime.fromisoformat(progress.started_at)
     gone = await store.sweep(session, tenant.id, run.id, now, started_at=started_at)
     await store.note_fresh(session, tenant.id, now)
     await store.note_notices(session, tenant.id, reader.notices)
     state = await store.ensure_state(session, tenant.id, lock=True)
     state.last_full_sync_at = now
-    totals = await add_to_state(session, run.id, {})
-    added, updated = totals.get("added", 0), totals.get("updated", 0)
+    await keep_progress(session, run.id, replace(progress, completed=True))
+    read, added, updated = progress.people, progress.added, progress.updated
     stored = await session.get(Run, run.id, with_for_update=True)
     assert stored is not None
     stored.counts = {

@@ -16,7 +16,16 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/cards/stats", tags=["cards"])
     "/sync",
     status_code=202,
     response_model=RunAccepted,
-    responses=answers(401, 404, 409, described={409: "The Cards connector is missing or disabled."}),
+    responses=answers(
+        401,
+        404,
+        409,
+        422,
+        described={
+            409: "The Cards connector is missing or disabled.",
+            422: "The tenant has no Lucca API key (`lucca.api_key`): the push writes employees' records.",
+        },
+    ),
 )
 async def sync_statistics(request: Request, tenant: TenantDep, session: SessionDep) -> RunAccepted:
     """Push the training statistics into Lucca now (a `stats_sync` run), whether the nightly push is enabled or not.

@@ -31,7 +31,8 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/taleez", tags=["taleez"])
         described={
             409: "The Taleez connector is missing or disabled.",
             422: "Invalid input, or something Lucca needs is in neither the request nor the settings "
-            "(establishment, department, primary role; a login: a template or the candidate's mail).",
+            "(establishment, department, primary role; a login: a template or the candidate's mail), or the "
+            "tenant has no Lucca API key (`lucca.api_key`).",
         },
     ),
     openapi_extra=openapi_body(TaleezImport, IMPORT_EXAMPLES),

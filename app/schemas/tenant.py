@@ -14,6 +14,7 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from app.schemas.common import (
     HEADER_TEXT,
@@ -89,7 +90,18 @@ class OAuthPatch(RequestBody):
     )
 
 
+# "api_key, oauth or both": at least one of them given and not null.
+ONE_CREDENTIAL: JsonDict = {
+    "anyOf": [
+        {"required": ["api_key"], "properties": {"api_key": {"type": "string"}}},
+        {"required": ["oauth"], "properties": {"oauth": {"type": "object"}}},
+    ]
+}
+
+
 class LuccaCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra=ONE_CREDENTIAL)
+
     base_url: PartnerUrl
     api_key: Secret | None = Field(default=None, description="Opens the legacy API; api_key, oauth or both.")
     oauth: OAuthIn | None = Field(default=None, description="Opens the OAuth API (v5); api_key, oauth or both.")

@@ -160,8 +160,9 @@ class ProgressLog(RunLog):
 
 
 def items_done(state: dict[str, Any]) -> int:
-    """How many items of a run have their outcome recorded (the run's checkpoints, kept in its state)."""
-    return len(state.get("done_items", {}))
+    """How many items of a run have their outcome recorded (the run's checkpoints, kept in its state); a run that
+    reads in pages (the directory's full sync) counts the pages it wrote."""
+    return len(state.get("done_items", {})) + int(state.get("pages_done", 0))
 
 
 def every_item_done(run: Run) -> bool:

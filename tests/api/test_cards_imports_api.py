@@ -29,18 +29,24 @@ async def tenant(client: httpx.AsyncClient) -> TenantHandle:
 async def stored_runs(database_url: str) -> int:
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        count: int = await connection.fetchval("SELECT count(*) FROM runs")
+        # Enabling Cards queued the directory's first full sync: only the others count.
+        count: int = await connection.fetchval("SELECT count(*) FROM runs WHERE operation <> 'directory_sync'")
         return count
     finally:
         await connection.close()
 
 
 async def queued_jobs() -> int:
+    """Jobs in the queue, but for the directory's first full sync, which enabling Cards queued."""
     redis = Redis.from_url(os.environ["REDIS_URL"])
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
     try:
-        return int(await redis.zcard("arq:queue"))
+        directory = await connection.fetch("SELECT id FROM runs WHERE operation = 'directory_sync'")
+        queued = {member.decode() for member in await redis.zrange("arq:queue", 0, -1)}
+        return len(queued - {f"run:{row['id']}" for row in directory})
     finally:
         await redis.aclose()
+        await connection.close()
 
 
 BAD_USERS_IMPORTS: list[tuple[Any, list[str | int]]] = [

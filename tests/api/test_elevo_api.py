@@ -190,7 +190,8 @@ async def test_an_sftp_host_inside_our_network_is_refused(asgi_client: httpx.Asy
 async def runs_stored(database_url: str) -> int:
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        count: int = await connection.fetchval("SELECT count(*) FROM runs")
+        # Enabling Elevo queues the directory's first full sync: only the others count.
+        count: int = await connection.fetchval("SELECT count(*) FROM runs WHERE operation <> 'directory_sync'")
     finally:
         await connection.close()
     return count

@@ -26,13 +26,17 @@ MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "50")
 SEED = os.environ.get("SCHEMATHESIS_SEED", "1")
 
 # Answers that depend on what is stored, which JSON Schema cannot say: a first Taleez or Cards PUT without its secret; an
-# import that neither the request nor the settings complete; a tenant's OAuth patch with nothing to merge into; and
-# rules JSON Schema cannot say either: retry-failed's `until` after its `since`, an Elevo host key or private key that
-# parses, a password or a private key (not both, once merged with the stored ones).
+# import that neither the request nor the settings complete; a tenant's OAuth patch with nothing to merge into; what
+# needs Lucca's API key on a tenant whose key a PATCH removed (hires, the statistics push); and rules JSON Schema cannot
+# say either: retry-failed's `until` after its `since`, an Elevo host key or private key that parses, a password or a
+# private key (not both, once merged with the stored ones).
 STATE_DEPENDENT_422 = ("PUT /api/v1/tenants/{slug}/connectors/taleez", "PUT /api/v1/tenants/{slug}/connectors/cards",
                        "POST /api/v1/tenants/{slug}/taleez/imports", "PATCH /api/v1/tenants/{slug}",
                        "POST /api/v1/tenants/{slug}/runs/retry-failed", "PUT /api/v1/tenants/{slug}/connectors/elevo",
-                       "PATCH /api/v1/tenants/{slug}/connectors/elevo")  # fmt: skip
+                       "PATCH /api/v1/tenants/{slug}/connectors/elevo", "PUT /api/v1/tenants/{slug}/connectors/softgarden",
+                       "PATCH /api/v1/tenants/{slug}/connectors/softgarden",
+                       "PATCH /api/v1/tenants/{slug}/connectors/taleez", "PATCH /api/v1/tenants/{slug}/connectors/cards",
+                       "POST /api/v1/tenants/{slug}/cards/stats/sync")  # fmt: skip
 ACCEPTED_WITH_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429"]'
 # Reads of Lucca while the request waits: the test tenant's Lucca does not exist, so they answer the documented 503.
 READS_LUCCA = ("GET /api/v1/tenants/{slug}/elevo/preview", "GET /api/v1/tenants/{slug}/cards/users",

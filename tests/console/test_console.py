@@ -323,8 +323,9 @@ async def test_screenshots_of_the_main_pages(
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
     console.sign_in("test-operator-token")
     console.wait_text("globex")
+    # The runs: the two hires, and the directory's first full sync, which enabling Cards started.
     pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
-             ("runs", "#/tenants/acme/runs", "2 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
+             ("runs", "#/tenants/acme/runs", "3 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
              ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template"),
              ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out")]  # fmt: skip
     for name, route, words in pages:

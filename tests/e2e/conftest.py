@@ -1,13 +1,19 @@
 """End-to-end: the API in-process, the sandbox over HTTP, and a real arq worker draining the real queue."""
 
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, cast
 
 import httpx
 import pytest
 from arq.typing import WorkerSettingsType
 from arq.worker import create_worker
+from sqlalchemy import select
 
+from app.db import Sessionmaker
+from app.models import Run
+from app.services.schedules import claim_due_runs
 from app.workers import WorkerSettings
 from tests.factories import TenantHandle, add_softgarden, create_tenant
 from tests.sandbox_server import LuccaAccount, SandboxServer
@@ -25,6 +31,23 @@ async def drain_queue() -> None:
         await worker.main()
     finally:
         await worker.close()
+
+
+async def directory_loaded(lucca: LuccaAccount) -> None:
+    """Let the workers run the directory's first full sync, which enabling Cards or Elevo starts, and forget its
+    Lucca calls: a test of a connector counts only its own."""
+    await drain_queue()
+    lucca.clear_calls()
+
+
+async def claim_connector_runs(sessionmaker: Sessionmaker, now: datetime | None = None) -> list[uuid.UUID]:
+    """The runs a tick makes for connectors' schedules, left out the directory's nightly full sync (enabling Cards
+    or Elevo schedules it too; tests/e2e/test_directory_sync.py tests it)."""
+    run_ids = await claim_due_runs(sessionmaker, now)
+    async with sessionmaker() as session:
+        found = await session.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.operation == "directory_sync"))
+        directory = set(found)
+    return [run_id for run_id in run_ids if run_id not in directory]
 
 
 @pytest.fixture

@@ -2,15 +2,23 @@
 
 import json
 import math
+import os
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from arq.connections import ArqRedis
 
-from app.sandbox.demo import demo_seed_payload, demo_user
+from app.db import create_engine, create_sessionmaker
+from app.directory.sync import NIGHTLY_HOUR
+from app.queue import enqueue_run
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, demo_seed_payload, demo_user
+from app.services.schedules import claim_due_runs, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
-from tests.factories import TenantHandle, create_tenant
+from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
 DIRECTORY_USERS = "/api/v3/users"
@@ -200,3 +208,162 @@ async def test_a_second_request_during_a_sync_gets_the_same_run(
     assert [run["status"] for run in listed.json()["items"]] == ["succeeded"]
     third = await client.post(path, headers=tenant.auth)
     assert third.json() != first.json()
+
+
+async def directory_runs(client: httpx.AsyncClient, tenant: TenantHandle) -> list[dict[str, Any]]:
+    answer = await client.get(
+        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "directory_sync"}, headers=tenant.auth
+    )
+    assert answer.status_code == 200
+    runs: list[dict[str, Any]] = answer.json()["items"]
+    return runs
+
+
+async def directory_schedule(database: str, slug: str) -> dict[str, Any] | None:
+    connection = await asyncpg.connect(database.replace("+asyncpg", ""))
+    try:
+        row = await connection.fetchrow(
+            "SELECT s.* FROM schedules s JOIN tenants t ON t.id = s.tenant_id "
+            "WHERE t.slug = $1 AND s.connector_id IS NULL AND s.operation = 'directory_sync'",
+            slug,
+        )
+    finally:
+        await connection.close()
+    return dict(row) if row else None
+
+
+async def test_the_first_connector_reading_the_directory_starts_a_full_sync_and_the_nightly_one(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    lucca = sandbox.new_lucca_account()
+    cards = sandbox.new_cards_account()
+    tenant = await tenant_on(client, lucca)
+    await add_softgarden(client, tenant)
+    assert await directory_runs(client, tenant) == []  # Softgarden does not read the directory
+    assert await directory_schedule(migrated_database, tenant.slug) is None
+
+    connectors = f"/api/v1/tenants/{tenant.slug}/connectors"
+    body = {"enabled": True, "settings": cards.connector_settings()}
+    assert (await client.put(f"{connectors}/cards", json=body, headers=tenant.auth)).status_code == 200
+    [first] = await directory_runs(client, tenant)
+    assert first["trigger"] == "api" and first["status"] == "queued"
+    assert (await directory(client, tenant))["sync"] == {"status": "loading", "progress": 0, "run_id": first["id"]}
+    schedule = await directory_schedule(migrated_database, tenant.slug)
+    assert schedule is not None and schedule["hour"] == NIGHTLY_HOUR
+    assert schedule["due_at"] == next_due(schedule["enabled_at"], "Europe/Paris", NIGHTLY_HOUR)
+
+    await drain_queue()
+    assert (await run_of(client, tenant, first["id"]))["status"] == "succeeded"
+    assert (await directory(client, tenant))["employees"] == 3
+    # Enabled again, or another reader enabled: the copy is there, no new full sync.
+    patch = await client.patch(f"{connectors}/cards", json={"enabled": False}, headers=tenant.auth)
+    assert patch.status_code == 200
+    assert (await directory_schedule(migrated_database, tenant.slug) or {})["due_at"] is None
+    await client.patch(f"{connectors}/cards", json={"enabled": True}, headers=tenant.auth)
+    assert len(await directory_runs(client, tenant)) == 1
+    schedule = await directory_schedule(migrated_database, tenant.slug)
+    assert schedule is not None and schedule["due_at"] is not None
+
+    # The night comes: the schedule's run is a full sync of the tenant's Lucca account.
+    engine = create_engine(migrated_database)
+    try:
+        claimed = await claim_due_runs(create_sessionmaker(engine), now=schedule["due_at"] + timedelta(minutes=1))
+    finally:
+        await engine.dispose()
+    assert len(claimed) == 1
+    for run_id in claimed:
+        await enqueue_run_id(run_id)
+    await drain_queue()
+    nightly = await run_of(client, tenant, str(claimed[0]))
+    assert (nightly["connector"], nightly["operation"], nightly["trigger"]) == ("lucca", "directory_sync", "schedule")
+    assert nightly["status"] == "succeeded" and nightly["counts"]["skipped"] == 3
+
+    # No connector reads the directory any more: no nightly sync.
+    assert (await client.delete(f"{connectors}/cards", headers=tenant.auth)).status_code == 204
+    assert (await directory_schedule(migrated_database, tenant.slug) or {})["due_at"] is None
+
+
+async def enqueue_run_id(run_id: uuid.UUID) -> None:
+    redis = ArqRedis.from_url(os.environ["REDIS_URL"])
+    try:
+        await enqueue_run(redis, run_id)
+    finally:
+        await redis.aclose()
+
+
+async def test_a_deleted_tenant_loses_its_copy(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    tenant = await tenant_on(client, sandbox.new_lucca_account())
+    assert (await full_sync(client, tenant))["status"] == "succeeded"
+    assert len(await copy_of(migrated_database, tenant.slug)) == 3
+    assert (await client.delete(f"/api/v1/tenants/{tenant.slug}", headers=ADMIN)).status_code == 204
+    await drain_queue()
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        left = [
+            await connection.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed table names)
+            for table in ("directory_employees", "directory_departments", "directory_states")
+        ]
+    finally:
+        await connection.close()
+    assert left == [0, 0, 0]
+
+
+async def test_a_full_sync_through_v5_pages_gives_the_copy_the_key_gives(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    """2,500 people through the key (3 pages of 1,000), the first 250 of the same directory through OAuth alone
+    (3 pages of 100, their job positions and employments embedded): the same rows for the same people, but the
+    `e_` fields, which the OAuth API does not give."""
+    seed = directory_seed(2_500)
+    by_key = sandbox.new_lucca_account(**seed)
+    by_oauth = sandbox.new_lucca_account(**{**seed, "users": seed["users"][:250]})
+    key_tenant = await tenant_on(client, by_key, "by-key")
+    oauth = {
+        "client_id": DEMO_OAUTH_CLIENT_ID,
+        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+        "token_url": by_oauth.token_url,
+    }
+    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+
+    assert (await full_sync(client, key_tenant))["status"] == "succeeded"
+    run = await full_sync(client, oauth_tenant)
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 250
+    calls = by_oauth.call_counts()
+    assert calls["v3"] == calls["v4"] == 0 and calls["v5"] >= 3
+
+    def content(row: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in stored(row).items() if key != "extended"}
+
+    through_key = await copy_of(migrated_database, key_tenant.slug)
+    through_v5 = await copy_of(migrated_database, oauth_tenant.slug)
+    assert len(through_key) == 2500 and set(through_v5) == {user["id"] for user in seed["users"][:250]}
+    assert {lucca_id: content(row) for lucca_id, row in through_v5.items()} == {
+        lucca_id: content(through_key[lucca_id]) for lucca_id in through_v5
+    }
+    assert (await directory(client, oauth_tenant))["departments"] == (await directory(client, key_tenant))[
+        "departments"
+    ]
+
+
+async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    # Lucca lets two calls through every 3 s: the third page is refused (429), and the run's next attempt goes on
+    # after the last person written instead of reading the first two pages again.
+    lucca = sandbox.new_lucca_account(**directory_seed(2_500), window_seconds=3, requests_per_window=2)
+    tenant = await tenant_on(client, lucca)
+    run = await full_sync(client, tenant)
+
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 2500 and run["counts"]["total"] == 2500
+    pages = [call for call in lucca.calls()["items"] if call["path"] == DIRECTORY_USERS]
+    answered = [call["query"] for call in pages if call["status"] == 200]
+    assert len(answered) == 3, answered
+    assert any(call["status"] == 429 for call in pages)
+    assert "id=greaterthan%2C2999" in answered[2] and "greaterthan" not in answered[0]
+    assert len(await copy_of(migrated_database, tenant.slug)) == 2500
+    events = await events_of(client, tenant, run["id"])
+    assert any(event["level"] == "warning" and "next try" in event["message"] for event in events), events

@@ -22,8 +22,8 @@ from app.db import create_engine, create_sessionmaker
 from app.queue import enqueue_run
 from app.sandbox.demo import demo_seed_payload, demo_user
 from app.sandbox.sftp import SftpSandbox
-from app.services.schedules import claim_due_runs, next_due
-from tests.e2e.conftest import drain_queue, events_of, run_of
+from app.services.schedules import next_due
+from tests.e2e.conftest import claim_connector_runs, directory_loaded, drain_queue, events_of, run_of
 from tests.e2e.test_schedules import worker_with_the_tick
 from tests.factories import TenantHandle, create_tenant
 from tests.live_server import LiveServer
@@ -103,6 +103,7 @@ async def elevo_tenant(
     body = {"enabled": True, "settings": elevo_settings(sftp, sftp_changes, **changes)}
     answer = await client.put(f"/api/v1/tenants/{slug}/connectors/elevo", json=body, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
+    await directory_loaded(lucca)
     return tenant
 
 
@@ -400,7 +401,9 @@ async def test_two_workers_upload_one_file_per_tenant_per_local_day(
         await connection.close()
     await asyncio.gather(worker_with_the_tick(), worker_with_the_tick())
     for tenant in tenants:
-        listed = await client.get(f"/api/v1/tenants/{tenant.slug}/runs", headers=tenant.auth)
+        listed = await client.get(
+            f"/api/v1/tenants/{tenant.slug}/runs", params={"connector": "elevo"}, headers=tenant.auth
+        )
         [run] = listed.json()["items"]
         assert (run["operation"], run["trigger"], run["status"]) == ("people_sync", "schedule", "succeeded")
         assert uploaded(sftp, f"/{tenant.slug}") == EXPECTED_FILE
@@ -418,18 +421,19 @@ async def test_catching_up_after_downtime_once_and_a_disabled_schedule_runs_noth
     ticks = create_sessionmaker(engine)
     try:
         back = row["due_at"] + timedelta(days=3)
-        [run_id] = await claim_due_runs(ticks, back)  # three nights down: one file when back
-        assert await claim_due_runs(ticks, back + timedelta(minutes=1)) == []
+        [run_id] = await claim_connector_runs(ticks, back)  # three nights down: one file when back
+        assert await claim_connector_runs(ticks, back + timedelta(minutes=1)) == []
         path = "/api/v1/tenants/acme/connectors/elevo"
         answer = await client.patch(path, json={"settings": {"schedule_enabled": False}}, headers=tenant.auth)
         assert answer.status_code == 200 and answer.json()["settings"]["sftp"]["password"] == "***"
-        assert await claim_due_runs(ticks, back + timedelta(days=30)) == []
+        assert await claim_connector_runs(ticks, back + timedelta(days=30)) == []
     finally:
         await engine.dispose()
     queue = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
     await enqueue_run(queue, run_id)  # as the worker's tick does
     await queue.aclose()
     await drain_queue()
-    listed = (await client.get("/api/v1/tenants/acme/runs", headers=tenant.auth)).json()["items"]
+    elevo_runs = await client.get("/api/v1/tenants/acme/runs", params={"connector": "elevo"}, headers=tenant.auth)
+    listed = elevo_runs.json()["items"]
     assert [(run["trigger"], run["status"]) for run in listed] == [("schedule", "succeeded")]
     assert uploaded(sftp) == EXPECTED_FILE

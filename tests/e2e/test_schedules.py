@@ -21,6 +21,7 @@ from app.db import Sessionmaker, create_engine, create_sessionmaker
 from app.services.schedules import claim_due_runs, next_due
 from app.workers import WorkerSettings
 from app.workers.settings import schedules_tick
+from tests.e2e.conftest import claim_connector_runs
 from tests.e2e.test_cards_stats import EVENTS, cards_tenant, lucca_calls, send
 from tests.factories import ADMIN, TenantHandle
 from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
@@ -73,7 +74,9 @@ async def schedule_row(database_url: str, slug: str = "acme") -> dict[str, Any]:
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
         row = await connection.fetchrow(
-            "SELECT schedules.* FROM schedules JOIN tenants ON tenants.id = schedules.tenant_id WHERE slug = $1", slug
+            "SELECT schedules.* FROM schedules JOIN tenants ON tenants.id = schedules.tenant_id "
+            "WHERE slug = $1 AND schedules.connector_id IS NOT NULL",
+            slug,
         )
     finally:
         await connection.close()
@@ -104,7 +107,7 @@ async def test_several_workers_ticking_at_once_make_one_run_per_local_day(
     ticks = [create_sessionmaker(engine) for engine in engines]
 
     async def tick_all(now: datetime) -> list[Any]:
-        claimed = await asyncio.gather(*(claim_due_runs(tick, now) for tick in ticks for _ in range(2)))
+        claimed = await asyncio.gather(*(claim_connector_runs(tick, now) for tick in ticks for _ in range(2)))
         return [run_id for run_ids in claimed for run_id in run_ids]
 
     assert await tick_all(due - timedelta(seconds=1)) == []
@@ -124,12 +127,12 @@ async def test_a_service_down_at_the_hour_catches_up_once_when_it_is_back(
     due = (await schedule_row(migrated_database))["due_at"]
     # Down for three nights: one push when back, not three; then the next night as usual.
     back = due + timedelta(days=2, hours=7)
-    assert len(await claim_due_runs(sessionmaker, back)) == 1
-    assert await claim_due_runs(sessionmaker, back + timedelta(minutes=1)) == []
+    assert len(await claim_connector_runs(sessionmaker, back)) == 1
+    assert await claim_connector_runs(sessionmaker, back + timedelta(minutes=1)) == []
     stored = await schedule_row(migrated_database)
     assert stored["last_run_at"] == back and stored["due_at"] == next_due(back, PARIS, 2)
     assert stored["due_at"] - back < timedelta(days=1)
-    assert len(await claim_due_runs(sessionmaker, stored["due_at"])) == 1
+    assert len(await claim_connector_runs(sessionmaker, stored["due_at"])) == 1
 
 
 async def test_enabling_after_the_hour_waits_for_the_next_night(
@@ -141,8 +144,8 @@ async def test_enabling_after_the_hour_waits_for_the_next_night(
     tenant = await cards_tenant(client, lucca, cards, stats_sync={"enabled": True, "hour": passed})
     stored = await schedule_row(migrated_database)
     assert stored["enabled_at"] >= before and stored["due_at"] - stored["enabled_at"] > timedelta(hours=20)
-    assert await claim_due_runs(sessionmaker, stored["enabled_at"] + timedelta(minutes=1)) == []
-    assert len(await claim_due_runs(sessionmaker, stored["due_at"])) == 1
+    assert await claim_connector_runs(sessionmaker, stored["enabled_at"] + timedelta(minutes=1)) == []
+    assert len(await claim_connector_runs(sessionmaker, stored["due_at"])) == 1
     assert [run["trigger"] for run in await runs(client, tenant)] == ["schedule"]
 
 
@@ -163,7 +166,7 @@ async def test_the_schedule_follows_the_settings_and_the_tenants_timezone(
     answer = await client.patch(f"/api/v1/tenants/{tenant.slug}", json={"timezone": "Asia/Tokyo"}, headers=ADMIN)
     assert answer.status_code == 200
     # The next tick moves the night to Tokyo's, without running anything before it.
-    assert await claim_due_runs(sessionmaker, enabled["enabled_at"] + timedelta(seconds=1)) == []
+    assert await claim_connector_runs(sessionmaker, enabled["enabled_at"] + timedelta(seconds=1)) == []
     tokyo = await schedule_row(migrated_database)
     assert (tokyo["timezone"], tokyo["due_at"]) == ("Asia/Tokyo", next_due(enabled["enabled_at"], "Asia/Tokyo", 23))
 
@@ -172,7 +175,7 @@ async def test_the_schedule_follows_the_settings_and_the_tenants_timezone(
         path = f"/api/v1/tenants/{tenant.slug}/connectors/cards"
         assert (await client.patch(path, json=change, headers=ADMIN)).status_code == 200
         assert (await schedule_row(migrated_database))["due_at"] is None
-        assert await claim_due_runs(sessionmaker, datetime.now(UTC) + timedelta(days=30)) == []
+        assert await claim_connector_runs(sessionmaker, datetime.now(UTC) + timedelta(days=30)) == []
     await client.patch(f"/api/v1/tenants/{tenant.slug}/connectors/cards", json={"enabled": True}, headers=ADMIN)
     assert (await schedule_row(migrated_database))["enabled_at"] > enabled["enabled_at"]
     assert await runs(client, tenant) == []

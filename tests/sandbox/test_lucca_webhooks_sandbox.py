@@ -34,6 +34,9 @@ class Receiver:
         self.events: list[tuple[dict[str, str], bytes]] = []
         self.statuses: deque[int] = deque()
         self.echo = True
+        # Set, events are answered at once; cleared, each waits until it is set again.
+        self.open = threading.Event()
+        self.open.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +51,7 @@ class Receiver:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.open.wait(timeout=10)
                 status = receiver.statuses.popleft() if receiver.statuses else 200
                 if status == 200:
                     receiver.events.append((dict(self.headers.items()), raw))
@@ -265,3 +269,18 @@ async def test_paused_deliveries_resume_newest_first_and_an_event_is_redelivered
     assert receiver.bodies()[2]["id"] == first_event
     events = account.control("GET", "/webhooks/events").json()["items"]
     assert [event["data"]["jobTitle"] for event in events] == ["First", "Second"]
+
+
+async def test_a_change_is_answered_before_its_event_is_delivered(
+    http: httpx.AsyncClient, account: LuccaAccount, receiver: Receiver
+) -> None:
+    await register(http, account, receiver.url)
+    receiver.open.clear()
+    key = {"Authorization": f"lucca application={account.api_key}"}
+    written = await http.put(f"/{account.name}/api/v3/users/102", headers=key, json={"jobTitle": "Architect"})
+    assert written.status_code == 200
+    # Had the write waited for the delivery, the receiver's silence would have made it undelivered (3 s timeout).
+    assert [delivery["status"] for delivery in deliveries(account)] in ([], ["pending"])
+    receiver.open.set()
+    await eventually(lambda: len(receiver.events) == 1)
+    assert deliveries(account)[0]["status"] == "delivered"

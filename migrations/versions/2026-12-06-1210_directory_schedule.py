@@ -1,7 +1,7 @@
 """The directory's nightly full sync: a schedule of the tenant's Lucca account, without a connector.
 
 Revision ID: 0014d
-Revises: 0013
+Revises: 0014o
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014d"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014o"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
