@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from app.directory import store
 from app.models import Tenant
 from app.models.base import utcnow
-from app.models.directory import LuccaEvent
+from app.models.directory import DirectoryState, LuccaEvent
 from app.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,9 @@ async def apply_plan(services: Services, tenant: Tenant, plan: EventPlan) -> Non
         )
         await store.note_notices(session, tenant.id, reader.notices)
         await store.note_fresh(session, tenant.id, read_at)
+        await session.execute(
+            update(DirectoryState).where(DirectoryState.tenant_id == tenant.id).values(poll_message=None)
+        )
     log.info(
         "applied %d Lucca event(s): %d employee(s) read, %d gone",
         len(plan.event_ids),

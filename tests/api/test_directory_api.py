@@ -20,7 +20,7 @@ async def test_the_directory_answers_its_tenant_and_the_operator_only(client: ht
     assert empty.status_code == 200
     assert empty.json() == {
         "employees": 0, "departments": 0, "mode": "polling", "last_full_sync_at": None, "last_change_at": None,
-        "lag_seconds": None, "webhook": {"status": "none", "message": None}, "notices": [],
+        "lag_seconds": None, "webhook": {"status": "none", "message": None}, "message": None, "notices": [],
         "sync": {"status": "none", "progress": 0, "run_id": None},
     }  # fmt: skip
 

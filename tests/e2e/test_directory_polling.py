@@ -72,7 +72,9 @@ async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
     client: httpx.AsyncClient, lucca: LuccaAccount
 ) -> None:
     oauth = {"client_id": DEMO_OAUTH_CLIENT_ID, "client_secret": DEMO_OAUTH_CLIENT_SECRET, "token_url": lucca.token_url}
-    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
+    # A small budget: 5 calls a minute, so the read's calls (employees and departments) space the next poll.
+    limit = {"requests": 5, "per_seconds": 60}
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth, rate_limit=limit)
     async with running_services() as services:
         tenant = await tenant_of(services, "acme")
         await fill_copy(services, tenant)
@@ -84,4 +86,8 @@ async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
         assert person is not None and person.last_name == "Through-V5"
         counts = lucca.call_counts()
         assert counts["v3"] == 0 and counts["v5"] >= 2  # employees' pages and the departments
-        assert (await state_of(services, tenant.id)).poll_message is None
+        state = await state_of(services, tenant.id)
+        assert state.poll_message is None
+        # At most a quarter of the budget: 2 calls x 4 x 60 s / 5 calls = 96 s to the next poll, not poll_seconds.
+        assert state.next_poll_at is not None and state.fresh_at is not None
+        assert (state.next_poll_at - state.fresh_at).total_seconds() >= 96

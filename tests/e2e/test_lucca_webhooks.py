@@ -14,6 +14,7 @@ from app.config import Settings
 from app.models.directory import LuccaEvent
 from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from app.services.context import Services
+from app.workers.freshness import EVENTS_LEFT_AFTER, directory_poll_due
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import (
     employee,
@@ -155,3 +156,56 @@ async def test_a_new_public_base_url_gets_a_new_endpoint(
     assert second.webhook_status == "active", second.webhook_message
     assert second.webhook_url is not None and second.webhook_url.startswith(f"{moved}/integrations/webhooks/lucca/")
     assert second.webhook_endpoint_id != first.webhook_endpoint_id
+
+
+async def test_events_delivered_newest_first_and_again_leave_the_newest_state(
+    client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
+) -> None:
+    await oauth_tenant(client, lucca)
+    tenant = await tenant_of(services, "acme")
+    await fill_copy(services, tenant)
+    await registered(services, tenant.id)
+    someone = lucca.users()[0]["id"]
+    lucca.control("POST", "/webhooks/pause")
+    lucca.change_person(someone, firstName="First")
+    lucca.change_person(someone, firstName="Second")
+    lucca.control("POST", "/webhooks/resume", json={"reverse": True})
+    await until(lambda: events_at_least(services, tenant.id, 2))
+    await drain_queue()
+    person = await employee(services, tenant.id, someone)
+    assert person is not None and person.first_name == "Second"
+    # The older event delivered once more, late: seen before, ignored; the newer state stays.
+    older = lucca.control("GET", "/webhooks/events").json()["items"][0]["id"]
+    lucca.control("POST", f"/webhooks/events/{older}/redeliver")
+    await until(lambda: redelivered(lucca))
+    await drain_queue()
+    person = await employee(services, tenant.id, someone)
+    assert person is not None and person.first_name == "Second"
+    assert await stored_events(services, tenant.id) == 2
+
+
+async def events_at_least(services: Services, tenant_id: uuid.UUID, count: int) -> bool:
+    return await stored_events(services, tenant_id) >= count
+
+
+async def redelivered(lucca: LuccaAccount) -> bool:
+    deliveries = lucca.control("GET", "/webhooks/deliveries").json()["items"]
+    return len(deliveries) == 3 and all(delivery["status"] == "delivered" for delivery in deliveries)
+
+
+async def test_an_event_whose_job_was_lost_is_applied_by_the_pollers_sweep(
+    client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
+) -> None:
+    await oauth_tenant(client, lucca)
+    tenant = await tenant_of(services, "acme")
+    await fill_copy(services, tenant)
+    await registered(services, tenant.id)
+    someone = lucca.users()[0]["id"]
+    lucca.change_person(someone, firstName="Stored")
+    await until(lambda: has_events(services, tenant.id))
+    await services.redis.flushdb()  # the queued job is lost, as when Redis was down
+    await asyncio.sleep(EVENTS_LEFT_AFTER.total_seconds())
+    await directory_poll_due({"services": services})
+    await drain_queue()
+    person = await employee(services, tenant.id, someone)
+    assert person is not None and person.first_name == "Stored"
