@@ -3,15 +3,14 @@
 import asyncio
 import copy
 import json
-import os
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app.schemas.cards_events import CHAPTER_EXAMPLE, QUIZ_EXAMPLE
+from tests.api.test_cards_imports_api import queued_jobs  # (the directory's first full sync left out)
 from tests.factories import ADMIN, TenantHandle, create_tenant
 from tests.live_server import LiveServer
 
@@ -43,14 +42,6 @@ async def stored(database_url: str, query: str = "SELECT event_id, type, email F
         return [tuple(row) for row in await connection.fetch(query + " ORDER BY id")]
     finally:
         await connection.close()
-
-
-async def queued_jobs() -> int:
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    try:
-        return int(await redis.zcard("arq:queue"))
-    finally:
-        await redis.aclose()
 
 
 def event(**changes: Any) -> dict[str, Any]:
