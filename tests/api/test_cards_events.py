@@ -3,16 +3,14 @@
 import asyncio
 import copy
 import json
-import os
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app.schemas.cards_events import CHAPTER_EXAMPLE, QUIZ_EXAMPLE
-from tests.factories import ADMIN, TenantHandle, create_tenant
+from tests.factories import ADMIN, TenantHandle, create_tenant, queued_jobs
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -43,14 +41,6 @@ async def stored(database_url: str, query: str = "SELECT event_id, type, email F
         return [tuple(row) for row in await connection.fetch(query + " ORDER BY id")]
     finally:
         await connection.close()
-
-
-async def queued_jobs() -> int:
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    try:
-        return int(await redis.zcard("arq:queue"))
-    finally:
-        await redis.aclose()
 
 
 def event(**changes: Any) -> dict[str, Any]:

@@ -367,3 +367,32 @@ async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
     assert len(await copy_of(migrated_database, tenant.slug)) == 2500
     events = await events_of(client, tenant, run["id"])
     assert any(event["level"] == "warning" and "next try" in event["message"] for event in events), events
+
+
+async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
+    client: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
+    # Through OAuth: every v5 answer carries a Sunset header.
+    by_oauth = sandbox.new_lucca_account()
+    by_oauth.control("PATCH", "/settings", json={"sunset": "Sat, 01 Jan 2028 00:00:00 GMT"})
+    oauth = {
+        "client_id": DEMO_OAUTH_CLIENT_ID,
+        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+        "token_url": by_oauth.token_url,
+    }
+    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+    assert (await full_sync(client, oauth_tenant))["status"] == "succeeded"
+    notices = (await directory(client, oauth_tenant))["notices"]
+    assert "Lucca will retire /lucca-api/employees on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)." in notices
+
+    # Through the key: the departments' path is gone (410): the sync fails, removes nobody, and says why.
+    by_key = sandbox.new_lucca_account()
+    key_tenant = await tenant_on(client, by_key, "by-key")
+    by_key.add_faults({"status": 410, "match": f"GET {DEPARTMENTS}"})
+    failed = await full_sync(client, key_tenant)
+    assert failed["status"] == "failed"
+    state = await directory(client, key_tenant)
+    assert state["notices"] == [
+        f"Lucca no longer serves {DEPARTMENTS} (HTTP 410 Gone): this service needs an update to read it."
+    ]
+    assert state["employees"] == 3 and state["sync"]["status"] == "failed"
