@@ -8,6 +8,7 @@ so they do not count in the account's rate limit.
 
 import asyncio
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.fernet import InvalidToken
 from redis.asyncio import Redis
 
 from app.clients.http import PartnerHTTP, RetryPolicy, host_of, partner_message
@@ -30,6 +32,8 @@ RENEW_BEFORE_SECONDS = 60
 LOCK_SECONDS = 30
 WAIT_SECONDS = LOCK_SECONDS + 5
 POLL_SECONDS = 0.05
+UNSAID_LIFETIME_SECONDS = 300
+MAX_LIFETIME_SECONDS = 86_400  # a token claiming longer is renewed daily anyway
 # Deletes a key only while it still holds the given value (a lock we own, a token others have not replaced yet).
 DELETE_IF_SAME = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -113,7 +117,8 @@ class LuccaTokens:
     async def renew(self, refused: str) -> str:
         """A fresh token after Lucca refused `refused` (401): forgotten unless another process replaced it already."""
         raw = await self._redis.get(self._key)
-        if raw is not None and self._decode(raw).token == refused:
+        stored = None if raw is None else self._decode(raw)
+        if raw is not None and (stored is None or stored.token == refused):
             await self._redis.eval(DELETE_IF_SAME, 1, self._key, raw)  # type: ignore[misc]
         return await self.token()
 
@@ -121,9 +126,13 @@ class LuccaTokens:
         raw = await self._redis.get(self._key)
         return None if raw is None else self._decode(raw)
 
-    def _decode(self, raw: bytes | str) -> StoredToken:
-        value = self._box.decrypt_json(raw.decode() if isinstance(raw, bytes) else raw)
-        return StoredToken(token=value["token"], renew_at=float(value["renew_at"]))
+    def _decode(self, raw: bytes | str) -> StoredToken | None:
+        """The stored token; None when it cannot be read (stored under another SECRET_KEY): a new one is asked."""
+        try:
+            value = self._box.decrypt_json(raw.decode() if isinstance(raw, bytes) else raw)
+            return StoredToken(token=str(value["token"]), renew_at=float(value["renew_at"]))
+        except (InvalidToken, KeyError, TypeError, ValueError):
+            return None
 
     async def _request(self) -> str:
         """Ask the token URL for a token (form-encoded client-credentials grant) and store it for every process."""
@@ -132,9 +141,13 @@ class LuccaTokens:
             raise await self._refusal(response)
         try:
             body = response.json()
-            token, lifetime = str(body["access_token"]), float(body["expires_in"])
-        except (KeyError, TypeError, ValueError):
+            # `expires_in` is only RECOMMENDED (RFC 6749): without it the token is kept a few minutes.
+            token, lifetime = str(body["access_token"]), float(body.get("expires_in") or UNSAID_LIFETIME_SECONDS)
+            if not (token and math.isfinite(lifetime) and lifetime > 0):
+                raise ValueError("no token")
+        except (AttributeError, KeyError, TypeError, ValueError):
             raise LuccaRejected(PARTNER, 502, f"{self._where} answered with no token this service can read") from None
+        lifetime = min(lifetime, MAX_LIFETIME_SECONDS)
         renew_at = time.time() + lifetime - min(RENEW_BEFORE_SECONDS, lifetime / 2)
         stored = self._box.encrypt_json({"token": token, "renew_at": renew_at})
         await self._redis.set(self._key, stored, ex=max(1, int(lifetime)))

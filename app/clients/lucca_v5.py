@@ -21,7 +21,6 @@ from app.clients.http import (
     PartnerHTTP,
     RateLimit,
     RetryPolicy,
-    host_of,
     short_line,
 )
 from app.clients.lucca import (
@@ -106,7 +105,6 @@ class LuccaV5Client:
         self._limiter = limiter
         self._retry = retry
         self._rate_limit = rate_limit
-        self._where = f"Lucca at {host_of(base_url)}"
         # What Lucca announced (Sunset, Deprecation, 410), in plain words, once each.
         self.notices: list[str] = []
 

@@ -441,9 +441,13 @@ function createTenantForm(target, onCreated) {
     ["name", "Name", "text", { required: true }],
     ["timezone", "Time zone", "text", { value: "Europe/Paris" }],
     ["lucca.base_url", "Lucca URL", "url", { required: true, placeholder: "https://acme.ilucca.net" }],
-    ["lucca.api_key", "Lucca API key", "password", { required: true, autocomplete: "off" }],
+    ["lucca.api_key", "Lucca API key", "password", { autocomplete: "off" }],
+    ["lucca.oauth.client_id", "Lucca OAuth client id (with or instead of the key)", "text", { autocomplete: "off" }],
+    ["lucca.oauth.client_secret", "OAuth client secret", "password", { autocomplete: "off" }],
+    ["lucca.oauth.token_url", "OAuth token URL (Lucca's when empty)", "url", {}],
     ["lucca.rate_limit.requests", "Lucca calls allowed…", "number", { value: "50", min: "1" }],
     ["lucca.rate_limit.per_seconds", "…per seconds", "number", { value: "60", min: "1" }],
+    ["lucca.poll_seconds", "Directory poll interval (seconds)", "number", { value: "60", min: "30", max: "3600" }],
   ];
   const form = h("form", { class: "card", novalidate: true });
   const controls = {};

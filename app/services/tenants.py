@@ -146,6 +146,7 @@ async def update_tenant(
 async def update_lucca(
     session: AsyncSession, tenant: Tenant, box: SecretBox, lucca: LuccaPatch, allow_http: bool
 ) -> None:
+    """The Lucca part of a PATCH: a tenant keeps at least one credential, and the key while a connector needs it."""
     given = lucca.model_fields_set
     removes_key = "api_key" in given and lucca.api_key is None
     removes_oauth = "oauth" in given and lucca.oauth is None

@@ -242,6 +242,25 @@ async def test_the_operator_creates_a_tenant_and_sees_its_key_once(client: httpx
     console.wait(lambda: console.link("new-co"))
 
 
+async def test_the_operator_creates_a_tenant_with_oauth_alone(client: httpx.AsyncClient, console: Console) -> None:
+    console.sign_in("test-operator-token")
+    console.wait_text("No tenant yet")
+    console.type_into("Slug (a-z, 0-9, -)", "oauth-co")
+    console.type_into("Name", "OAuth Co")
+    console.type_into("Lucca URL", "https://oauthco.ilucca.net")
+    console.click("Create the tenant")
+    console.wait_text("give api_key, oauth or both")
+    console.type_into("Lucca OAuth client id (with or instead of the key)", "oauth-co-directory")
+    console.type_into("OAuth client secret", "oauth-co-secret")
+    console.type_into("Directory poll interval (seconds)", "120")
+    console.click("Create the tenant")
+    console.wait_text("Tenant oauth-co created")
+    read = await client.get("/api/v1/tenants/oauth-co", headers={"Authorization": "Bearer test-operator-token"})
+    lucca = read.json()["lucca"]
+    assert (lucca["api_key_set"], lucca["oauth_set"], lucca["poll_seconds"]) == (False, True, 120)
+    assert "oauth-co-secret" not in console.text()
+
+
 async def test_the_tenant_key_is_rotated_from_the_console_and_shown_once(
     client: httpx.AsyncClient, console: Console, live_api: LiveServer
 ) -> None:

@@ -2,11 +2,17 @@
 renewal, scopes in plain words, and what needs the key refused; the sandbox over HTTP, real arq worker processes."""
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES
+from app.clients.lucca_directory import DirectoryDepartment, DirectoryPerson, DirectoryReader
+from app.clients.lucca_v5 import DIRECTORY_SCOPES, WEBHOOK_SCOPES, V5Directory
+from app.config import Settings
+from app.models import Tenant
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, DEMO_OAUTH_SCOPES, directory_seed_payload
+from app.services.context import Services
 from tests.e2e.test_cards_imports import listing, start_import
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import SOFTGARDEN_SETTINGS, TenantHandle, create_tenant
@@ -171,3 +177,90 @@ async def test_a_tenant_without_a_key_cannot_enable_what_needs_it_and_lists_card
     removed = await client.patch(tenant_path, json={"lucca": {"api_key": None}}, headers=admin)
     assert "statistics push" in key_refusal(removed)
     assert (await client.get(tenant_path, headers=admin)).json()["lucca"]["api_key_set"] is True
+
+
+async def read_all(reader: DirectoryReader) -> tuple[dict[int, DirectoryPerson], list[DirectoryDepartment]]:
+    people = {person.lucca_id: person async for page in reader.employee_pages() for person in page}
+    return people, sorted(await reader.departments(), key=lambda department: department.lucca_id)
+
+
+async def test_both_apis_read_the_same_directory(sandbox: SandboxServer, migrated_database: str) -> None:
+    lucca = sandbox.new_lucca_account(**directory_seed_payload(247))  # 250 people: three v5 pages
+    services = Services.start(Settings())
+    try:
+        tenant = Tenant(
+            lucca_base_url=lucca.base_url,
+            lucca_api_key_encrypted=services.box.encrypt(lucca.api_key),
+            lucca_oauth_encrypted=services.box.encrypt_json(oauth_of(lucca)),
+            rate_limit_requests=50,
+            rate_limit_per_seconds=60,
+        )
+        legacy = services.directory_reader(tenant)
+        assert legacy.api == "legacy"
+        v5 = V5Directory(services.lucca_v5(tenant))
+        legacy_people, legacy_departments = await read_all(legacy)
+        v5_people, v5_departments = await read_all(v5)
+    finally:
+        await services.close()
+    assert len(v5_people) == 250
+    assert v5_departments == legacy_departments
+    # The same people, field by field; only the legacy API reads `e_` fields.
+    assert {key: replace(person, extended={}) for key, person in legacy_people.items()} == v5_people
+    assert surface_calls(lucca) == {"v3": 1, "v4": 1, "v5": 4, "token": 1}  # 3 pages of employees, 1 of departments
+
+
+async def test_webhook_endpoints_and_sunset_notices_through_the_v5_client(
+    sandbox: SandboxServer, lucca: LuccaAccount, migrated_database: str
+) -> None:
+    lucca.control("PATCH", "/settings", json={"sunset": "Sat, 01 Jan 2028 00:00:00 GMT"})
+    services = Services.start(Settings())
+    try:
+        tenant = Tenant(
+            lucca_base_url=lucca.base_url,
+            lucca_api_key_encrypted=None,
+            lucca_oauth_encrypted=services.box.encrypt_json(oauth_of(lucca)),
+            rate_limit_requests=50,
+            rate_limit_per_seconds=60,
+        )
+        v5 = services.lucca_v5(tenant, scopes=(*DIRECTORY_SCOPES, *WEBHOOK_SCOPES))
+        # Nobody answers the activation echo there: Lucca keeps the endpoint inactive.
+        created = await v5.create_webhook_endpoint("lucca-connectors", "http://127.0.0.1:9/hook", ["employee.*"])
+        found = await v5.get_webhook_endpoint(created.id)
+        reader = services.directory_reader(tenant)
+        assert len(await reader.departments()) == 3
+    finally:
+        await services.close()
+    assert (created.status, bool(created.secret)) == ("inactive", True)
+    assert (found.id, found.status, found.url, found.secret) == (
+        created.id,
+        "inactive",
+        "http://127.0.0.1:9/hook",
+        None,
+    )
+    sunset = "on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)."
+    assert v5.notices == [
+        f"Lucca will retire /lucca-api/webhook-endpoints {sunset}",
+        f"Lucca will retire /lucca-api/webhook-endpoints/{created.id} {sunset}",
+    ]
+    assert reader.notices == [f"Lucca will retire /lucca-api/departments {sunset}"]
+
+
+async def test_token_requests_do_not_count_and_both_apis_share_one_window(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount
+) -> None:
+    tenant = await oauth_tenant(client, lucca, sandbox.new_cards_account())
+    admin = {"Authorization": "Bearer test-operator-token"}
+    limited = {"lucca": {"rate_limit": {"requests": 2, "per_seconds": 60}}}
+    assert (await client.patch(f"/api/v1/tenants/{tenant.slug}", json=limited, headers=admin)).status_code == 200
+    # Two v5 calls and a token request: within 2 calls a minute, since the token request is not Lucca's to count.
+    assert len(await listing(client, tenant, "users")) == 2
+    assert surface_calls(lucca) == {"v3": 0, "v4": 0, "v5": 2, "token": 1}
+    # With the key, the listing reads v3: its first call proves the key and joins the account's window, which the
+    # v5 calls filled, so the next one waits longer than a listing may.
+    keyed = {"lucca": {"api_key": lucca.api_key}}
+    assert (await client.patch(f"/api/v1/tenants/{tenant.slug}", json=keyed, headers=admin)).status_code == 200
+    assert len(await listing(client, tenant, "users")) == 2
+    waiting = await client.get(f"/api/v1/tenants/{tenant.slug}/cards/users", headers=tenant.auth)
+    assert waiting.status_code == 503, waiting.text
+    assert "rate limit (2 calls per 60 s)" in waiting.json()["detail"]
+    assert surface_calls(lucca) == {"v3": 1, "v4": 0, "v5": 2, "token": 1}

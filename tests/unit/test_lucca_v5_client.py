@@ -152,6 +152,26 @@ async def test_a_token_is_asked_form_encoded_and_shared_by_every_client(
         assert raw is None or first.encode() not in raw
 
 
+async def test_a_token_stored_under_another_secret_key_is_asked_again(
+    http: httpx.AsyncClient, redis: Redis, oauth_client: OAuthClient, base_url: str, lucca_api: respx.MockRouter
+) -> None:
+    route = lucca_api.post(oauth_client.token_url).mock(side_effect=lambda request: grant())
+    await tokens_for(http, redis, oauth_client, base_url).token()
+    rotated = LuccaTokens(http, redis, SecretBox("another-secret-key-after-rotation"), oauth_client, base_url,
+                          DIRECTORY_SCOPES, FAST)  # fmt: skip
+    assert await rotated.token()
+    assert route.call_count == 2
+
+
+async def test_a_grant_without_expires_in_is_kept_a_few_minutes(
+    http: httpx.AsyncClient, redis: Redis, oauth_client: OAuthClient, base_url: str, lucca_api: respx.MockRouter
+) -> None:
+    route = lucca_api.post(oauth_client.token_url).mock(return_value=httpx.Response(200, json={"access_token": "t"}))
+    tokens = tokens_for(http, redis, oauth_client, base_url)
+    assert [await tokens.token(), await tokens.token()] == ["t", "t"]
+    assert route.call_count == 1
+
+
 async def test_concurrent_clients_make_one_token_request(
     http: httpx.AsyncClient, redis: Redis, oauth_client: OAuthClient, base_url: str, lucca_api: respx.MockRouter
 ) -> None:
