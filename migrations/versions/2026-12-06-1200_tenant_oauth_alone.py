@@ -1,6 +1,6 @@
 """A tenant may hold Lucca's API key, an OAuth client, or both; how often its directory is polled.
 
-Revision ID: 0014o
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06 12:00:00
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014o"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

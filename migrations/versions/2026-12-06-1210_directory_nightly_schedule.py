@@ -1,7 +1,7 @@
 """The directory's nightly full sync: a schedule of the tenant's Lucca account, without a connector.
 
-Revision ID: 0014d
-Revises: 0014o
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014d"
-down_revision: str | None = "0014o"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

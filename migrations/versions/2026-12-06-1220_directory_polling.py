@@ -1,7 +1,7 @@
 """Keeping the directory fresh: what went wrong with the last poll or event, in plain words; due polls by time.
 
-Revision ID: 0014w
-Revises: 0014d, 0014o
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 12:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014w"
-down_revision: str | tuple[str, ...] | None = ("0014d", "0014o")
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

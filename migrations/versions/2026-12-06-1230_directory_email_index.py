@@ -1,7 +1,7 @@
 """The directory copy's people by e-mail ignoring case: an index on (tenant_id, lower(email)).
 
-Revision ID: 0014r
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06 12:10:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014r"
-down_revision: str | None = "0013"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
