@@ -1,9 +1,12 @@
 """Building tenants and connectors through the public API, as an operator would."""
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
+from redis.asyncio import Redis
 
 from app.schemas.softgarden import HIRE_EXAMPLE
 
@@ -45,6 +48,19 @@ async def add_softgarden(client: httpx.AsyncClient, tenant: TenantHandle, **sett
     assert answer.status_code == 200, answer.text
     tenant.webhook_token = answer.json()["webhook_token"]
     return tenant
+
+
+async def queued_jobs() -> int:
+    """Jobs in the arq queue, left out the directory's first full sync, which enabling Cards or Elevo queues."""
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
+    try:
+        directory = await connection.fetch("SELECT id FROM runs WHERE operation = 'directory_sync'")
+        queued = {member.decode() for member in await redis.zrange("arq:queue", 0, -1)}
+        return len(queued - {f"run:{row['id']}" for row in directory})
+    finally:
+        await redis.aclose()
+        await connection.close()
 
 
 def hire_body(**changes: Any) -> dict[str, Any]:

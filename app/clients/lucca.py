@@ -24,6 +24,7 @@ from app.clients.http import (
     PartnerUnavailable,
     RateLimit,
     RetryPolicy,
+    short_line,
 )
 from app.clients.ratelimit import SlidingWindowLimiter
 
@@ -57,6 +58,18 @@ class LuccaAuthFailed(LuccaRejected, PartnerAuthFailed):
 
 
 LUCCA_ERRORS = PartnerErrorTypes(unavailable=LuccaUnavailable, rejected=LuccaRejected, auth_failed=LuccaAuthFailed)
+
+
+def note_announcements(notices: list[str], path: str, status: int, headers: Mapping[str, str]) -> None:
+    """Keep what Lucca announces about a path it will retire (or has retired), in plain words, once each."""
+    sunset, deprecation = headers.get("Sunset"), headers.get("Deprecation")
+    said = [
+        *([f"Lucca no longer serves {path} (HTTP 410 Gone): this service needs an update to read it."]
+          if status == 410 else []),
+        *([f"Lucca will retire {path} on {short_line(sunset, 60)} (Sunset header)."] if sunset else []),
+        *([f"Lucca marked {path} as deprecated ({short_line(deprecation, 60)})."] if deprecation else []),
+    ]  # fmt: skip
+    notices += [words for words in said if words not in notices]
 
 
 class LuccaModel(BaseModel):
@@ -215,6 +228,8 @@ class LuccaClient:
         )
         self._cache = cache
         self._cache_seconds = cache_seconds
+        # What Lucca announced (Sunset, Deprecation, 410) about the paths read, in plain words, once each.
+        self.notices: list[str] = []
 
     async def proven_account(self) -> str:
         """The account's shared identity (what its locks are keyed by), once it has accepted this key: one cheap
@@ -335,7 +350,12 @@ class LuccaClient:
 
     async def _get_json(self, path: str, params: Mapping[str, str]) -> Any:
         """GET `path` and decode its JSON body."""
-        response = await self._http.request("GET", path, params=params)
+        try:
+            response = await self._http.request("GET", path, params=params)
+        except LuccaRejected as refused:
+            note_announcements(self.notices, path, refused.status, {})
+            raise
+        note_announcements(self.notices, path, response.status_code, response.headers)
         with self._reading(path):
             return response.json()
 

@@ -122,7 +122,7 @@ class LegacyDirectory:
 
     def __init__(self, lucca: LuccaClient) -> None:
         self._lucca = lucca
-        self.notices: list[str] = []
+        self.notices = lucca.notices
         self.resume_at: str | None = None
 
     async def employee_pages(self, start: str | None = None) -> AsyncIterator[list[DirectoryPerson]]:

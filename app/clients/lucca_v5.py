@@ -23,7 +23,14 @@ from app.clients.http import (
     RetryPolicy,
     short_line,
 )
-from app.clients.lucca import LUCCA_ERRORS, PARTNER, LuccaAuthFailed, LuccaRejected, account_key
+from app.clients.lucca import (
+    LUCCA_ERRORS,
+    PARTNER,
+    LuccaAuthFailed,
+    LuccaRejected,
+    account_key,
+    note_announcements,
+)
 from app.clients.lucca_directory import Api, DirectoryDepartment, DirectoryPerson
 from app.clients.lucca_oauth import LuccaTokens
 from app.clients.ratelimit import SlidingWindowLimiter
@@ -191,19 +198,7 @@ class LuccaV5Client:
         )
 
     def _note_announcements(self, path: str, response: httpx.Response) -> None:
-        """Keep what Lucca announces about a path it will retire (or has retired) as a notice in plain words."""
-        sunset = response.headers.get("Sunset")
-        deprecation = response.headers.get("Deprecation")
-        if response.status_code == 410:
-            self._notice(f"Lucca no longer serves {path} (HTTP 410 Gone): this service needs an update to read it.")
-        if sunset:
-            self._notice(f"Lucca will retire {path} on {short_line(sunset, 60)} (Sunset header).")
-        if deprecation:
-            self._notice(f"Lucca marked {path} as deprecated ({short_line(deprecation, 60)}).")
-
-    def _notice(self, words: str) -> None:
-        if words not in self.notices:
-            self.notices.append(words)
+        note_announcements(self.notices, path, response.status_code, response.headers)
 
     async def _refusal(self, method: str, path: str, response: httpx.Response) -> LuccaRejected:
         """A final refusal in plain words: the client refused, the scope missing, or what Lucca's problem says."""

@@ -5,6 +5,9 @@ stored one and something differs (or the row was gone): `change_seq` moves only 
 see real changes only. A second statement on the same keys records which full sync saw each row and lets a newer
 version of an unchanged row move its version forward (so a late, older state cannot replace it). Both cost the same
 for every page, however large the directory.
+
+Every write takes the tenant's state row first: the writers of one tenant's copy (a full sync's pages, polls,
+events) take turns, always locking in the same order, so two of them never deadlock on each other's rows.
 """
 
 import uuid
@@ -96,6 +99,7 @@ async def upsert(
 ) -> Upserted:
     if not rows:
         return Upserted()
+    await lock_state(session, tenant_id)
     given = insert(table).values([{**row, "tenant_id": tenant_id, "seen_by": seen_by} for row in rows])
     new = given.excluded
     columns = table.__table__.c
@@ -148,6 +152,7 @@ async def mark_gone(session: AsyncSession, tenant_id: uuid.UUID, lucca_ids: Sequ
     """People Lucca says are deleted: gone from `at` on (an older state read later does not bring them back)."""
     if not lucca_ids:
         return 0
+    await lock_state(session, tenant_id)
     marked = await session.execute(
         update(DirectoryEmployee)
         .where(
@@ -171,6 +176,7 @@ async def sweep(
     """After a complete read by `sync_run_id`: mark gone the people and departments it did not see. Only rows
     known at a version before the read started: one a poll or an event wrote while it read is not swept.
     Returns how many people went."""
+    await lock_state(session, tenant_id)
     gone = 0
     for table in (DirectoryEmployee, DirectoryDepartment):
         columns = table.__table__.c
@@ -208,6 +214,14 @@ async def ensure_state(session: AsyncSession, tenant_id: uuid.UUID, *, lock: boo
     found = await session.scalar(query.execution_options(populate_existing=True))
     assert found is not None
     return found
+
+
+async def lock_state(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Hold the tenant's state row (made if missing) until the transaction ends: taken before any row of the copy."""
+    await session.execute(insert(DirectoryState).values(tenant_id=tenant_id).on_conflict_do_nothing())
+    await session.execute(
+        select(DirectoryState.tenant_id).where(DirectoryState.tenant_id == tenant_id).with_for_update()
+    )
 
 
 async def note_change(session: AsyncSession, tenant_id: uuid.UUID, at: datetime) -> None:

@@ -100,6 +100,19 @@ async def process_directory_sync(services: Services, run: Run, tenant: Tenant, l
     if progress is None or progress.completed:
         return
     reader = services.directory_reader(tenant)
+    try:
+        await read_directory(services, run, tenant, reader, progress, log)
+    finally:
+        # What Lucca announced (a Sunset, a 410) is kept even when it stopped the read.
+        if reader.notices:
+            async with services.sessionmaker.begin() as session:
+                await store.note_notices(session, tenant.id, reader.notices)
+
+
+async def read_directory(
+    services: Services, run: Run, tenant: Tenant, reader: DirectoryReader, progress: ReadProgress, log: RunLog
+) -> None:
+    """Every employee a page at a time (from where an earlier attempt stopped), then the departments; then sweep."""
     if not progress.people_done:
         async for page in reader.employee_pages(progress.resume_at):
             async with services.sessionmaker.begin() as session:
@@ -120,7 +133,7 @@ async def process_directory_sync(services: Services, run: Run, tenant: Tenant, l
                 )
     departments = await reader.departments()
     async with services.sessionmaker.begin() as session:
-        summary = await complete(session, run, tenant, reader, progress, departments)
+        summary = await complete(session, run, tenant, progress, departments)
     await log.event("note", "directory", summary)
 
 
@@ -156,7 +169,6 @@ async def complete(
     session: AsyncSession,
     run: Run,
     tenant: Tenant,
-    reader: DirectoryReader,
     progress: ReadProgress,
     departments: list[DirectoryDepartment],
 ) -> str:
@@ -166,7 +178,6 @@ async def complete(
     started_at = datetime.fromisoformat(progress.started_at)
     gone = await store.sweep(session, tenant.id, run.id, now, started_at=started_at)
     await store.note_fresh(session, tenant.id, now)
-    await store.note_notices(session, tenant.id, reader.notices)
     state = await store.ensure_state(session, tenant.id, lock=True)
     state.last_full_sync_at = now
     await keep_progress(session, run.id, replace(progress, completed=True))

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from app.schemas.cards_events import CHAPTER_EXAMPLE, QUIZ_EXAMPLE
-from tests.api.test_cards_imports_api import queued_jobs  # (the directory's first full sync left out)
-from tests.factories import ADMIN, TenantHandle, create_tenant
+from tests.factories import ADMIN, TenantHandle, create_tenant, queued_jobs
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("clean_state")

@@ -1,16 +1,14 @@
 """The Cards listing and import routes over TCP: who may call them, bad input refused naming the field with
 nothing stored or queued, and an import answered only once its run is committed."""
 
-import os
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app.schemas.cards_imports import MAX_IMPORT_IDS
-from tests.factories import ADMIN, TenantHandle, create_tenant
+from tests.factories import ADMIN, TenantHandle, create_tenant, queued_jobs
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 CARDS = {"api_base_url": "http://127.0.0.1:9/cards", "api_token": "cards-token", "space_id": "acme-space"}
@@ -33,19 +31,6 @@ async def stored_runs(database_url: str) -> int:
         count: int = await connection.fetchval("SELECT count(*) FROM runs WHERE operation <> 'directory_sync'")
         return count
     finally:
-        await connection.close()
-
-
-async def queued_jobs() -> int:
-    """Jobs in the queue, but for the directory's first full sync, which enabling Cards queued."""
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    connection = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
-    try:
-        directory = await connection.fetch("SELECT id FROM runs WHERE operation = 'directory_sync'")
-        queued = {member.decode() for member in await redis.zrange("arq:queue", 0, -1)}
-        return len(queued - {f"run:{row['id']}" for row in directory})
-    finally:
-        await redis.aclose()
         await connection.close()
 
 

@@ -1,8 +1,11 @@
 """The directory's full sync end to end: the API over TCP, real arq workers, the sandbox's Lucca over HTTP."""
 
+import asyncio
 import json
 import math
 import os
+import signal
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -18,6 +21,7 @@ from app.queue import enqueue_run
 from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, demo_seed_payload, demo_user
 from app.services.schedules import claim_due_runs, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
+from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
@@ -373,3 +377,67 @@ async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
     assert len(await copy_of(migrated_database, tenant.slug)) == 2500
     events = await events_of(client, tenant, run["id"])
     assert any(event["level"] == "warning" and "next try" in event["message"] for event in events), events
+
+
+async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
+    client: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
+    # Through OAuth: every v5 answer carries a Sunset header.
+    by_oauth = sandbox.new_lucca_account()
+    by_oauth.control("PATCH", "/settings", json={"sunset": "Sat, 01 Jan 2028 00:00:00 GMT"})
+    oauth = {
+        "client_id": DEMO_OAUTH_CLIENT_ID,
+        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
+        "token_url": by_oauth.token_url,
+    }
+    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+    assert (await full_sync(client, oauth_tenant))["status"] == "succeeded"
+    notices = (await directory(client, oauth_tenant))["notices"]
+    assert "Lucca will retire /lucca-api/employees on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)." in notices
+
+    # Through the key: the departments' path is gone (410): the sync fails, removes nobody, and says why.
+    by_key = sandbox.new_lucca_account()
+    key_tenant = await tenant_on(client, by_key, "by-key")
+    by_key.add_faults({"status": 410, "match": f"GET {DEPARTMENTS}"})
+    failed = await full_sync(client, key_tenant)
+    assert failed["status"] == "failed"
+    state = await directory(client, key_tenant)
+    assert state["notices"] == [
+        f"Lucca no longer serves {DEPARTMENTS} (HTTP 410 Gone): this service needs an update to read it."
+    ]
+    assert state["employees"] == 3 and state["sync"]["status"] == "failed"
+
+
+async def test_a_worker_killed_half_way_removes_nobody_and_the_next_one_goes_on_after_the_last_page(
+    client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
+) -> None:
+    lucca = sandbox.new_lucca_account(**directory_seed(2_500))
+    tenant = await tenant_on(client, lucca)
+    assert (await full_sync(client, tenant))["status"] == "succeeded"
+    lucca.delete_person(1001)
+    lucca.clear_calls()
+    # The first page answers at once; the second hangs: the worker is killed while it waits.
+    lucca.add_faults({"match": f"GET {DIRECTORY_USERS}"}, {"match": f"GET {DIRECTORY_USERS}", "delay_seconds": 30})
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync", headers=tenant.auth)
+    run_id = answer.json()["run_id"]
+    with worker_process() as first_worker:
+        deadline = time.monotonic() + 30
+        while (await directory(client, tenant))["sync"]["progress"] < 1000:
+            assert time.monotonic() < deadline, "the worker never wrote the first page"
+            await asyncio.sleep(0.1)
+        first_worker.send_signal(signal.SIGKILL)
+    cut = await copy_of(migrated_database, tenant.slug)
+    assert cut[1001]["gone_at"] is None and (await run_of(client, tenant, run_id))["status"] == "running"
+
+    with worker_process():
+        # arq takes the job up again once its in-progress mark expires (job timeout + 10 s).
+        run = await wait_for_run(client, tenant, run_id, seconds=90)
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["gone"] == 1 and run["counts"]["total"] == 2500
+    assert [
+        lucca_id for lucca_id, row in (await copy_of(migrated_database, tenant.slug)).items() if row["gone_at"]
+    ] == [1001]
+    queries = [call["query"] for call in lucca.calls()["items"] if call["path"] == DIRECTORY_USERS]
+    assert len([query for query in queries if "greaterthan" not in query and "paging=0%2C" in query]) == 1, queries
+    # The first page held 1000 and 1002…2000 (1001 is deleted): the next attempt goes on after 2000.
+    assert any("id=greaterthan%2C2000" in query for query in queries), queries
