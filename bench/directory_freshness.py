@@ -26,7 +26,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -42,19 +41,21 @@ from bench.harness import (
     Processes,
     ServiceConfig,
     Tenant,
+    create_tenant,
     exit_on_sigterm,
     expect,
     finish,
-    free_port,
-    prepare_state,
+    full_sync,
+    percentile,
     print_table,
+    private_state,
+    run_reporting_failure,
     sandbox_calls,
     say,
+    seed_lucca,
     start_api,
-    start_redis,
-    start_sandbox,
+    start_lucca_sandbox,
     start_worker,
-    wait_for_run,
 )
 
 BENCH = "directory_freshness"
@@ -78,29 +79,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=int, default=180, help="idle polling measured this long (default 180)")
     parser.add_argument("--employees", type=int, default=300, help="generated people per account (default 300)")
     return parser.parse_args(argv)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
-
-
-def new_account(control: httpx.Client, name: str, employees: int) -> str:
-    expect(control.put(f"/_sandbox/lucca/accounts/{name}", json=directory_seed_payload(employees)), 204, "seed")
-    return name
-
-
-def new_tenant(api: httpx.Client, config: ServiceConfig, slug: str, lucca: dict[str, Any]) -> Tenant:
-    body = {"slug": slug, "name": f"{slug} SAS", "lucca": lucca}
-    created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
-    return Tenant(slug=slug, key=str(created["api_key"]), webhook_token="")
-
-
-def full_sync(api: httpx.Client, tenant: Tenant) -> None:
-    accepted = expect(api.post(f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync", headers=tenant.auth), 202, "sync")
-    progress = wait_for_run(api, tenant, str(accepted["run_id"]), timeout=WAIT_SECONDS)
-    if progress.run["status"] != "succeeded":
-        raise BenchError(f"the full sync of {tenant.slug} ended {progress.run['status']}: {progress.run['error']}")
 
 
 def directory(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
@@ -217,7 +195,7 @@ def lag_checks(mode: str, values: list[float], expected: int, target: float | No
 async def measure(
     args: argparse.Namespace, config: ServiceConfig, sandbox_url: str, plan: dict[str, Any]
 ) -> dict[str, Any]:
-    database_url = config.database_url.replace("+asyncpg", "")
+    database_url = config.postgres_url
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as control:
         hooks_people = plan["hooks"]["people"][: args.changes]
         polls_people = plan["polls"]["people"][: args.changes]
@@ -284,13 +262,8 @@ def delivery_lags(made: dict[int, float], events: list[Any]) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     exit_on_sigterm()
     with Processes(BENCH) as processes:
-        redis_port = free_port()
-        start_redis(processes, redis_port)
-        config = ServiceConfig(database=DATABASE, redis_db=0, redis_port=redis_port, settings=SERVICE_SETTINGS)
-        prepare_state(config)
-        sftp_dir = tempfile.mkdtemp(prefix="bench-freshness-")
-        options = ("--no-demo", "--sftp-port", "0", "--sftp-dir", sftp_dir)
-        sandbox = start_sandbox(processes, LUCCA_WINDOW_SECONDS, LUCCA_REQUESTS, *options)
+        config = private_state(processes, DATABASE, SERVICE_SETTINGS)
+        sandbox = start_lucca_sandbox(processes, LUCCA_WINDOW_SECONDS, LUCCA_REQUESTS)
         api_endpoint = start_api(processes, config)
         start_worker(processes, replace(config, settings={**config.settings, "PUBLIC_BASE_URL": api_endpoint.url}))
         with (
@@ -299,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
         ):
             plan: dict[str, Any] = {"sandbox": control}
             for mode in ("hooks", "polls", "idle"):
-                account = new_account(control, f"fresh-{mode}", args.employees)
+                account = f"fresh-{mode}"
+                seed_lucca(control, account, directory_seed_payload(args.employees))
                 base_url = f"{sandbox.url}/{account}"
                 oauth = {
                     "client_id": DEMO_OAUTH_CLIENT_ID,
@@ -308,14 +282,14 @@ def run(args: argparse.Namespace) -> int:
                 }
                 lucca: dict[str, Any] = {"base_url": base_url, "poll_seconds": POLL_SECONDS}
                 lucca.update({"oauth": oauth} if mode == "hooks" else {"api_key": DEMO_API_KEY})
-                tenant = new_tenant(api, config, mode, lucca)
+                tenant = create_tenant(api, config, mode, lucca)
                 say(f"{mode}: full sync of {args.employees} generated people and the demo's")
-                full_sync(api, tenant)
+                full_sync(api, tenant, WAIT_SECONDS)
                 people = [
                     user["id"]
                     for user in expect(control.get(f"/_sandbox/lucca/accounts/{account}/users"), 200, "users")["items"]
                 ]
-                tenant_id = asyncio.run(tenant_id_of(config.database_url.replace("+asyncpg", ""), mode))
+                tenant_id = asyncio.run(tenant_id_of(config.postgres_url, mode))
                 plan[mode] = {"account": account, "tenant": tenant, "people": people, "id": tenant_id}
             say("hooks: waiting for the webhook endpoint to be active")
             wait_for_webhook(api, plan["hooks"]["tenant"])
@@ -396,11 +370,8 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(parse_args(argv))
-    except BenchError as error:
-        say(f"benchmark failed: {error}")
-        return 1
+    args = parse_args(argv)
+    return run_reporting_failure(lambda: run(args))
 
 
 if __name__ == "__main__":

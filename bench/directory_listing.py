@@ -33,7 +33,6 @@ from app.sandbox.demo import DEMO_API_KEY, directory_seed_payload
 from bench.harness import (
     HOST,
     ROOT,
-    BenchError,
     Check,
     CpuSnapshot,
     CpuUse,
@@ -45,16 +44,17 @@ from bench.harness import (
     exit_on_sigterm,
     expect,
     finish,
+    first_full_sync,
     free_port,
-    prepare_state,
+    percentile,
     print_table,
+    private_state,
     sandbox_calls,
     say,
+    seed_lucca,
     start_api,
-    start_redis,
-    start_sandbox,
+    start_lucca_sandbox,
     start_worker,
-    wait_for_run,
     wait_ready,
 )
 
@@ -67,6 +67,7 @@ MAX_P99_MS = 300.0
 LUCCA_LIMIT = {"requests": 100_000, "per_seconds": 60}
 CARDS = {"api_base_url": "http://127.0.0.1:9/cards", "api_token": "cards-token", "space_id": "bench-space"}
 SERVICE_SETTINGS = {"API_DATABASE_POOL_SIZE": "5", "WORKER_MAX_JOBS": "4"}
+FULL_SYNC_TIMEOUT_SECONDS = 600
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,8 +95,7 @@ class Listings:
     machine_busy: float
 
     def percentile(self, share: float) -> float:
-        ordered = sorted(self.milliseconds)
-        return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+        return percentile(self.milliseconds, share)
 
 
 def code_before_the_copy(target: Path) -> Path:
@@ -125,26 +125,10 @@ def timed_listing(api: httpx.Client, tenant: Tenant) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, len(body["items"])
 
 
-def fill_the_copy(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
-    """Wait for the first full sync, which enabling the connector queued."""
-    directory = expect(api.get(f"/api/v1/tenants/{tenant.slug}/lucca/directory", headers=tenant.auth), 200, "state")
-    run_id = directory["sync"]["run_id"]
-    if run_id is None:
-        raise BenchError("enabling the Cards connector started no full sync")
-    progress = wait_for_run(api, tenant, str(run_id), timeout=600, every=0.5)
-    if progress.run["status"] != "succeeded":
-        raise BenchError(f"the full sync ended {progress.run['status']}: {progress.run['error']}")
-    return progress.run
-
-
 def measure(args: argparse.Namespace, old_code: Path) -> tuple[Listings, Listings, dict[str, Any]]:
     with Processes(BENCH) as processes:
-        # A Redis server of its own: no Redis DB number to share with the other benchmarks and test runs.
-        redis_port = free_port()
-        start_redis(processes, redis_port)
-        config = ServiceConfig(database=DATABASE, redis_db=0, redis_port=redis_port, settings=SERVICE_SETTINGS)
-        prepare_state(config)
-        sandbox = start_sandbox(processes, 60, 100_000, "--no-demo", "--sftp-port", "0")
+        config = private_state(processes, DATABASE, SERVICE_SETTINGS)
+        sandbox = start_lucca_sandbox(processes, 60, 100_000)
         api = start_api(processes, config)
         old_api = start_old_api(processes, config, old_code)
         start_worker(processes, config)
@@ -153,12 +137,11 @@ def measure(args: argparse.Namespace, old_code: Path) -> tuple[Listings, Listing
             httpx.Client(base_url=api.url, timeout=120.0) as new,
             httpx.Client(base_url=old_api.url, timeout=120.0) as old,
         ):
-            seed = directory_seed_payload(args.employees)
-            expect(control.put(f"/_sandbox/lucca/accounts/{ACCOUNT}", json=seed), 204, "seed Lucca")
+            seed_lucca(control, ACCOUNT, directory_seed_payload(args.employees))
             lucca = {"base_url": f"{sandbox.url}/{ACCOUNT}", "api_key": DEMO_API_KEY, "rate_limit": LUCCA_LIMIT}
             tenant = create_connector_tenant(new, config, "listing", lucca, "cards", CARDS)
             say(f"{args.employees:,} employees: waiting for the first full sync")
-            sync = fill_the_copy(new, tenant)
+            sync = first_full_sync(new, tenant, FULL_SYNC_TIMEOUT_SECONDS).run
             times: dict[str, list[float]] = {"copy": [], "lucca": []}
             calls = {"copy": 0, "lucca": 0}
             rows = {"copy": 0, "lucca": 0}

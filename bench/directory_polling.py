@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from typing import Any
@@ -34,13 +33,12 @@ from bench.harness import (
     ServiceConfig,
     exit_on_sigterm,
     finish,
-    free_port,
-    prepare_state,
     print_table,
+    private_state,
+    run_reporting_failure,
     say,
     start_api,
-    start_redis,
-    start_sandbox,
+    start_lucca_sandbox,
     start_worker,
 )
 
@@ -121,19 +119,15 @@ def cpu_over(pid: int, seconds: float) -> CpuUse:
 def run(args: argparse.Namespace) -> int:
     exit_on_sigterm()
     with Processes(BENCH) as processes:
-        redis_port = free_port()
-        start_redis(processes, redis_port)
-        config = ServiceConfig(database=DATABASE, redis_db=0, redis_port=redis_port, settings=SERVICE_SETTINGS)
-        prepare_state(config)
-        options = ("--no-demo", "--sftp-port", "0", "--sftp-dir", tempfile.mkdtemp(prefix="bench-polling-"))
-        sandbox = start_sandbox(processes, 60, 50, *options)
+        config = private_state(processes, DATABASE, SERVICE_SETTINGS)
+        sandbox = start_lucca_sandbox(processes, 60, 50)
         api = start_api(processes, config)
         say(f"setting up {args.tenants} tenants and sandbox accounts")
         asyncio.run(set_up(api.url, sandbox.url, config, args.tenants))
         worker = start_worker(processes, config)
         time.sleep(5)  # its start-up
         idle = cpu_over(worker.process.pid, IDLE_SECONDS)
-        asyncio.run(mark_filled(config.database_url.replace("+asyncpg", "")))
+        asyncio.run(mark_filled(config.postgres_url))
         started = time.time()
         say(f"polling every {POLL_SECONDS} s: {args.warmup} s of warm-up, then {args.seconds} s measured")
         time.sleep(args.warmup)
@@ -196,11 +190,8 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(parse_args(argv))
-    except BenchError as error:
-        say(f"benchmark failed: {error}")
-        return 1
+    args = parse_args(argv)
+    return run_reporting_failure(lambda: run(args))
 
 
 if __name__ == "__main__":

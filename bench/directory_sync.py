@@ -24,34 +24,32 @@ import argparse
 import math
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 
 from app.sandbox.demo import DEMO_API_KEY, DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, directory_seed_payload
-from bench.elevo_file import worker_started
 from bench.harness import (
-    BenchError,
     Check,
     Processes,
     ServiceConfig,
     Tenant,
+    calls_by_route,
+    create_tenant,
     exit_on_sigterm,
-    expect,
     finish,
-    free_port,
+    full_sync,
     peak_memory_mb,
-    prepare_state,
     print_table,
+    private_state,
     sandbox_calls,
     say,
+    seed_lucca,
     start_api,
-    start_redis,
-    start_sandbox,
+    start_lucca_sandbox,
     start_worker,
-    wait_for_run,
+    worker_started,
 )
 
 BENCH = "directory_sync"
@@ -118,7 +116,7 @@ def sync_one_size(
 ) -> SizeRun:  # fmt: skip
     account = f"bench-directory-{employees}{'-oauth' if oauth else ''}"
     seed = directory_seed_payload(employees, window_seconds=LUCCA_WINDOW_SECONDS, requests_per_window=LUCCA_REQUESTS)
-    expect(control.put(f"/_sandbox/lucca/accounts/{account}", json=seed), 204, "seed Lucca")
+    seed_lucca(control, account, seed)
     lucca: dict[str, Any] = {"base_url": f"{sandbox_url}/{account}",
                              "rate_limit": {"requests": LUCCA_REQUESTS, "per_seconds": LUCCA_WINDOW_SECONDS}}  # fmt: skip
     if oauth:
@@ -126,44 +124,32 @@ def sync_one_size(
                           "token_url": f"{sandbox_url}/{account}/connect/token"}  # fmt: skip
     else:
         lucca["api_key"] = DEMO_API_KEY
-    slug = account.removeprefix("bench-")
-    body = {"slug": slug, "name": f"{slug} SAS", "lucca": lucca}
-    created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
-    tenant = Tenant(slug=slug, key=str(created["api_key"]), webhook_token="")
-    worker = start_worker(processes, config, name=f"worker-{slug}")
+    tenant = create_tenant(api, config, account.removeprefix("bench-"), lucca)
+    worker = start_worker(processes, config, name=f"worker-{tenant.slug}")
     start_mb = worker_started(worker)
-    syncs = [full_sync(control, api, tenant, account, timeout) for _ in range(1 if oauth else 2)]
+    syncs = [counted_full_sync(control, api, tenant, account, timeout) for _ in range(1 if oauth else 2)]
     peak_mb = peak_memory_mb(worker)
     worker.stop()
     return SizeRun(employees, len(seed["users"]), oauth, syncs, start_mb, peak_mb)
 
 
-def full_sync(control: httpx.Client, api: httpx.Client, tenant: Tenant, account: str, timeout: float) -> Sync:
+def counted_full_sync(control: httpx.Client, api: httpx.Client, tenant: Tenant, account: str, timeout: float) -> Sync:
     calls_before = len(sandbox_calls(control, "lucca", account)["items"])
-    path = f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync"
-    answer = expect(api.post(path, headers=tenant.auth), 202, "queue a full sync")
     say(f"{tenant.slug}: full sync queued (waiting up to {timeout:.0f} s)")
-    progress = wait_for_run(api, tenant, str(answer["run_id"]), timeout, every=0.5)
-    if progress.run["status"] != "succeeded":
-        raise BenchError(f"the full sync of {tenant.slug} ended {progress.run['status']}: {progress.run['error']}")
+    progress = full_sync(api, tenant, timeout)
     calls = sandbox_calls(control, "lucca", account)["items"][calls_before:]
     return Sync(
         run=progress.run,
         run_seconds=progress.seconds(),
-        calls_by_route=dict(Counter(f"{call['method']} {call['path']}" for call in calls)),
+        calls_by_route=calls_by_route(calls),
         too_many=sum(1 for call in calls if call["status"] == 429),
     )
 
 
 def run_benchmark(args: argparse.Namespace) -> list[SizeRun]:
     with Processes(BENCH) as processes:
-        # A Redis server of its own: a shared one's DB may hold another bench's queue, whose workers would take
-        # this one's jobs.
-        redis_port = free_port()
-        start_redis(processes, redis_port)
-        config = ServiceConfig(database=DATABASE, redis_db=0, redis_port=redis_port, settings=SERVICE_SETTINGS)
-        prepare_state(config)
-        sandbox = start_sandbox(processes, LUCCA_WINDOW_SECONDS, LUCCA_REQUESTS, "--no-demo")
+        config = private_state(processes, DATABASE, SERVICE_SETTINGS)
+        sandbox = start_lucca_sandbox(processes, LUCCA_WINDOW_SECONDS, LUCCA_REQUESTS)
         api = start_api(processes, config)
         with (
             httpx.Client(base_url=sandbox.url, timeout=300.0) as control,

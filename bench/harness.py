@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -87,6 +89,11 @@ class ServiceConfig:
         return f"postgresql+asyncpg://postgres@{HOST}:5432/{self.database}"
 
     @property
+    def postgres_url(self) -> str:
+        """The same database for asyncpg itself (no SQLAlchemy driver name)."""
+        return f"postgresql://postgres@{HOST}:5432/{self.database}"
+
+    @property
     def redis_url(self) -> str:
         return f"redis://{HOST}:{self.redis_port}/{self.redis_db}"
 
@@ -130,6 +137,16 @@ def prepare_state(config: ServiceConfig) -> None:
         redis.flushdb()
     finally:
         redis.close()
+
+
+def private_state(processes: "Processes", database: str, settings: Mapping[str, str]) -> ServiceConfig:
+    """A Redis server of the benchmark's own and a fresh database: a shared Redis DB may hold another benchmark's
+    queue, whose workers would take this one's jobs."""
+    redis_port = free_port()
+    start_redis(processes, redis_port)
+    config = ServiceConfig(database=database, redis_db=0, redis_port=redis_port, settings=settings)
+    prepare_state(config)
+    return config
 
 
 def sql_value(config: ServiceConfig, query: str) -> str:
@@ -256,6 +273,17 @@ def start_worker(processes: Processes, config: ServiceConfig, name: str = "worke
     return processes.start(name, [sys.executable, "-m", "arq", "app.workers.WorkerSettings"], config.environ())
 
 
+def worker_started(worker: Service) -> float | None:
+    """Wait until the worker has connected and started (its own memory then is the baseline); its VmHWM."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while "Starting worker" not in worker.tail(50) or "redis_version" not in worker.tail(50):
+        if not worker.alive() or time.monotonic() > deadline:
+            raise BenchError(f"the worker did not start:\n{worker.tail()}")
+        time.sleep(0.1)
+    time.sleep(1.0)  # its on_startup: database and Redis pools
+    return peak_memory_mb(worker)
+
+
 def start_redis(processes: Processes, port: int, name: str = "redis") -> Service:
     """A Redis server of the benchmark's own (nothing kept on disk), once it answers PING."""
     argv = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
@@ -285,6 +313,13 @@ def start_sandbox(processes: Processes, window_seconds: float, requests: int, *o
     endpoint = Endpoint(service, f"http://{HOST}:{port}")
     wait_ready(service, f"{endpoint.url}/_sandbox/healthz")
     return endpoint
+
+
+def start_lucca_sandbox(processes: Processes, window_seconds: float, requests: int) -> Endpoint:
+    """The sandbox without its demo accounts, for the benchmark's own Lucca accounts (its SFTP server, unused, on a
+    free port and in a directory of its own)."""
+    sftp_dir = tempfile.mkdtemp(prefix="bench-sandbox-")
+    return start_sandbox(processes, window_seconds, requests, "--no-demo", "--sftp-port", "0", "--sftp-dir", sftp_dir)
 
 
 @dataclass(frozen=True)
@@ -337,6 +372,15 @@ class CpuUse:
         return cls(process, share, machine)
 
 
+def run_reporting_failure(run: Callable[[], int]) -> int:
+    """The benchmark's exit status; a BenchError is said in plain words (status 1) rather than as a traceback."""
+    try:
+        return run()
+    except BenchError as error:
+        say(f"benchmark failed: {error}")
+        return 1
+
+
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so `finally` blocks and `with Processes` still stop the children."""
 
@@ -372,6 +416,15 @@ def expect(answer: httpx.Response, status: int, what: str) -> Any:
     return answer.json() if answer.content else None
 
 
+def create_tenant(
+    api: httpx.Client, config: ServiceConfig, slug: str, lucca: Mapping[str, Any], **tenant: Any
+) -> Tenant:
+    """POST the tenant as the operator (`tenant`: more of its fields, e.g. timezone); it has no connector yet."""
+    body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca), **tenant}
+    created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
+    return Tenant(slug=slug, key=str(created["api_key"]), webhook_token="")
+
+
 def create_connector_tenant(
     api: httpx.Client,
     config: ServiceConfig,
@@ -381,21 +434,19 @@ def create_connector_tenant(
     settings: Mapping[str, Any],
     **tenant: Any,
 ) -> Tenant:
-    """POST the tenant as the operator (`tenant`: more of its fields, e.g. timezone), then PUT its enabled
-    connector of this kind with the tenant key (`webhook_token` stays empty for a kind that has none)."""
-    body = {"slug": slug, "name": f"{slug} SAS", "lucca": dict(lucca), **tenant}
-    created = expect(api.post("/api/v1/tenants", json=body, headers=config.admin_auth), 201, "create tenant")
-    key = str(created["api_key"])
+    """`create_tenant`, then PUT its enabled connector of this kind with the tenant key (`webhook_token` stays
+    empty for a kind that has none)."""
+    created = create_tenant(api, config, slug, lucca, **tenant)
     connector = expect(
         api.put(
             f"/api/v1/tenants/{slug}/connectors/{kind}",
             json={"enabled": True, "settings": dict(settings)},
-            headers={"Authorization": f"Bearer {key}"},
+            headers=created.auth,
         ),
         200,
         f"create {kind} connector",
     )
-    return Tenant(slug=slug, key=key, webhook_token=str(connector.get("webhook_token") or ""))
+    return replace(created, webhook_token=str(connector.get("webhook_token") or ""))
 
 
 def create_softgarden_tenant(
@@ -441,6 +492,31 @@ def wait_for_run(api: httpx.Client, tenant: Tenant, run_id: str, timeout: float,
     return RunProgress(run, samples)
 
 
+def succeeded(progress: RunProgress, what: str) -> RunProgress:
+    """The run, once it is known to have succeeded; else a BenchError saying how it ended."""
+    if progress.run["status"] != "succeeded":
+        raise BenchError(f"{what} ended {progress.run['status']}: {progress.run['error']}")
+    return progress
+
+
+def full_sync(api: httpx.Client, tenant: Tenant, timeout: float) -> RunProgress:
+    """Queue a full sync of the tenant's directory copy and wait for it to succeed."""
+    path = f"/api/v1/tenants/{tenant.slug}/lucca/directory/sync"
+    run_id = str(expect(api.post(path, headers=tenant.auth), 202, "queue a full sync")["run_id"])
+    return succeeded(wait_for_run(api, tenant, run_id, timeout, every=0.5), f"the full sync of {tenant.slug}")
+
+
+def first_full_sync(api: httpx.Client, tenant: Tenant, timeout: float) -> RunProgress:
+    """Wait for the directory's first full sync, which enabling a connector that reads the copy queued."""
+    path = f"/api/v1/tenants/{tenant.slug}/lucca/directory"
+    run_id = expect(api.get(path, headers=tenant.auth), 200, "read the directory's state")["sync"]["run_id"]
+    if run_id is None:
+        raise BenchError(f"enabling a connector of {tenant.slug} started no full sync of the directory")
+    return succeeded(
+        wait_for_run(api, tenant, str(run_id), timeout, every=0.5), f"the first full sync of {tenant.slug}"
+    )
+
+
 # ----------------------------------------------------------------------------------------------------
 # Partner traffic and process memory, as the sandbox and /proc see them.
 
@@ -449,6 +525,22 @@ def sandbox_calls(control: httpx.Client, partner: str, account: str) -> dict[str
     """The sandbox's call log of one partner account: `items` (at, method, path, query, status), `count_by_status`."""
     log: dict[str, Any] = expect(control.get(f"/_sandbox/{partner}/accounts/{account}/calls"), 200, "read calls")
     return log
+
+
+def seed_lucca(control: httpx.Client, account: str, seed: Mapping[str, Any]) -> None:
+    """Create (or replace) a Lucca account of the sandbox with this seed."""
+    expect(control.put(f"/_sandbox/lucca/accounts/{account}", json=dict(seed)), 204, f"seed Lucca account {account}")
+
+
+def calls_by_route(calls: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """A call log's calls counted by `METHOD path`, the most called first."""
+    return dict(Counter(f"{call['method']} {call['path']}" for call in calls).most_common())
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (`share` 0.99 for p99) of at least one value."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 def busiest_window(times: Sequence[float], seconds: float) -> int:
