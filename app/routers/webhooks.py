@@ -1,6 +1,6 @@
 """Partner webhooks: authenticated by the connector's token, stored durably, then answered."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -55,6 +55,12 @@ async def softgarden_candidate_hired(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if receipt.duplicate else 202)
 
 
+def event_answers(*more: int, described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """The answers of a partner's event route besides its 202: a duplicate, the errors every one can give, `more`."""
+    duplicate = {"model": EventAccepted, "description": "An event id seen before: nothing more was done."}
+    return {200: duplicate, **answers(*sorted({401, 408, 413, 415, 422, *more}), described=described)}
+
+
 # OpenAPI has no security scheme for a credential in the path: the parameter says it.
 CardsToken = Annotated[
     str,
@@ -69,18 +75,7 @@ CardsToken = Annotated[
     "/cards/{webhook_token}",
     status_code=202,
     response_model=EventAccepted,
-    responses={
-        200: {"model": EventAccepted, "description": "An event id seen before: nothing more was done."},
-        **answers(
-            401,
-            403,
-            408,
-            413,
-            415,
-            422,
-            described={401: "Unknown webhook token.", 403: "The Cards connector is disabled."},
-        ),
-    },
+    responses=event_answers(403, described={401: "Unknown webhook token.", 403: "The Cards connector is disabled."}),
     openapi_extra=openapi_body(CardsEventIn, {"chapter": CHAPTER_EXAMPLE, "quiz": QUIZ_EXAMPLE}),
 )
 async def cards_learning_event(request: Request, webhook_token: CardsToken) -> JSONResponse:
@@ -147,17 +142,9 @@ async def lucca_echo(request: Request, lucca_token: LuccaToken) -> PlainTextResp
     "/lucca/{lucca_token}",
     status_code=202,
     response_model=EventAccepted,
-    responses={
-        200: {"model": EventAccepted, "description": "An event id seen before: nothing more was done."},
-        **answers(
-            401,
-            408,
-            413,
-            415,
-            422,
-            described={401: "Unknown webhook token, or a missing or invalid Lucca-Signature or Lucca-Timestamp."},
-        ),
-    },
+    responses=event_answers(
+        described={401: "Unknown webhook token, or a missing or invalid Lucca-Signature or Lucca-Timestamp."}
+    ),
     openapi_extra=openapi_body(LuccaEventIn, {"employee_updated": EVENT_EXAMPLE}),
 )
 async def lucca_event(request: Request, lucca_token: LuccaToken) -> JSONResponse:
