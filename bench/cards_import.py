@@ -7,12 +7,13 @@ real limit scaled down in time, 50 calls per 5 s instead of per 60 s**, an empty
 default Cards limit scaled down in time, 300 calls per 10 s instead of per 60 s** (Cards publishes none; the
 connector's rate_limit says the same), and a tenant with a Cards connector. One arq worker first runs the
 directory's full sync that enabling the connector queued (the Lucca reading: its calls are reported apart, target
-⌈N/1000⌉ + 2); then `POST …/cards/users/import {"all": true}` is queued and the run is read through the API every
-second (its counts must move while it works) until it ends. The import reads the directory's copy.
+⌈N/1000⌉ + 2); the directory's polls are then put off, and `POST …/cards/users/import {"all": true}` is queued and
+the run is read through the API every second (its counts must move while it works) until it ends. The import reads
+the directory's copy.
 
 Reported: calls per person on each side (the sandbox's call logs; targets 0 Lucca calls of the import itself, one
-Cards call proving the token, one listing page of the empty space + one create each), 429s from either partner, the Cards
-call rate as a share of its limit (as bench.hire_throughput computes it), the busiest 10 s window, wall time, and the
+Cards call proving the token, one listing page of the empty space + one create each), 429s from either partner, the
+Cards call rate as a share of its limit (as bench.hire_throughput computes it), the busiest 10 s window, wall time, and the
 Cards space read back: every employee a Cards user exactly once. Exit status 0 when every target and check holds,
 1 otherwise.
 """
@@ -44,6 +45,7 @@ from bench.harness import (
     first_full_sync,
     prepare_state,
     print_table,
+    put_off_polls,
     sandbox_calls,
     say,
     seed_lucca,
@@ -141,6 +143,7 @@ def run_benchmark(args: argparse.Namespace, config: ServiceConfig) -> Outcome:
             start_worker(processes, config)
             say(f"{args.people} people: waiting for the directory's first full sync")
             first_full_sync(client, tenant, args.timeout)
+            put_off_polls(config, tenant.slug)
             full_sync_calls = sandbox_calls(control, "lucca", ACCOUNT)["items"]
             path = f"/api/v1/tenants/{tenant.slug}/cards/users/import"
             queued_at = time.time()

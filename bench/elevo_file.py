@@ -6,9 +6,10 @@ For each size, a Lucca sandbox account holds that many generated employees besid
 has left, so is listed as departed and left out) at **Lucca's real limit, 50 calls per 60 s**, and a tenant has an
 Elevo connector uploading to the sandbox's SFTP server (`python -m app.sandbox --sftp-port`, password sign-in, the
 host key pinned). A fresh arq worker is started for that size alone; it first runs the directory's full sync that
-enabling the connector queued (the Lucca reading: its calls are reported apart, target ⌈users / 1000⌉ + 2), then
-`POST …/elevo/sync` is queued twice, one after the other: the first file (everyone created), then the next night's
-(everyone sent again, the last file's list read back and replaced). Both files are built from the directory's copy.
+enabling the connector queued (the Lucca reading: its calls are reported apart, target ⌈users / 1000⌉ + 2); the
+directory's polls are then put off, and `POST …/elevo/sync` is queued twice, one after the other: the first file
+(everyone created), then the next night's (everyone sent again, the last file's list read back and replaced). Both
+files are built from the directory's copy.
 The worker's resident-memory high-water mark (VmHWM, from /proc) after all three is what the sync and those files
 cost on top of its own start.
 
@@ -48,6 +49,7 @@ from bench.harness import (
     peak_memory_mb,
     prepare_state,
     print_table,
+    put_off_polls,
     sandbox_calls,
     say,
     seed_lucca,
@@ -146,6 +148,7 @@ def sync_one_size(
     start_mb = worker_started(worker)
     say(f"{tenant.slug}: waiting for the directory's first full sync")
     first_full_sync(api, tenant, FULL_SYNC_TIMEOUT_SECONDS)
+    put_off_polls(config, tenant.slug)
     full_sync_calls = calls_by_route(sandbox_calls(control, "lucca", account)["items"])
     nights = [sync_night(control, api, tenant, account, remote_dir, timeout) for _ in range(2)]
     peak_mb = peak_memory_mb(worker)

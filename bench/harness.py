@@ -517,6 +517,18 @@ def first_full_sync(api: httpx.Client, tenant: Tenant, timeout: float) -> RunPro
     )
 
 
+def put_off_polls(config: ServiceConfig, slug: str) -> None:
+    """Keep the directory's polls of this tenant off for a day: a benchmark of another run then counts that run's
+    Lucca calls alone (bench.directory_freshness and bench.directory_polling measure the polls)."""
+    # The slug is the benchmark's own, and slugs are `[a-z0-9-]` (the API refuses others).
+    query = (
+        "UPDATE directory_states SET next_poll_at = now() + interval '1 day' FROM tenants"  # noqa: S608
+        f" WHERE tenants.id = directory_states.tenant_id AND tenants.slug = '{slug}' RETURNING tenants.slug"
+    )
+    if sql_value(config, query).splitlines()[:1] != [slug]:
+        raise BenchError(f"{slug} has no directory state whose polls could be put off")
+
+
 # ----------------------------------------------------------------------------------------------------
 # Partner traffic and process memory, as the sandbox and /proc see them.
 
