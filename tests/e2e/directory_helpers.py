@@ -31,15 +31,12 @@ async def running_services(**settings: Any) -> AsyncIterator[Services]:
         await services.close()
 
 
-async def tenant_of(services: Services, slug: str) -> Tenant:
+async def filled_tenant(services: Services, slug: str = "acme") -> Tenant:
+    """The tenant, with what a completed full sync leaves: every employee and department in the copy, the state's
+    sync time."""
     async with services.sessionmaker() as session:
         tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug, Tenant.deleted_at.is_(None)))
     assert tenant is not None
-    return tenant
-
-
-async def fill_copy(services: Services, tenant: Tenant) -> None:
-    """What a completed full sync leaves: every employee and department in the copy, the state's sync time."""
     reader = services.directory_reader(tenant)
     read_at = utcnow()
     async for page in reader.employee_pages():
@@ -51,6 +48,7 @@ async def fill_copy(services: Services, tenant: Tenant) -> None:
         state = await store.ensure_state(session, tenant.id, lock=True)
         state.last_full_sync_at = read_at
         state.fresh_at = read_at
+    return tenant
 
 
 async def poll_now(services: Services, tenant_id: uuid.UUID) -> None:

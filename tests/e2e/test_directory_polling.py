@@ -6,11 +6,10 @@ from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from tests.e2e.directory_helpers import (
     clear_calls,
     employee,
-    fill_copy,
+    filled_tenant,
     poll_now,
     running_services,
     state_of,
-    tenant_of,
     user_calls,
 )
 from tests.factories import create_tenant
@@ -22,8 +21,7 @@ async def test_polling_finds_a_change_and_idle_polls_make_one_call(
 ) -> None:
     await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key, poll_seconds=30)
     async with running_services() as services:
-        tenant = await tenant_of(services, "acme")
-        await fill_copy(services, tenant)
+        tenant = await filled_tenant(services)
         someone = lucca.users()[0]["id"]
         before = await employee(services, tenant.id, someone)
         assert before is not None and before.first_name != "Renamed"
@@ -55,8 +53,7 @@ async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
 ) -> None:
     handle = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     async with running_services() as services:
-        tenant = await tenant_of(services, "acme")
-        await fill_copy(services, tenant)
+        tenant = await filled_tenant(services)
         lucca.add_faults({"status": 401, "count": 1, "match": "/api/v3/users"})
         await poll_now(services, tenant.id)
         shown = await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)
@@ -76,8 +73,7 @@ async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
     limit = {"requests": 5, "per_seconds": 60}
     await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth, rate_limit=limit)
     async with running_services() as services:
-        tenant = await tenant_of(services, "acme")
-        await fill_copy(services, tenant)
+        tenant = await filled_tenant(services)
         someone = lucca.users()[0]["id"]
         lucca.change_person(someone, lastName="Through-V5")
         clear_calls(lucca)

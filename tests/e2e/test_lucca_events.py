@@ -15,11 +15,10 @@ from tests.e2e.directory_helpers import (
     arm_webhook,
     clear_calls,
     employee,
-    fill_copy,
+    filled_tenant,
     running_services,
     signed_event,
     state_of,
-    tenant_of,
     user_calls,
 )
 from tests.factories import create_tenant
@@ -40,8 +39,7 @@ async def test_the_same_event_twice_is_applied_once_and_an_older_one_leaves_the_
 ) -> None:
     await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     async with running_services() as services:
-        tenant = await tenant_of(services, "acme")
-        await fill_copy(services, tenant)
+        tenant = await filled_tenant(services)
         token = await arm_webhook(services, tenant.id, SECRET)
         someone = lucca.users()[0]["id"]
         clear_calls(lucca)
@@ -74,8 +72,7 @@ async def test_a_deleted_employee_is_marked_gone_and_many_changes_are_read_in_fe
 ) -> None:
     await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     async with running_services() as services:
-        tenant = await tenant_of(services, "acme")
-        await fill_copy(services, tenant)
+        tenant = await filled_tenant(services)
         token = await arm_webhook(services, tenant.id, SECRET)
         ids = [user["id"] for user in lucca.users()]
         clear_calls(lucca)

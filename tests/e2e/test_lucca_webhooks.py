@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.config import Settings
+from app.models import Tenant
 from app.models.directory import LuccaEvent
 from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from app.services.context import Services
@@ -18,11 +19,10 @@ from app.workers.freshness import EVENTS_LEFT_AFTER, directory_poll_due
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import (
     employee,
-    fill_copy,
+    filled_tenant,
     poll_now,
     running_services,
     state_of,
-    tenant_of,
 )
 from tests.factories import TenantHandle, create_tenant
 from tests.live_server import LiveServer
@@ -39,17 +39,17 @@ async def services(live_api: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Asy
         yield started
 
 
-async def oauth_tenant(
-    client: httpx.AsyncClient, lucca: LuccaAccount, client_id: str = DEMO_OAUTH_CLIENT_ID
-) -> TenantHandle:
+async def webhooked_tenant(
+    client: httpx.AsyncClient, lucca: LuccaAccount, services: Services, client_id: str = DEMO_OAUTH_CLIENT_ID
+) -> tuple[TenantHandle, Tenant]:
+    """A tenant with OAuth alone, its copy filled; then what follows the first full sync: the poller's pass finds it
+    without an endpoint and registers one."""
     secret = DEMO_OAUTH_CLIENT_SECRET if client_id == DEMO_OAUTH_CLIENT_ID else f"{client_id}-secret"
     oauth = {"client_id": client_id, "client_secret": secret, "token_url": lucca.token_url}
-    return await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
-
-
-async def registered(services: Services, tenant_id: uuid.UUID) -> None:
-    """What follows the first full sync: the poller's pass finds the tenant without an endpoint and registers it."""
-    await poll_now(services, tenant_id)
+    handle = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
+    tenant = await filled_tenant(services)
+    await poll_now(services, tenant.id)
+    return handle, tenant
 
 
 async def until(condition: Callable[[], Awaitable[bool]]) -> None:
@@ -70,10 +70,7 @@ async def stored_events(services: Services, tenant_id: uuid.UUID) -> int:
 async def test_a_change_in_lucca_reaches_the_copy_through_its_webhook(
     client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
 ) -> None:
-    handle = await oauth_tenant(client, lucca)
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    handle, tenant = await webhooked_tenant(client, lucca, services)
     state = await state_of(services, tenant.id)
     assert state.webhook_status == "active", state.webhook_message
     assert state.webhook_url is not None and state.webhook_url.startswith(f"{services.settings.public_base_url}/")
@@ -101,10 +98,7 @@ async def has_events(services: Services, tenant_id: uuid.UUID) -> bool:
 async def test_a_suspended_endpoint_is_registered_again_and_its_old_url_refused(
     client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
 ) -> None:
-    await oauth_tenant(client, lucca)
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    _, tenant = await webhooked_tenant(client, lucca, services)
     first = await state_of(services, tenant.id)
     assert first.webhook_status == "active" and first.webhook_url is not None
     lucca.control("POST", f"/webhook-endpoints/{first.webhook_endpoint_id}/suspend")
@@ -125,10 +119,7 @@ async def test_a_client_without_the_webhook_scope_fails_in_plain_words_and_is_po
 ) -> None:
     scopes = ["employees.readonly", "departments.readonly", "job-positions.readonly", "employments.readonly"]
     lucca.control("PUT", "/oauth-clients/reader", json={"client_secret": "reader-secret", "scopes": scopes})
-    handle = await oauth_tenant(client, lucca, client_id="reader")
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    handle, _ = await webhooked_tenant(client, lucca, services, client_id="reader")
     shown = (await client.get("/api/v1/tenants/acme/lucca/directory", headers=handle.auth)).json()
     assert shown["mode"] == "polling" and shown["webhook"]["status"] == "failed"
     assert "webhook-endpoints.readwrite" in shown["webhook"]["message"]
@@ -141,10 +132,7 @@ async def test_a_new_public_base_url_gets_a_new_endpoint(
     live_api: LiveServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await oauth_tenant(client, lucca)
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    _, tenant = await webhooked_tenant(client, lucca, services)
     first = await state_of(services, tenant.id)
     assert first.webhook_status == "active" and first.webhook_url is not None
     # The same server under another name: the service moved.
@@ -161,10 +149,7 @@ async def test_a_new_public_base_url_gets_a_new_endpoint(
 async def test_events_delivered_newest_first_and_again_leave_the_newest_state(
     client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
 ) -> None:
-    await oauth_tenant(client, lucca)
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    _, tenant = await webhooked_tenant(client, lucca, services)
     someone = lucca.users()[0]["id"]
     lucca.control("POST", "/webhooks/pause")
     lucca.change_person(someone, firstName="First")
@@ -196,10 +181,7 @@ async def redelivered(lucca: LuccaAccount) -> bool:
 async def test_an_event_whose_job_was_lost_is_applied_by_the_pollers_sweep(
     client: httpx.AsyncClient, lucca: LuccaAccount, services: Services
 ) -> None:
-    await oauth_tenant(client, lucca)
-    tenant = await tenant_of(services, "acme")
-    await fill_copy(services, tenant)
-    await registered(services, tenant.id)
+    _, tenant = await webhooked_tenant(client, lucca, services)
     someone = lucca.users()[0]["id"]
     lucca.change_person(someone, firstName="Stored")
     await until(lambda: has_events(services, tenant.id))

@@ -1,7 +1,6 @@
 """The Lucca sandbox speaks the OAuth API (v5) from the same state as v3: tokens, cursor pages with embedded
 resources, `id=` and `status` filters, scopes, `problem+json`; `modifiedAt` on v3; controls that change people."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,12 +12,6 @@ from tests.sandbox_server import LuccaAccount, SandboxServer
 
 V5 = {"Api-Version": "2024-11-01"}
 EMBEDDED = "include=embedded,links,totalCount"
-
-
-@pytest.fixture
-async def http(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

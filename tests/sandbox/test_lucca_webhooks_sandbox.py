@@ -8,7 +8,7 @@ import hmac
 import json
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
+from tests.sandbox.test_lucca_v5_sandbox import bearer
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
 TOPICS = [
@@ -83,32 +83,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def http(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 def account(sandbox: SandboxServer) -> LuccaAccount:
     account = sandbox.new_lucca_account()
     account.control("PATCH", "/settings", json={"delivery_retry_seconds": 0.05})
     return account
 
 
-async def headers_for(http: httpx.AsyncClient, account: LuccaAccount, scope: str) -> dict[str, str]:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": DEMO_OAUTH_CLIENT_ID,
-        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
-        "scope": scope,
-    }
-    token = (await http.post(f"/{account.name}/connect/token", data=form)).json()["access_token"]
-    return {"Api-Version": "2024-11-01", "Authorization": f"Bearer {token}"}
-
-
 async def register(http: httpx.AsyncClient, account: LuccaAccount, url: str) -> dict[str, Any]:
     """Registers an endpoint for every person and department topic; the 201's body."""
-    headers = await headers_for(http, account, "webhook-endpoints.readwrite")
+    headers = await bearer(http, account, scope="webhook-endpoints.readwrite")
     body = {"name": "lucca-connectors", "webhookUrl": url, "apiVersion": "2024-11-01", "topics": TOPICS}
     answer = await http.post(f"/{account.name}/lucca-api/webhook-endpoints", headers=headers, json=body)
     assert answer.status_code == 201, answer.text
@@ -136,7 +119,7 @@ async def test_registration_answers_the_echo_then_the_endpoint_is_active(
     endpoint = await register(http, account, receiver.url)
     assert endpoint["status"] == "active"
     assert len(endpoint["secret"]) >= 32
-    headers = await headers_for(http, account, "webhook-endpoints.readwrite")
+    headers = await bearer(http, account, scope="webhook-endpoints.readwrite")
     one = (await http.get(f"/{account.name}/lucca-api/webhook-endpoints/{endpoint['id']}", headers=headers)).json()
     assert (one["status"], one["webhookUrl"], "secret" in one) == ("active", receiver.url, False)
     listed = await http.get(f"/{account.name}/lucca-api/webhook-endpoints?status=active", headers=headers)
@@ -157,7 +140,7 @@ async def test_an_endpoint_that_does_not_echo_stays_inactive_and_gets_nothing(
 
 
 async def test_registering_needs_the_readwrite_scope(http: httpx.AsyncClient, account: LuccaAccount) -> None:
-    headers = await headers_for(http, account, "employees.readonly")
+    headers = await bearer(http, account, scope="employees.readonly")
     body = {"name": "x", "webhookUrl": "http://127.0.0.1:9/", "apiVersion": "2024-11-01", "topics": TOPICS}
     answer = await http.post(f"/{account.name}/lucca-api/webhook-endpoints", headers=headers, json=body)
     assert answer.status_code == 403
@@ -231,7 +214,7 @@ async def test_a_410_suspends_the_endpoint(http: httpx.AsyncClient, account: Luc
     receiver.statuses.append(410)
     account.change_person(102, jobTitle="Architect")
     await eventually(lambda: deliveries(account)[0]["status"] == "failed")
-    headers = await headers_for(http, account, "webhook-endpoints.readwrite")
+    headers = await bearer(http, account, scope="webhook-endpoints.readwrite")
     one = await http.get(f"/{account.name}/lucca-api/webhook-endpoints/{endpoint['id']}", headers=headers)
     assert one.json()["status"] == "suspended"
     account.change_person(102, jobTitle="Principal")
