@@ -8,7 +8,9 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from app.schemas.softgarden import HIRE_EXAMPLE
+from tests.sandbox_server import LuccaAccount
 
 ADMIN = {"Authorization": "Bearer test-operator-token"}
 SOFTGARDEN_SETTINGS = {
@@ -40,6 +42,16 @@ async def create_tenant(
     answer = await client.post("/api/v1/tenants", json=body, headers=ADMIN)
     assert answer.status_code == 201, answer.text
     return TenantHandle(slug=slug, key=answer.json()["api_key"])
+
+
+async def create_oauth_tenant(
+    client: httpx.AsyncClient, slug: str, lucca: LuccaAccount, client_id: str = DEMO_OAUTH_CLIENT_ID, **more: Any
+) -> TenantHandle:
+    """A tenant on the sandbox's Lucca account with an OAuth client alone: the demo's, or one registered there with
+    the secret `<client_id>-secret`."""
+    secret = DEMO_OAUTH_CLIENT_SECRET if client_id == DEMO_OAUTH_CLIENT_ID else f"{client_id}-secret"
+    oauth = {"client_id": client_id, "client_secret": secret, "token_url": lucca.token_url}
+    return await create_tenant(client, slug, base_url=lucca.base_url, api_key=None, oauth=oauth, **more)
 
 
 async def add_softgarden(client: httpx.AsyncClient, tenant: TenantHandle, **settings: Any) -> TenantHandle:

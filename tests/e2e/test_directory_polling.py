@@ -2,7 +2,6 @@
 
 import httpx
 
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
 from tests.e2e.directory_helpers import (
     clear_calls,
     employee,
@@ -12,7 +11,7 @@ from tests.e2e.directory_helpers import (
     state_of,
     user_calls,
 )
-from tests.factories import create_tenant
+from tests.factories import create_oauth_tenant, create_tenant
 from tests.sandbox_server import LuccaAccount
 
 
@@ -68,10 +67,8 @@ async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
 async def test_with_oauth_alone_a_poll_reads_everyone_through_v5(
     client: httpx.AsyncClient, lucca: LuccaAccount
 ) -> None:
-    oauth = {"client_id": DEMO_OAUTH_CLIENT_ID, "client_secret": DEMO_OAUTH_CLIENT_SECRET, "token_url": lucca.token_url}
     # A small budget: 5 calls a minute, so the read's calls (employees and departments) space the next poll.
-    limit = {"requests": 5, "per_seconds": 60}
-    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth, rate_limit=limit)
+    await create_oauth_tenant(client, "acme", lucca, rate_limit={"requests": 5, "per_seconds": 60})
     async with running_services() as services:
         tenant = await filled_tenant(services)
         someone = lucca.users()[0]["id"]

@@ -18,11 +18,11 @@ from arq.connections import ArqRedis
 from app.db import create_engine, create_sessionmaker
 from app.directory.sync import NIGHTLY_HOUR
 from app.queue import enqueue_run
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, demo_seed_payload, demo_user
+from app.sandbox.demo import demo_seed_payload, demo_user
 from app.services.schedules import claim_due_runs, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_recovery import wait_for_run, worker_process
-from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant
+from tests.factories import ADMIN, TenantHandle, add_softgarden, create_oauth_tenant, create_tenant
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
 DIRECTORY_USERS = "/api/v3/users"
@@ -330,12 +330,7 @@ async def test_a_full_sync_through_v5_pages_gives_the_copy_the_key_gives(
     by_key = sandbox.new_lucca_account(**seed)
     by_oauth = sandbox.new_lucca_account(**{**seed, "users": seed["users"][:250]})
     key_tenant = await tenant_on(client, by_key, "by-key")
-    oauth = {
-        "client_id": DEMO_OAUTH_CLIENT_ID,
-        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
-        "token_url": by_oauth.token_url,
-    }
-    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+    oauth_tenant = await create_oauth_tenant(client, "by-oauth", by_oauth)
 
     assert (await full_sync(client, key_tenant))["status"] == "succeeded"
     run = await full_sync(client, oauth_tenant)
@@ -385,12 +380,7 @@ async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
     # Through OAuth: every v5 answer carries a Sunset header.
     by_oauth = sandbox.new_lucca_account()
     by_oauth.control("PATCH", "/settings", json={"sunset": "Sat, 01 Jan 2028 00:00:00 GMT"})
-    oauth = {
-        "client_id": DEMO_OAUTH_CLIENT_ID,
-        "client_secret": DEMO_OAUTH_CLIENT_SECRET,
-        "token_url": by_oauth.token_url,
-    }
-    oauth_tenant = await create_tenant(client, "by-oauth", base_url=by_oauth.base_url, api_key=None, oauth=oauth)
+    oauth_tenant = await create_oauth_tenant(client, "by-oauth", by_oauth)
     assert (await full_sync(client, oauth_tenant))["status"] == "succeeded"
     notices = (await directory(client, oauth_tenant))["notices"]
     assert "Lucca will retire /lucca-api/employees on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)." in notices

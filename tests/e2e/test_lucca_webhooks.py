@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.models import Tenant
 from app.models.directory import LuccaEvent
-from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET
+from app.sandbox.demo import DEMO_OAUTH_CLIENT_ID
 from app.services.context import Services
 from app.workers.freshness import EVENTS_LEFT_AFTER, directory_poll_due
 from tests.e2e.conftest import drain_queue
@@ -24,7 +24,7 @@ from tests.e2e.directory_helpers import (
     running_services,
     state_of,
 )
-from tests.factories import TenantHandle, create_tenant
+from tests.factories import TenantHandle, create_oauth_tenant
 from tests.live_server import LiveServer
 from tests.sandbox_server import LuccaAccount
 
@@ -44,9 +44,7 @@ async def webhooked_tenant(
 ) -> tuple[TenantHandle, Tenant]:
     """A tenant with OAuth alone, its copy filled; then what follows the first full sync: the poller's pass finds it
     without an endpoint and registers one."""
-    secret = DEMO_OAUTH_CLIENT_SECRET if client_id == DEMO_OAUTH_CLIENT_ID else f"{client_id}-secret"
-    oauth = {"client_id": client_id, "client_secret": secret, "token_url": lucca.token_url}
-    handle = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=None, oauth=oauth)
+    handle = await create_oauth_tenant(client, "acme", lucca, client_id)
     tenant = await filled_tenant(services)
     await poll_now(services, tenant.id)
     return handle, tenant
