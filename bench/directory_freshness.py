@@ -10,7 +10,7 @@ of the demo directory plus `--employees` generated people, each filled by a full
   `--changes` people are renamed one every 0.2 s through the sandbox's controls, and each rename's lag is the time
   until the copy holds it (watched in Postgres every 50 ms). Baseline, same run: the time until the signed event
   was stored (the delivery alone). Then a burst: `--changes` renames at once, and the v5 employee reads it cost
-  (target ≤ 1 call per 100 changed employees).
+  (target ⌈changes / 100⌉: one call per 100 changed employees).
 - **polling** (API key, `poll_seconds` 30): `--changes` renames spread over 60 s; each one's lag to the copy
   (target p99 < 35 s). Baseline: the poll interval itself.
 - **idle** (API key, `poll_seconds` 30, nothing changes): Lucca calls over `--idle-seconds`. A shortened hour: the
@@ -129,15 +129,16 @@ class Watcher:
 async def rename_and_watch(
     control: httpx.AsyncClient,
     database_url: str,
-    account: str,
-    tenant_id: Any,
+    mode: dict[str, Any],
     people: list[int],
     spacing: float,
     prefix: str,
 ) -> tuple[dict[int, float], dict[int, float]]:
-    """Rename `people` one every `spacing` s; returns when each rename was made and when the copy held it."""
+    """Rename `people` of the mode's account one every `spacing` s; returns when each rename was made and when the
+    copy of the mode's tenant held it."""
+    account = mode["account"]
     connection = await asyncpg.connect(database_url)
-    watcher = Watcher(connection, tenant_id, prefix)
+    watcher = Watcher(connection, mode["id"], prefix)
     made: dict[int, float] = {}
 
     async def rename_all() -> None:
@@ -201,30 +202,14 @@ async def measure(
         polls_people = plan["polls"]["people"][: args.changes]
         idle_started = time.time()
         hooks, polls = await asyncio.gather(
+            rename_and_watch(control, database_url, plan["hooks"], hooks_people, WEBHOOK_SPACING_SECONDS, "Hooked"),
             rename_and_watch(
-                control,
-                database_url,
-                plan["hooks"]["account"],
-                plan["hooks"]["id"],
-                hooks_people,
-                WEBHOOK_SPACING_SECONDS,
-                "Hooked",
-            ),
-            rename_and_watch(
-                control,
-                database_url,
-                plan["polls"]["account"],
-                plan["polls"]["id"],
-                polls_people,
-                POLLING_SPAN_SECONDS / args.changes,
-                "Polled",
+                control, database_url, plan["polls"], polls_people, POLLING_SPAN_SECONDS / args.changes, "Polled"
             ),
         )
         # The burst: every rename at once, then the v5 reads they cost.
         before = len(v5_employee_reads(plan["sandbox"], plan["hooks"]["account"]))
-        burst = await rename_and_watch(
-            control, database_url, plan["hooks"]["account"], plan["hooks"]["id"], hooks_people, 0.0, "Burst"
-        )
+        burst = await rename_and_watch(control, database_url, plan["hooks"], hooks_people, 0.0, "Burst")
         burst_reads = len(v5_employee_reads(plan["sandbox"], plan["hooks"]["account"])) - before
         events = await event_times(database_url, plan["hooks"]["id"])
     idle_left = args.idle_seconds - (time.time() - idle_started)
@@ -330,6 +315,7 @@ def report(
     per_hour = 3600 / 60 * per_poll + DEPARTMENT_READS_PER_HOUR
     changed = len(burst_made)
     per_hundred = measured["burst_reads"] * 100 / changed if changed else math.inf
+    most_reads = math.ceil(changed / 100)  # employees by id, 100 a call
     checks = [
         *lag_checks("webhooks", webhook_lags, args.changes, WEBHOOK_P99_TARGET),
         Check(
@@ -340,7 +326,12 @@ def report(
         *lag_checks("polling at 30 s", polling_lags, args.changes, POLLING_P99_TARGET),
         Check("polling baseline: the interval", f"{POLL_SECONDS} s"),
         Check("burst: renames in the copy", f"{len(burst_seen)}", f"{changed}", len(burst_seen) == changed),
-        Check("burst: v5 employee reads per 100 changed", f"{per_hundred:.1f}", "≤ 1", per_hundred <= 1),
+        Check(
+            "burst: v5 employee reads (per 100 changed)",
+            f"{measured['burst_reads']} ({per_hundred:.1f})",
+            f"≤ {most_reads} (1 per 100 ids)",
+            measured["burst_reads"] <= most_reads,
+        ),
         Check(
             f"idle: calls in {measured['idle_seconds']:.0f} s at 30 s ({polls} polls due)",
             f"{len(idle_calls)} ({len(users)} user reads, {len(departments)} department reads)",

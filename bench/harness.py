@@ -4,6 +4,7 @@ Everything listens on 127.0.0.1 only; every wait is bounded; every process start
 out (`Processes` is a context manager, and SIGTERM is turned into an exception so its exit still runs).
 """
 
+import argparse
 import json
 import math
 import os
@@ -370,6 +371,17 @@ class CpuUse:
             machine = busy / total if total else None
         share = process / elapsed if process is not None and elapsed > 0 else None
         return cls(process, share, machine)
+
+
+def people_sizes(text: str) -> list[int]:
+    """An argparse type: comma-separated people counts, each 1..100,000 (an empty text: none)."""
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: integers, comma-separated, e.g. 2000,20000") from None
+    if not all(1 <= size <= 100_000 for size in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: each size 1..100000")
+    return sizes
 
 
 def run_reporting_failure(run: Callable[[], int]) -> int:
