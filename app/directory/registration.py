@@ -25,12 +25,9 @@ log = logging.getLogger(__name__)
 
 ENDPOINT_NAME = "lucca-connectors"
 API_VERSION = "2024-11-01"
-# Lucca's topic names (lucca-v5.md 7.2): what changes a person, their contract or position, or a department.
-TOPICS = tuple(
-    f"{resource}.{change}"
-    for resource in ("employee", "employment", "job-position", "department")
-    for change in ("created", "updated", "deleted")
-)
+# What changes a person, their contract or position, or a department, as the contract names them (section 13): one
+# pattern per resource, each standing for its `.created`, `.updated` and `.deleted` topics (lucca-v5.md 7.2).
+TOPICS = ("employee.*", "employment.*", "job-position.*", "department.*")
 # While Lucca has not activated a new endpoint, it is looked at again this often, this many times.
 ACTIVATION_CHECK_SECONDS = 2.0
 ACTIVATION_CHECKS = 30

@@ -87,10 +87,16 @@ class WebhookEndpoint:
 
     def wants(self, topic: str, establishment_id: str | None) -> bool:
         """Whether an event of this topic, about this business establishment, goes to this endpoint."""
-        if self.status != "active" or topic not in self.topics:
+        if self.status != "active" or not any(topic_matches(pattern, topic) for pattern in self.topics):
             return False
         wanted = self.business_establishments
         return wanted is None or any(establishment.get("id") == establishment_id for establishment in wanted)
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """A topic as an endpoint names it: exact (`employee.updated`) or every change of a resource (`employee.*`)."""
+    resource, _, change = pattern.rpartition(".")
+    return pattern == topic or (change == "*" and topic.rpartition(".")[0] == resource)
 
 
 @dataclass

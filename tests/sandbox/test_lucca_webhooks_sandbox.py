@@ -89,10 +89,12 @@ def account(sandbox: SandboxServer) -> LuccaAccount:
     return account
 
 
-async def register(http: httpx.AsyncClient, account: LuccaAccount, url: str) -> dict[str, Any]:
-    """Registers an endpoint for every person and department topic; the 201's body."""
+async def register(
+    http: httpx.AsyncClient, account: LuccaAccount, url: str, topics: list[str] = TOPICS
+) -> dict[str, Any]:
+    """Registers an endpoint for these topics (every person and department topic by default); the 201's body."""
     headers = await bearer(http, account, scope="webhook-endpoints.readwrite")
-    body = {"name": "lucca-connectors", "webhookUrl": url, "apiVersion": "2024-11-01", "topics": TOPICS}
+    body = {"name": "lucca-connectors", "webhookUrl": url, "apiVersion": "2024-11-01", "topics": topics}
     answer = await http.post(f"/{account.name}/lucca-api/webhook-endpoints", headers=headers, json=body)
     assert answer.status_code == 201, answer.text
     endpoint: dict[str, Any] = answer.json()
@@ -167,6 +169,19 @@ async def test_a_change_is_delivered_signed_with_the_endpoint_secret(
     assert event["source"] == f"{account.server.url}/{account.name}"
     assert event["businessEstablishment"]["id"] == "1"
     assert deliveries(account)[0]["status"] == "delivered"
+
+
+async def test_a_resource_pattern_takes_each_change_of_that_resource_and_no_other(
+    http: httpx.AsyncClient, account: LuccaAccount, receiver: Receiver
+) -> None:
+    """`employee.*` (the contract's form) stands for employee.created, .updated and .deleted, not for employment.*."""
+    await register(http, account, receiver.url, topics=["employee.*", "department.updated"])
+    hired = account.hire(firstName="Nora", lastName="Petit", mail="nora@acme.fr", dtContractStart="2026-01-05")
+    account.change_person(hired["id"], firstName="Norah")
+    account.delete_person(hired["id"])
+    await eventually(lambda: len(receiver.events) == 3)
+    await asyncio.sleep(0.2)
+    assert receiver.topics() == ["employee.created", "employee.updated", "employee.deleted"]
 
 
 async def test_every_kind_of_change_makes_its_events(
