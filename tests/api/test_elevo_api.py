@@ -1,7 +1,6 @@
 """The Elevo connector's settings, sync and preview over TCP (the live server): secrets kept and masked, a changed
 host needs them again, bad settings are a 422 naming the field with nothing stored, 409 without a connector."""
 
-import time
 from typing import Any
 
 import asyncpg
@@ -114,11 +113,11 @@ async def test_switching_from_a_password_to_a_key(client: httpx.AsyncClient) -> 
 async def test_a_key_asking_for_too_much_work_is_refused_at_once_and_nothing_is_stored(
     client: httpx.AsyncClient, key: str
 ) -> None:
+    """Refused from the key's own structure (tests/unit/test_ssh_keys.py), before anything is derived; how long that
+    takes beside other tenants' webhooks is bench.elevo_keys' figure."""
     tenant = await create_tenant(client, "acme")
-    started = time.monotonic()
     answer = await put(client, tenant, settings(password=None, private_key=key, passphrase="pw"))
     assert locs(answer) == [["body", "settings", "sftp", "private_key"]]
-    assert time.monotonic() - started < 1, "the key's derivation was attempted"
     assert (await client.get(PATH, headers=tenant.auth)).status_code == 404
 
 

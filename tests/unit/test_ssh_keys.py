@@ -3,7 +3,6 @@ refused in microseconds, usual keys open once (decrypted), and a panic of the pa
 
 import binascii
 import struct
-import time
 from typing import Any
 
 import asyncssh
@@ -73,10 +72,15 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("key", HOSTILE.values(), ids=HOSTILE.keys())
-def test_a_key_asking_for_too_much_work_is_refused_before_anything_is_derived(key: str) -> None:
-    started = time.perf_counter()
+def test_a_key_asking_for_too_much_work_is_refused_before_anything_is_derived(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def derive(*args: object, **kwargs: object) -> None:
+        pytest.fail("a key's derivation was attempted")
+
+    monkeypatch.setattr(asyncssh, "import_private_key", derive)
     problem = derivation_problem(key)
-    assert problem is not None and time.perf_counter() - started < 0.01
+    assert problem is not None
     assert "asks for" in problem or "cannot be read here" in problem
 
 
@@ -123,9 +127,8 @@ def test_keys_made_with_usual_settings_pass(key: str) -> None:
     ],
 )
 def test_anything_but_one_key_block_does_not_parse(text: str) -> None:
-    started = time.perf_counter()
+    # What refusing costs is bench.elevo_keys' figure, not a timed assertion (one here failed on a loaded machine).
     assert derivation_problem(text) == ssh_keys.NOT_A_KEY
-    assert time.perf_counter() - started < 0.05
 
 
 def test_a_panic_of_the_cryptography_package_is_a_refusal_not_a_crash() -> None:
