@@ -316,6 +316,10 @@ async def push_changes(services: Services, tenant_id: uuid.UUID) -> uuid.UUID | 
         )
         if busy is not None:
             return None
+        sent = await session.scalar(select(ElevoPushState.sent_hash).where(ElevoPushState.tenant_id == tenant_id))
+        if sent == built.digest:  # another upload sent this very file since the job began
+            await remember_push(session, tenant_id, built.cursor)
+            return None
         tenant = await session.get(Tenant, tenant_id)
         assert tenant is not None
         run = new_run(tenant, SOURCE, PEOPLE_SYNC, CHANGE, {"change_seq": built.cursor})
