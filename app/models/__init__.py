@@ -12,7 +12,7 @@ from app.models.directory import (  # noqa: F401 (registers the tables)
     DirectoryState,
     LuccaEvent,
 )
-from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent  # noqa: F401 (registers the tables)
+from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent, ElevoPushState  # noqa: F401 (registers the tables)
 from app.models.link import Link
 from app.models.run import FINISHED, Run, RunEvent
 from app.models.schedule import Schedule

@@ -4,7 +4,7 @@ which current employees it left out (those left out again for the same reason ar
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -35,3 +35,17 @@ class ElevoPersonLeftOut(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     lucca_user_id: Mapped[int] = mapped_column(primary_key=True)
     reason: Mapped[str] = mapped_column(String(50))
+
+
+class ElevoPushState(Base):
+    """What `push_on_change` follows, per tenant: the copy's `change_seq` the last file (or the last check that
+    found nothing to send) took in, the hash of the last file Elevo's server took, and when it took it."""
+
+    __tablename__ = "elevo_push_states"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    seen_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sent_hash: Mapped[str | None] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime | None]
+    # When the last run on change was queued: a failing one is not queued again before the interval.
+    pushed_at: Mapped[datetime | None]

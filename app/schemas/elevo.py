@@ -105,6 +105,7 @@ RemoteDir = Annotated[
 ]
 Column = Annotated[StrictStr, Field(pattern=COLUMN_PATTERN)]
 Source = Annotated[StrictStr, Field(pattern=SOURCE_PATTERN)]
+IntervalMinutes = Annotated[int, Field(ge=1, le=1440), BeforeValidator(json_integer)]
 
 
 class SftpSettings(RequestBody):
@@ -201,6 +202,17 @@ class ElevoSettings(RequestBody):
     schedule_enabled: Flag = Field(default=True, description="Upload the file every night (contract 5.5).")
     schedule_hour: Hour = Field(
         default=3, description="Local hour (tenant timezone) after which the nightly file is due."
+    )
+    push_on_change: Flag = Field(
+        default=False,
+        description="Also upload a new file, built from the directory's copy, when a change in Lucca changes a row of "
+        "the file or who is in it (a run with trigger `change`); nothing is uploaded when the file would be the "
+        "same as the last one. The nightly file stays.",
+    )
+    min_interval_minutes: IntervalMinutes = Field(
+        default=10,
+        description="With push_on_change: minutes at least between an upload (nightly, asked for or on change) and "
+        "the next one on change; changes within the interval go in that next file.",
     )
 
 

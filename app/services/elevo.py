@@ -17,18 +17,21 @@ Events say what changed, not the whole directory every night: each suspended per
 """
 
 import asyncio
+import hashlib
 import shutil
 import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.sftp import SftpAccount, SftpClient
@@ -38,9 +41,11 @@ from app.directory import reads
 from app.directory.readiness import wait_for_directory
 from app.models import Connector, Run, RunEvent, Tenant
 from app.models.base import utcnow
-from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent
+from app.models.directory import DirectoryDepartment, DirectoryEmployee, DirectoryState
+from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent, ElevoPushState
+from app.queue import enqueue_run
 from app.schemas.elevo import ElevoPreview, ElevoSettings, LeftOutPerson
-from app.services.connectors import connector_settings, enabled_connector
+from app.services.connectors import SettingsOutdated, connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.people_file import DEPARTED, LeftOut, PeopleFile, read_people
 from app.services.run_log import Action, RunLog, sentence
@@ -48,6 +53,8 @@ from app.services.runs import new_run
 
 SOURCE = "elevo"
 PEOPLE_SYNC = "people_sync"
+CHANGE = "change"  # the trigger of a run push_on_change queued
+DEFAULT_INTERVAL_MINUTES = 10
 FILE_NAME = "users-%Y%m%d-%H%M%S.csv"
 SUBJECT_CHARS = 300  # the events' subject column
 BATCH_ROWS = 1000  # rows per INSERT: what is sent stays small, whatever the directory's size
@@ -129,12 +136,204 @@ async def process_people_sync(services: Services, run: Run, tenant: Tenant, conn
     await sftp.check()
     async with scratch_directory() as workdir:
         await wait_for_directory(services, tenant)
-        async with services.sessionmaker() as session:
-            people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
-        path = workdir / "users.csv"
-        await asyncio.to_thread(people.write_csv, path)
-        remote = await sftp.upload(path, lambda: local_now(tenant).strftime(FILE_NAME))
-    await record_upload(services.sessionmaker, run.id, tenant, people, f"{remote} on {settings.sftp.host}")
+        built = await build_file(services, tenant, settings, workdir)
+        if run.trigger == CHANGE and built.digest == await last_sent_hash(services.sessionmaker, tenant.id):
+            # Another upload (nightly, asked for) sent this very state since the run was queued: not twice.
+            await record_unchanged(services.sessionmaker, tenant.id, built.cursor, run.id)
+            return
+        remote = await sftp.upload(built.path, lambda: local_now(tenant).strftime(FILE_NAME))
+    where = f"{remote} on {settings.sftp.host}"
+    await record_upload(services.sessionmaker, run.id, tenant, built.people, where, built.cursor, built.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltFile:
+    """A file built from the copy: its people, where it is, its hash, and the copy's `change_seq` it takes in."""
+
+    people: PeopleFile
+    path: Path
+    digest: str
+    cursor: int
+
+
+async def build_file(services: Services, tenant: Tenant, settings: ElevoSettings, workdir: Path) -> BuiltFile:
+    """The people file from the copy as it is now; the cursor is read first, so that a change written while the
+    file is built is beyond it (and picked up by the next file)."""
+    cursor = await change_cursor(services.sessionmaker, tenant.id)
+    async with services.sessionmaker() as session:
+        people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
+    path = workdir / "users.csv"
+    await asyncio.to_thread(people.write_csv, path)
+    digest = await asyncio.to_thread(file_hash, path)
+    return BuiltFile(people, path, digest, cursor)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: its header and every row, in order."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def change_cursor(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> int:
+    """The copy's newest `change_seq` (people and departments). Its writers hold the tenant's state row until they
+    commit: sharing it waits for them, so every change up to the cursor is committed and read by what follows."""
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            select(DirectoryState.tenant_id).where(DirectoryState.tenant_id == tenant_id).with_for_update(read=True)
+        )
+        people = select(func.max(DirectoryEmployee.change_seq)).where(DirectoryEmployee.tenant_id == tenant_id)
+        teams = select(func.max(DirectoryDepartment.change_seq)).where(DirectoryDepartment.tenant_id == tenant_id)
+        newest = [await session.scalar(people), await session.scalar(teams)]
+    return max((seq for seq in newest if seq is not None), default=0)
+
+
+async def last_sent_hash(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> str | None:
+    async with sessionmaker() as session:
+        return await session.scalar(select(ElevoPushState.sent_hash).where(ElevoPushState.tenant_id == tenant_id))
+
+
+async def record_unchanged(
+    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, cursor: int, run_id: uuid.UUID | None = None
+) -> None:
+    """The file would be the one Elevo's server took last: the cursor moves on, nothing is uploaded."""
+    async with sessionmaker.begin() as session:
+        await remember_push(session, tenant_id, cursor)
+        if run_id is not None:
+            run = await session.get(Run, run_id, with_for_update=True)
+            assert run is not None
+            run.counts = {**run.counts, "total": 0}
+            note = "Nothing uploaded: the file would be the same as the last one Elevo's server took"
+            await session.execute(insert(RunEvent), [event(run_id, "note", "people file", note)])
+
+
+async def remember_push(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    cursor: int,
+    digest: str | None = None,
+    uploaded_at: datetime | None = None,
+) -> None:
+    """Move the tenant's push cursor forward (never back); with `digest`, the file just uploaded and when."""
+    given = pg_insert(ElevoPushState).values(tenant_id=tenant_id, seen_seq=cursor, sent_hash=digest,
+                                             uploaded_at=uploaded_at)  # fmt: skip
+    columns = ElevoPushState.__table__.c
+    values: dict[str, Any] = {"seen_seq": func.greatest(columns.seen_seq, given.excluded.seen_seq)}
+    if digest is not None:
+        values |= {"sent_hash": given.excluded.sent_hash, "uploaded_at": given.excluded.uploaded_at}
+    await session.execute(given.on_conflict_do_update(index_elements=[columns.tenant_id], set_=values))
+
+
+@dataclass(frozen=True, slots=True)
+class DuePush:
+    tenant_id: uuid.UUID
+    defer_seconds: float
+
+
+async def due_pushes(session: AsyncSession) -> list[DuePush]:
+    """Elevo connectors with `push_on_change` whose tenant's copy changed beyond their cursor (an index lookup per
+    connector), with no people sync queued or running; each with the wait until its interval has passed."""
+    push = ElevoPushState
+    seen = func.coalesce(push.seen_seq, 0)
+    changed = or_(
+        exists().where(DirectoryEmployee.tenant_id == Connector.tenant_id, DirectoryEmployee.change_seq > seen),
+        exists().where(DirectoryDepartment.tenant_id == Connector.tenant_id, DirectoryDepartment.change_seq > seen),
+    )
+    busy = exists().where(
+        Run.tenant_id == Connector.tenant_id,
+        Run.connector == SOURCE,
+        Run.operation == PEOPLE_SYNC,
+        Run.status.in_(("queued", "running")),
+    )
+    rows = await session.execute(
+        select(Connector.tenant_id, Connector.settings, push.uploaded_at, push.pushed_at)
+        .join(Tenant, Tenant.id == Connector.tenant_id)
+        .join(DirectoryState, DirectoryState.tenant_id == Connector.tenant_id)
+        .outerjoin(push, push.tenant_id == Connector.tenant_id)
+        .where(
+            Connector.kind == SOURCE,
+            Connector.enabled.is_(True),
+            Connector.settings["push_on_change"].as_boolean().is_(True),
+            Tenant.deleted_at.is_(None),
+            DirectoryState.last_full_sync_at.is_not(None),
+            changed,
+            ~busy,
+        )
+    )
+    now = utcnow()
+    due = []
+    for tenant_id, settings, uploaded_at, pushed_at in rows:
+        interval = timedelta(minutes=settings.get("min_interval_minutes") or DEFAULT_INTERVAL_MINUTES)
+        last = max((moment for moment in (uploaded_at, pushed_at) if moment is not None), default=None)
+        wait = (last + interval - now).total_seconds() if last is not None else 0.0
+        due.append(DuePush(tenant_id, max(wait, 0.0)))
+    return due
+
+
+async def push_changes(services: Services, tenant_id: uuid.UUID) -> uuid.UUID | None:
+    """The job queued for a tenant whose copy changed: build the file from the copy and compare it with the last
+    one Elevo's server took. The same: the cursor moves on, no run. Different: a people sync run (trigger
+    `change`), queued; returns its id. Nothing when push_on_change is off, the interval has not passed, or a
+    people sync is queued or running (the poller comes back once it is done)."""
+    async with services.sessionmaker() as session:
+        tenant = await session.get(Tenant, tenant_id)
+        connector = await session.scalar(
+            select(Connector).where(Connector.tenant_id == tenant_id, Connector.kind == SOURCE)
+        )
+        pushed = await session.get(ElevoPushState, tenant_id)
+        state = await session.get(DirectoryState, tenant_id)
+    if tenant is None or tenant.deleted_at is not None or connector is None or not connector.enabled:
+        return None
+    if state is None or state.last_full_sync_at is None:
+        return None
+    try:
+        settings = elevo_settings(services.box, connector)
+    except SettingsOutdated:
+        return None  # stored settings today's rules refuse: the connector's page says so
+    if not settings.push_on_change:
+        return None
+    if pushed is not None:
+        last = max((moment for moment in (pushed.uploaded_at, pushed.pushed_at) if moment is not None), default=None)
+        if last is not None and utcnow() < last + timedelta(minutes=settings.min_interval_minutes):
+            return None  # too early (an upload since this job was queued): the poller queues it again for later
+    async with scratch_directory() as workdir:
+        built = await build_file(services, tenant, settings, workdir)
+    if pushed is not None and built.digest == pushed.sent_hash:
+        await record_unchanged(services.sessionmaker, tenant_id, built.cursor)
+        return None
+    async with services.sessionmaker.begin() as session:
+        # The connector's row is the lock: one people sync on change at a time, none beside a queued one.
+        await session.execute(select(Connector.id).where(Connector.id == connector.id).with_for_update())
+        busy = await session.scalar(
+            select(Run.id).where(
+                Run.tenant_id == tenant_id,
+                Run.connector == SOURCE,
+                Run.operation == PEOPLE_SYNC,
+                Run.status.in_(("queued", "running")),
+            )
+        )
+        if busy is not None:
+            return None
+        sent = await session.scalar(select(ElevoPushState.sent_hash).where(ElevoPushState.tenant_id == tenant_id))
+        if sent == built.digest:  # another upload sent this very file since the job began
+            await remember_push(session, tenant_id, built.cursor)
+            return None
+        tenant = await session.get(Tenant, tenant_id)
+        assert tenant is not None
+        run = new_run(tenant, SOURCE, PEOPLE_SYNC, CHANGE, {"change_seq": built.cursor})
+        run.counts = {**run.counts, "total": 1}
+        session.add(run)
+        values = {"tenant_id": tenant_id, "pushed_at": utcnow()}
+        given = pg_insert(ElevoPushState).values(**values)
+        await session.execute(
+            given.on_conflict_do_update(index_elements=["tenant_id"], set_={"pushed_at": values["pushed_at"]})
+        )
+        await session.flush()
+        run_id = run.id
+    await enqueue_run(services.redis, run_id)
+    return run_id
 
 
 async def set_counts(sessionmaker: Sessionmaker, run_id: uuid.UUID, counts: dict[str, int]) -> None:
@@ -145,7 +344,13 @@ async def set_counts(sessionmaker: Sessionmaker, run_id: uuid.UUID, counts: dict
 
 
 async def record_upload(
-    sessionmaker: Sessionmaker, run_id: uuid.UUID, tenant: Tenant, people: PeopleFile, where: str
+    sessionmaker: Sessionmaker,
+    run_id: uuid.UUID,
+    tenant: Tenant,
+    people: PeopleFile,
+    where: str,
+    cursor: int,
+    digest: str,
 ) -> None:
     """After the upload: who is in the file now and who it left out, the run's counts and its events, in one
     transaction (rows written a batch at a time, so memory does not grow with the directory more than its ids do)."""
@@ -175,6 +380,7 @@ async def record_upload(
         run.counts = {**run.counts, **counts}
 
         await remember_file(session, run_id, tenant, people)
+        await remember_push(session, tenant.id, cursor, digest, utcnow())
         message = f"Uploaded {where}: {len(in_file)} people ({created} for the first time, {counts['updated']} again)"
         left_out = {person.lucca_id: person for person in people.left_out}
         unchanged = Counter(person.kind for person in skipped) - Counter(person.kind for person in news)

@@ -13,6 +13,7 @@ from app.directory import registration
 from app.directory.events import apply_events
 from app.directory.polling import claim_due_polls, note_problem, poll_tenant, unapplied_event_tenants
 from app.queue import enqueue_job, enqueue_lucca_events
+from app.services import elevo
 from app.services.context import Services
 from app.workers.tasks import JobContext, job_deadline
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 POLL_TENANT = "directory.poll"
 REGISTER_WEBHOOK = "lucca_webhooks.register"
+ELEVO_PUSH = "elevo.push"
 # Events stored this long ago and not applied: their job was lost (Redis down, a worker died); queued again.
 EVENTS_LEFT_AFTER = timedelta(seconds=3)
 # An event batch that Lucca refused (a missing scope, a refused client) is tried again this much later.
@@ -29,7 +31,7 @@ UNAVAILABLE_RETRY_SECONDS = 5.0
 
 async def directory_poll_due(ctx: JobContext) -> int:
     """directory.poll_due (every 2 s): queue the polls that are due, the webhook registrations to make, and the
-    application of events whose job was lost."""
+    application of events whose job was lost; and Elevo's files on change (push_on_change) whose copy changed."""
     services: Services = ctx["services"]
     due = await claim_due_polls(services.sessionmaker, webhooks_on=services.settings.public_base_url is not None)
     for tenant_id in due.polls:
@@ -40,7 +42,20 @@ async def directory_poll_due(ctx: JobContext) -> int:
         left = await unapplied_event_tenants(session, EVENTS_LEFT_AFTER)
     for tenant_id in left:
         await enqueue_lucca_events(services.redis, tenant_id)
+    async with services.sessionmaker() as session:
+        pushes = await elevo.due_pushes(session)
+    for push in pushes:
+        # One job per tenant: changes arriving until it runs are in the file it builds.
+        job_id = f"elevo-push:{push.tenant_id}"
+        await enqueue_job(services.redis, ELEVO_PUSH, job_id, push.tenant_id, defer_seconds=push.defer_seconds)
     return len(due.polls)
+
+
+async def elevo_push(ctx: JobContext, tenant_id: str) -> str | None:
+    """elevo.push: Elevo's push_on_change for a tenant whose copy changed (a run on change when the file would)."""
+    services: Services = ctx["services"]
+    run_id = await elevo.push_changes(services, uuid.UUID(tenant_id))
+    return str(run_id) if run_id is not None else None
 
 
 async def directory_poll(ctx: JobContext, tenant_id: str) -> int:

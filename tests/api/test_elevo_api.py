@@ -161,6 +161,10 @@ async def test_bad_sftp_settings_are_a_422_naming_the_field_and_nothing_is_store
         ({"skip_field_code": "skip_elevo"}, ["skip_field_code"]),
         ({"schedule_hour": 24}, ["schedule_hour"]),
         ({"schedule_enabled": "yes"}, ["schedule_enabled"]),
+        ({"push_on_change": "yes"}, ["push_on_change"]),
+        ({"min_interval_minutes": 0}, ["min_interval_minutes"]),
+        ({"min_interval_minutes": 1441}, ["min_interval_minutes"]),
+        ({"min_interval_minutes": "10"}, ["min_interval_minutes"]),
         ({"sftp": None}, ["sftp"]),
     ],
 )
@@ -258,3 +262,19 @@ async def test_the_preview_of_the_demo_directory(client: httpx.AsyncClient, sand
         "left_out": [{"lucca_id": 101, "name": "Paul Durand", "email": "paul.durand@acme.fr",
                       "reason": "departed: their contract ended on 2024-06-30"}],
     }  # fmt: skip
+
+
+async def test_push_on_change_is_off_by_default_and_kept_as_given(client: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(client, "acme")
+    answer = await put(client, tenant, settings())
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["settings"]["push_on_change"], answer.json()["settings"]["min_interval_minutes"]) == (
+        False,
+        10,
+    )
+    answer = await put(client, tenant, {**settings(), "push_on_change": True, "min_interval_minutes": 1440})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["settings"]["push_on_change"], answer.json()["settings"]["min_interval_minutes"]) == (
+        True,
+        1440,
+    )

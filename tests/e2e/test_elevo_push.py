@@ -1,0 +1,140 @@
+"""Elevo's push_on_change end to end: changes in the sandbox's Lucca reach the copy (a real poll), the
+poller's pass (`directory.poll_due`, as its cron runs it) queues one job per tenant, and real arq workers build the
+file from the copy, compare it with the last one and upload it to the real SFTP server only when it changed, at most
+once per `min_interval_minutes`."""
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.directory.polling import poll_tenant
+from app.models import Tenant
+from app.sandbox.sftp import SftpSandbox
+from app.services.context import Services
+from app.workers.freshness import directory_poll_due
+from tests.e2e.conftest import drain_queue
+from tests.e2e.directory_helpers import running_services
+from tests.e2e.test_elevo_sync import DIRECTORY, SFTP_PASSWORD, elevo_tenant, sync
+from tests.factories import TenantHandle
+from tests.sandbox_server import LuccaAccount, SandboxServer
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+PUSH: dict[str, Any] = {"push_on_change": True, "min_interval_minutes": 1, "extra_columns": {}}
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[Services]:
+    async with running_services() as started:
+        yield started
+
+
+@pytest.fixture
+async def sftp(tmp_path: Path) -> AsyncIterator[SftpSandbox]:
+    server = SftpSandbox(tmp_path / "elevo", password=SFTP_PASSWORD)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def lucca(sandbox: SandboxServer) -> LuccaAccount:
+    return sandbox.new_lucca_account(users=DIRECTORY)
+
+
+async def change(client: httpx.AsyncClient, lucca: LuccaAccount, services: Services, **fields: Any) -> None:
+    """Change Jean (Lucca user 102) in the sandbox's Lucca; a poll (the one the poller's job makes) brings it into
+    the copy."""
+    key = {"Authorization": f"lucca application={lucca.api_key}"}
+    answer = await client.put(f"{lucca.base_url}/api/v3/users/102", json=fields, headers=key)
+    assert answer.status_code == 200, answer.text
+    async with services.sessionmaker() as session:
+        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == "acme", Tenant.deleted_at.is_(None)))
+    assert tenant_id is not None
+    await poll_tenant(services, tenant_id, 30)
+
+
+async def follow(services: Services) -> None:
+    """The poller's pass (the worker's cron every 2 s), then real workers until every job, deferred ones included,
+    is done."""
+    await directory_poll_due({"services": services})
+    await drain_queue()
+
+
+async def people_syncs(client: httpx.AsyncClient, tenant: TenantHandle) -> list[dict[str, Any]]:
+    answer = await client.get(
+        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "people_sync"}, headers=tenant.auth
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def take_files(sftp: SftpSandbox) -> list[bytes]:
+    """The files Elevo's server holds, then gone (Elevo takes them in)."""
+    files = sftp.files()
+    for name in files:
+        (sftp.root / name).unlink()
+    return list(files.values())
+
+
+async def test_a_file_on_change_once_per_interval_and_none_when_the_file_is_the_same(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp, **PUSH)
+    assert (await sync(client, tenant))["status"] == "succeeded"  # the first file, asked for
+    uploaded_at = time.monotonic()
+    [first] = take_files(sftp)
+
+    # A change the file does not show (a personal e-mail, not one of its columns): no file, no run.
+    await change(client, lucca, services, personalEmail="jean@perso.fr")
+    await follow(services)  # the check waits for the interval after the first file
+    assert time.monotonic() - uploaded_at >= 55
+    assert take_files(sftp) == []
+    assert [run["trigger"] for run in await people_syncs(client, tenant)] == ["api"]
+
+    # One change: one file with the new row, at once (the interval has passed).
+    await change(client, lucca, services, jobTitle="Staff engineer")
+    started = time.monotonic()
+    await follow(services)
+    assert time.monotonic() - started < 30
+    [second] = take_files(sftp)
+    assert b'"Developer, backend"' in first and b"Staff engineer" not in first
+    assert b"jean.dupont@acme.fr,claire.martin@acme.fr,Staff engineer,Engineering" in second
+    latest = (await people_syncs(client, tenant))[0]
+    assert (latest["trigger"], latest["status"], latest["counts"]["updated"]) == ("change", "succeeded", 4)
+    second_at = time.monotonic()
+
+    # Ten changes within the interval: one file, with the last state, a minute after the previous one.
+    for index in range(10):
+        await change(client, lucca, services, jobTitle=f"Title {index}")
+        await directory_poll_due({"services": services})
+    await follow(services)
+    assert time.monotonic() - second_at >= 55
+    [third] = take_files(sftp)
+    assert b",Title 9,Engineering" in third and b"Title 8" not in third
+    assert [run["trigger"] for run in await people_syncs(client, tenant)] == ["change", "change", "api"]
+
+    # Nothing new in the copy: nothing queued, nothing uploaded.
+    await follow(services)
+    assert take_files(sftp) == []
+    assert len(await people_syncs(client, tenant)) == 3
+
+
+async def test_no_file_on_change_when_push_on_change_is_off(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp, **{**PUSH, "push_on_change": False})
+    assert (await sync(client, tenant))["status"] == "succeeded"
+    take_files(sftp)
+    await change(client, lucca, services, jobTitle="Staff engineer")
+    started = time.monotonic()
+    await follow(services)
+    assert time.monotonic() - started < 30  # nothing was queued: no wait for an interval
+    assert take_files(sftp) == []
+    assert [run["trigger"] for run in await people_syncs(client, tenant)] == ["api"]
