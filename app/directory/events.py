@@ -105,8 +105,11 @@ async def apply_plan(services: Services, tenant: Tenant, plan: EventPlan) -> Non
     returned = {person.lucca_id for person in people}
     async with services.sessionmaker.begin() as session:
         await store.upsert_people(session, tenant.id, people, read_at=read_at)
+        gone: dict[datetime, list[int]] = {}
         for missing in (lucca_id for lucca_id in wanted if lucca_id not in returned):
-            await store.mark_gone(session, tenant.id, [missing], plan.deleted_at.get(missing, read_at))
+            gone.setdefault(plan.deleted_at.get(missing, read_at), []).append(missing)
+        for at, lucca_ids in gone.items():  # one statement per deletion time, not one per person
+            await store.mark_gone(session, tenant.id, lucca_ids, at)
         if departments is not None:
             await store.upsert_departments(session, tenant.id, departments, read_at=read_at)
         await session.execute(
