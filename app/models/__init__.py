@@ -1,7 +1,13 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
 from app.models.base import Base
-from app.models.cards import CardsGroupLink, CardsUserCreate, CardsUserLink  # noqa: F401 (registers the tables)
+from app.models.cards import (  # noqa: F401 (registers the tables)
+    CardsFollowedPerson,
+    CardsFollowState,
+    CardsGroupLink,
+    CardsUserCreate,
+    CardsUserLink,
+)
 from app.models.cards_events import CardsEvent, CardsStatsPushed
 from app.models.connector import Connector
 from app.models.console_link import ConsoleLink

@@ -37,6 +37,31 @@ class StatsSync(RequestBody):
     field_codes: StatsFieldCodes = Field(default_factory=StatsFieldCodes)
 
 
+DepartmentsFollowed = Literal["none", "imported", "all"]
+LeaversRule = Literal["keep", "remove_from_groups", "delete"]
+
+
+class AutoSync(RequestBody):
+    """What Cards follows of the directory's copy on its own (contract 5.3); all off by default."""
+
+    users: Flag = Field(
+        default=False, description="Every current employee with a unique work e-mail is a Cards user, kept up to date."
+    )
+    departments: DepartmentsFollowed = Field(
+        default="none",
+        description='"imported": groups already made from departments keep their members; "all": every active'
+        " department is a group. Groups the service did not make from a department are never touched.",
+    )
+    leavers: LeaversRule = Field(
+        default="keep", description="What happens to the Cards user of an employee whose contract ended or who left."
+    )
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is followed at all."""
+        return self.users or self.departments != "none" or self.leavers != "keep"
+
+
 class CardsSettings(RequestBody):
     # As for Taleez: the token goes to the URL, so a new URL needs the token again.
     model_config = ConfigDict(json_schema_extra={"dependentRequired": {"api_base_url": ["api_token"]}})
@@ -52,3 +77,4 @@ class CardsSettings(RequestBody):
     notify_created_users: Flag = False
     login_mode: LoginMode = "app"
     stats_sync: StatsSync = Field(default_factory=StatsSync)
+    auto_sync: AutoSync = Field(default_factory=AutoSync)
