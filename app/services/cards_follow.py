@@ -438,7 +438,8 @@ class Follower:
         try:
             if task == "skip":
                 problem = self.scene.directory.problem(row.person())
-                await self.done(row, "skipped", "skip", f"Not in Cards: {problem}.")
+                said = "Cards user left as it is" if row.id in self.space.links else "Not in Cards"
+                await self.done(row, "skipped", "skip", f"{said}: {problem}.")
             elif task == "create":
                 await self.create(row)
             elif task == "update":
