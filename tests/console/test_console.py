@@ -1,6 +1,8 @@
 """What the console must do for the people who use it (issue 10, "What must hold"), in a real headless Chromium
 against the real API, Postgres, Redis, an arq worker and the sandbox."""
 
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +12,7 @@ import httpx
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from app.sandbox.sftp import SftpSandbox
 from tests.console.conftest import LAPTOP, PHONE, Console
@@ -413,4 +416,111 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
     syncs = await client.get("/api/v1/tenants/acme/runs", params={"operation": "directory_sync"}, headers=tenant.auth)
     assert [run["status"] for run in syncs.json()["items"]] == ["succeeded", "succeeded"]
     assert lucca.calls()["items"]  # the second one read Lucca again
+    assert console.script_errors() == []
+
+
+async def test_auto_sync_and_push_on_change_are_set_from_the_settings_forms(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount, console: Console, tmp_path: Path
+) -> None:
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    # Neither connector is reached here: Elevo's SFTP server need not run.
+    sftp = {**SftpSandbox(tmp_path / "elevo", password="x").connection_settings(), "port": 2222}
+    for kind, settings in (("cards", sandbox.new_cards_account().connector_settings()),
+                           ("elevo", {"sftp": sftp, "schedule_enabled": False})):  # fmt: skip
+        put = await client.put(
+            f"/api/v1/tenants/acme/connectors/{kind}", json={"settings": settings}, headers=tenant.auth
+        )
+        assert put.status_code == 200, put.text
+    console.sign_in(tenant.key)
+    console.wait_text("Connectors")
+
+    console.go("#/tenants/acme/connectors/cards")
+    console.wait_text("Auto sync: Cards follows Lucca's directory on its own")
+    users = console.field("Users: every current employee is a Cards user")
+    assert not users.is_selected()
+    users.click()
+    departments = Select(console.field("Departments kept as Cards groups"))
+    assert [option.text for option in departments.options] == [
+        "None", "Those already imported as groups", "Every active department"
+    ]  # fmt: skip
+    departments.select_by_value("imported")
+    console.choose("Leavers (contract ended, or gone from Lucca)", "remove_from_groups")
+    console.click("Save the settings")
+    console.wait_text("The Cards settings are saved.")
+    cards = (await client.get("/api/v1/tenants/acme/connectors/cards", headers=tenant.auth)).json()
+    assert cards["settings"]["auto_sync"] == {"users": True, "departments": "imported", "leavers": "remove_from_groups"}
+    assert cards["settings"]["api_token"] == "***"  # left empty in the form: the stored token stays
+    console.link("Cards").click()
+    console.wait_text(
+        "Auto sync is on: Cards follows Lucca's directory within a minute. Users: every current employee;"
+    )
+
+    console.go("#/tenants/acme/connectors/elevo")
+    push = console.field("Push on change: send a new file when Lucca changes")
+    assert not push.is_selected()
+    push.click()
+    minutes = console.field("Minutes at least between two files")
+    assert (minutes.get_attribute("min"), minutes.get_attribute("max")) == ("1", "1440")
+    assert "From 1 to 1440." in console.text()
+    minutes.clear()
+    minutes.send_keys("0")
+    console.click("Save the settings")
+    # The API's 422 is shown next to the field it names, and nothing is stored.
+    console.wait(lambda: console.field("Minutes at least between two files").get_attribute("aria-invalid") == "true")
+    assert "greater than or equal to 1" in console.text()
+    elevo = (await client.get("/api/v1/tenants/acme/connectors/elevo", headers=tenant.auth)).json()
+    assert (elevo["settings"]["push_on_change"], elevo["settings"]["min_interval_minutes"]) == (False, 10)
+    console.type_into("Minutes at least between two files", "5")
+    console.click("Save the settings")
+    console.wait_text("The Elevo settings are saved.")
+    elevo = (await client.get("/api/v1/tenants/acme/connectors/elevo", headers=tenant.auth)).json()
+    assert (elevo["settings"]["push_on_change"], elevo["settings"]["min_interval_minutes"]) == (True, 5)
+    console.link("Elevo").click()
+    console.wait_text(
+        "Push on change is on: a change in Lucca that changes the file sends a new one on its own, at most every 5 minutes."
+    )
+    assert console.script_errors() == []
+
+
+async def finished_run(
+    database: str, slug: str, connector: str, operation: str, trigger: str, events: list[tuple[str, str, str]]
+) -> str:
+    """A succeeded run written straight into the database, with its events (subject, action, message): a run of a
+    kind no flow of these tests makes."""
+    run_id = str(uuid.uuid4())
+    counts = {"total": len(events), "created": 0, "linked": 0, "updated": len(events), "skipped": 0, "suspended": 0,
+              "failed": 0}  # fmt: skip
+    connection = await asyncpg.connect(database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO runs (id, tenant_id, connector, operation, trigger, status, counts, input, state, created_at,"
+            " started_at, finished_at, retry_at) SELECT $1, id, $2, $3, $4, 'succeeded', $5::jsonb, '{}', '{}', now(),"
+            " now(), now(), now() FROM tenants WHERE slug = $6",
+            uuid.UUID(run_id), connector, operation, trigger, json.dumps(counts), slug,
+        )  # fmt: skip
+        await connection.executemany(
+            "INSERT INTO run_events (run_id, at, level, subject, action, message) VALUES ($1, now(), 'info', $2, $3, $4)",
+            [(uuid.UUID(run_id), *event) for event in events],
+        )
+    finally:
+        await connection.close()
+    return run_id
+
+
+async def test_a_run_started_by_a_change_in_lucca_reads_as_what_changed(
+    client: httpx.AsyncClient, console: Console, migrated_database: str
+) -> None:
+    tenant = await create_tenant(client, "acme")
+    events = [("jean.dupont@acme.fr", "update", "Renamed in Cards from Jean Dupont to Jean Dupont-Moreau."),
+              ("claire.martin@acme.fr", "update", "Moved from group Engineering to group Sales.")]  # fmt: skip
+    run_id = await finished_run(migrated_database, "acme", "cards", "changes", "change", events)
+    console.sign_in(tenant.key)
+    console.link("Runs").click()
+    row = console.find("table tbody tr")
+    assert "Cards Changes followed Lucca change succeeded 2 items: 2 updated" in row.text
+    console.find("table a").click()
+    console.wait(lambda: run_id in console.driver.current_url)
+    page = console.wait_text("Renamed in Cards from Jean Dupont to Jean Dupont-Moreau.")
+    assert "Changes followed (Cards)" in page and "Trigger\nLucca change" in page
+    assert "Moved from group Engineering to group Sales." in page
     assert console.script_errors() == []
