@@ -132,9 +132,23 @@ class CardsClient:
                     found.setdefault(user.email.casefold(), user)
         return found
 
-    async def create_user(self, *, firstname: str, lastname: str, email: str, source: str, notify: bool) -> CardsUser:
-        """Create a user; `source` is the login mode, `notify` has Cards email them an invitation."""
-        body = {"firstname": firstname, "lastname": lastname, "email": email, "source": source, "notify": notify}
+    async def user(self, user_id: int) -> CardsUser:
+        """One user, with their groups (CardsRejected with status 404 when the space has no such user)."""
+        path = f"/users/{user_id}"
+        body = await self._get_json(path, {})
+        with self._reading(path):
+            return CardsUser.model_validate(single_item(body))
+
+    async def create_user(
+        self, *, firstname: str, lastname: str, email: str, source: str, notify: bool, groups: Sequence[int | str] = ()
+    ) -> CardsUser:
+        """Create a user; `source` is the login mode, `notify` has Cards email them an invitation, `groups` (ids, or
+        names Cards makes groups of) the groups they start in."""
+        body: dict[str, Any] = {
+            "firstname": firstname, "lastname": lastname, "email": email, "source": source, "notify": notify
+        }  # fmt: skip
+        if groups:
+            body["groups"] = list(groups)
         # Not replayed blindly: a lost answer may hide a created user, which the next listing by email finds.
         return await self._user("POST", "/users", body, replay_safe=False)
 
@@ -145,7 +159,23 @@ class CardsClient:
             raise ValueError("set_groups needs at least one group: an empty list would remove all of them")
         # Replayed after a lost answer: `groups` replaces the user's groups, and a name makes a group only when none
         # has it (partners.md 3.1), so the replay names the group the first PUT made instead of making another.
-        return await self._user("PUT", f"/users/{user_id}", {"groups": list(groups)})
+        return await self.update_user(user_id, {"groups": list(groups)})
+
+    async def update_user(self, user_id: int, fields: Mapping[str, Any]) -> CardsUser:
+        """Change only the given fields (Cards ignores a field the body leaves out). `groups`, when given, replaces
+        the user's groups: `[]` takes them out of every group, which only a caller meaning it may send."""
+        # Replayed after a lost answer: the same fields set to the same values.
+        return await self._user("PUT", f"/users/{user_id}", fields)
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Delete a user; False when the space has no such user (deleted already)."""
+        try:
+            await self._request("DELETE", f"/users/{user_id}")
+        except CardsRejected as refused:
+            if refused.status == 404 and not isinstance(refused, CardsAuthFailed):
+                return False
+            raise
+        return True
 
     async def groups(self) -> list[CardsGroup]:
         """Every group of the space."""

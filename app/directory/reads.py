@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.lucca import Department, LuccaUser
+from app.db import Sessionmaker
 from app.models import Tenant
 from app.models.directory import DirectoryDepartment, DirectoryEmployee, DirectoryState
 from app.schemas.directory_load import DirectoryLoad
@@ -155,3 +156,16 @@ async def load_state(session: AsyncSession, tenant_id: uuid.UUID) -> DirectoryLo
         "this list fills in once its first full sync completes."
     )
     return DirectoryLoad(status="loading", progress=read, message=message)
+
+
+async def change_cursor(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> int:
+    """The copy's newest `change_seq` (people and departments). Its writers hold the tenant's state row until they
+    commit: sharing it waits for them, so every change up to the cursor is committed and read by what follows."""
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            select(DirectoryState.tenant_id).where(DirectoryState.tenant_id == tenant_id).with_for_update(read=True)
+        )
+        people = select(func.max(DirectoryEmployee.change_seq)).where(DirectoryEmployee.tenant_id == tenant_id)
+        teams = select(func.max(DirectoryDepartment.change_seq)).where(DirectoryDepartment.tenant_id == tenant_id)
+        newest = [await session.scalar(people), await session.scalar(teams)]
+    return max((seq for seq in newest if seq is not None), default=0)

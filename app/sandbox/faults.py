@@ -1,6 +1,8 @@
 """What every emulated partner shares: injected faults, the call log and the gate its routes run behind."""
 
 import asyncio
+import contextlib
+import json
 import math
 import time
 from collections import Counter
@@ -64,6 +66,8 @@ class CallRecord:
     status: int = 0
     # Who called, when the route knows it (the OAuth client behind a token request or a bearer token).
     caller: str | None = None
+    # A write's JSON body, so that tests see what was sent (a PUT with only what changed).
+    body: Any = None
 
 
 @dataclass
@@ -90,6 +94,9 @@ class Traffic:
     async def logged(self, request: Request, path: str, answer: Awaitable[Response]) -> Response:
         """Awaits the answer and logs the call under `path` (the account's prefix left out) with its status."""
         call = CallRecord(time.time(), request.method, path, request.url.query)
+        if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+            with contextlib.suppress(ValueError):
+                call.body = json.loads(await request.body())
         response = await answer
         call.status = response.status_code
         call.caller = getattr(request.state, "caller", None)

@@ -226,7 +226,9 @@ class Account:
 
 @dataclass
 class CardsSpace:
-    """One import attempt's view of the Cards space: its users as listed at the start, kept current as it goes."""
+    """One attempt's view of the Cards space, kept current as it goes: its users as listed at the start (an import),
+    or only those it asked for, the whole space being listed once when a person's e-mail must be looked up (what
+    `auto_sync` does for a few changes, one call per person)."""
 
     cards: CardsClient
     space_id: str
@@ -240,11 +242,42 @@ class CardsSpace:
     sent: dict[int, str]
     by_email: dict[str, CardsUser] = field(default_factory=dict)
     by_id: dict[int, CardsUser] = field(default_factory=dict)
+    listed: bool = False
 
     def remember(self, user: CardsUser) -> None:
         self.by_id[user.id] = user
         if user.email:
             self.by_email[user.email.casefold()] = user
+
+    async def list_users(self) -> None:
+        """Read every user of the space, once per attempt (what an earlier attempt created is found here)."""
+        if self.listed:
+            return
+        async for page in self.cards.user_pages():
+            for user in page:
+                self.by_id[user.id] = user
+                if user.email:
+                    self.by_email.setdefault(user.email.casefold(), user)
+        self.listed = True
+
+    async def user(self, user_id: int) -> CardsUser | None:
+        """The space's user of this id, asked for when the space was not listed; None when it has none."""
+        if user_id in self.by_id or self.listed:
+            return self.by_id.get(user_id)
+        try:
+            user = await self.cards.user(user_id)
+        except CardsAuthFailed:
+            raise
+        except CardsRejected as refused:
+            if refused.status == 404:
+                return None
+            raise
+        self.remember(user)
+        return user
+
+    async def with_email(self, key: str) -> CardsUser | None:
+        """The space's user with this e-mail (case-folded): only a listed space knows."""
+        return self.by_email.get(key) if self.listed else None
 
     async def link(self, person: Person, user: CardsUser) -> None:
         await save_user_link(self.sessionmaker, self.tenant_id, self.space_id, person.id, user.id)
@@ -270,19 +303,23 @@ async def import_lock(services: Services, settings: CardsSettings) -> AsyncItera
 
 
 async def open_space(
-    services: Services, tenant: Tenant, settings: CardsSettings, log: RunLog, *, source: str, notify: bool
+    services: Services,
+    tenant: Tenant,
+    settings: CardsSettings,
+    log: RunLog,
+    *,
+    source: str,
+    notify: bool,
+    listed: bool = True,
 ) -> CardsSpace:
-    """List the space's users (once per attempt: what an earlier attempt created is found here) and the links."""
+    """The links, and the space's users when `listed` (else read as they are needed)."""
     cards = services.cards(settings)
     async with services.sessionmaker() as session:
         links = await user_links(session, tenant.id, settings.space_id)
         sent = await creates_sent(session, tenant.id, settings.space_id)
     space = CardsSpace(cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links, sent)
-    async for page in cards.user_pages():
-        for user in page:
-            space.by_id[user.id] = user
-            if user.email:
-                space.by_email.setdefault(user.email.casefold(), user)
+    if listed:
+        await space.list_users()
     return space
 
 
@@ -314,12 +351,16 @@ async def count_items(sessionmaker: Sessionmaker, log: RunLog, items: Iterable[s
         run.counts = {**run.counts, "total": total}
 
 
-async def ensure_account(space: CardsSpace, person: Person, directory: Directory) -> Account | None:
-    """The person's Cards user: linked before, else the one with their e-mail (linked now), else created.
+async def ensure_account(
+    space: CardsSpace, person: Person, directory: Directory, groups: Sequence[int | str] = ()
+) -> Account | None:
+    """The person's Cards user: linked before, else the one with their e-mail (linked now), else created (in
+    `groups`). A space not listed is listed only when a create was sent before or Cards refuses the e-mail.
 
     None when the person cannot be imported or Cards refused to create them: that outcome is recorded.
     """
-    linked = space.by_id.get(space.links.get(person.id, 0))
+    linked_id = space.links.get(person.id)
+    linked = await space.user(linked_id) if linked_id is not None else None
     if linked is not None:
         return Account(linked, created=False, said=f"Already in Cards as user {linked.id}.")
     problem = directory.problem(person)
@@ -328,15 +369,16 @@ async def ensure_account(space: CardsSpace, person: Person, directory: Directory
         return None
     key = email_key(person)
     assert key is not None and person.mail is not None
-    ours = space.by_email.get(space.sent[person.id].casefold()) if person.id in space.sent else None
-    if ours is not None:
-        # An earlier attempt's create whose answer was lost (the e-mail may have changed in Lucca since): created.
-        await space.link(person, ours)
-        return Account(ours, created=True, said=f"Created in Cards as user {ours.id} by an earlier attempt.")
-    found = space.by_email.get(key)
+    if person.id in space.sent:
+        await space.list_users()
+        ours = space.by_email.get(space.sent[person.id].casefold())
+        if ours is not None:
+            # An earlier attempt's create whose answer was lost (the e-mail may have changed in Lucca since).
+            await space.link(person, ours)
+            return Account(ours, created=True, said=f"Created in Cards as user {ours.id} by an earlier attempt.")
+    found = await space.with_email(key)
     if found is not None:
-        await space.link(person, found)
-        return Account(found, created=False, said=f"Cards user {found.id} has this e-mail: linked, not created.")
+        return await linked_by_email(space, person, found)
     await note_create_sent(space.sessionmaker, space.tenant_id, space.space_id, person.id, person.mail.strip())
     try:
         user = await space.cards.create_user(
@@ -345,10 +387,17 @@ async def ensure_account(space: CardsSpace, person: Person, directory: Directory
             email=person.mail.strip(),
             source=space.source,
             notify=space.notify,
+            groups=groups,
         )
     except CardsAuthFailed:
         raise
     except CardsRejected as refused:
+        if not space.listed and refused.status == 422:
+            # Most likely a user Cards already has with this e-mail: found by listing the space once.
+            await space.list_users()
+            found = space.by_email.get(key)
+            if found is not None:
+                return await linked_by_email(space, person, found)
         await space.log.item(item_id(person), "failed", "fail", subject_of(person), refused.message)
         return None
     space.remember(user)
@@ -389,6 +438,11 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
                 outcome: Outcome = "created" if account.created else "linked"
                 action: Action = "create" if account.created else "link"
                 await log.item(item_id(person), outcome, action, subject_of(person), account.said)
+
+
+async def linked_by_email(space: CardsSpace, person: Person, found: CardsUser) -> Account:
+    await space.link(person, found)
+    return Account(found, created=False, said=f"Cards user {found.id} has this e-mail: linked, not created.")
 
 
 def find_group(groups: Iterable[CardsGroup], name: str) -> CardsGroup | None:

@@ -159,7 +159,7 @@ class BuiltFile:
 async def build_file(services: Services, tenant: Tenant, settings: ElevoSettings, workdir: Path) -> BuiltFile:
     """The people file from the copy as it is now; the cursor is read first, so that a change written while the
     file is built is beyond it (and picked up by the next file)."""
-    cursor = await change_cursor(services.sessionmaker, tenant.id)
+    cursor = await reads.change_cursor(services.sessionmaker, tenant.id)
     async with services.sessionmaker() as session:
         people = await read_people(session, tenant.id, settings, reads.today_of(tenant), workdir)
     path = workdir / "users.csv"
@@ -175,19 +175,6 @@ def file_hash(path: Path) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-async def change_cursor(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> int:
-    """The copy's newest `change_seq` (people and departments). Its writers hold the tenant's state row until they
-    commit: sharing it waits for them, so every change up to the cursor is committed and read by what follows."""
-    async with sessionmaker.begin() as session:
-        await session.execute(
-            select(DirectoryState.tenant_id).where(DirectoryState.tenant_id == tenant_id).with_for_update(read=True)
-        )
-        people = select(func.max(DirectoryEmployee.change_seq)).where(DirectoryEmployee.tenant_id == tenant_id)
-        teams = select(func.max(DirectoryDepartment.change_seq)).where(DirectoryDepartment.tenant_id == tenant_id)
-        newest = [await session.scalar(people), await session.scalar(teams)]
-    return max((seq for seq in newest if seq is not None), default=0)
 
 
 async def last_sent_hash(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> str | None:

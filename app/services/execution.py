@@ -18,7 +18,7 @@ from app.directory import sync as directory_sync
 from app.logging import bind_log_context
 from app.models import FINISHED, Connector, Run, Tenant
 from app.models.base import utcnow
-from app.services import cards_stats, cards_users, elevo, softgarden, taleez
+from app.services import cards_follow, cards_stats, cards_users, elevo, softgarden, taleez
 from app.services.connectors import SettingsOutdated
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
@@ -40,6 +40,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     (taleez.SOURCE, taleez.OPERATION): taleez.process_import,
     (cards_users.SOURCE, cards_users.USERS_IMPORT): cards_users.process_users_import,
     (cards_users.SOURCE, cards_users.DEPARTMENTS_IMPORT): cards_users.process_departments_import,
+    (cards_users.SOURCE, cards_follow.CHANGES): cards_follow.process_changes,
     (cards_stats.SOURCE, cards_stats.STATS_SYNC): cards_stats.process_stats_sync,
     (elevo.SOURCE, elevo.PEOPLE_SYNC): elevo.process_people_sync,
 }

@@ -140,3 +140,15 @@ async def save_group_link(
                 set_={"cards_group_id": cards_group_id, "updated_at": utcnow()},
             )
         )
+
+
+async def forget_user_link(sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int) -> None:
+    """The employee's Cards user is gone (deleted): a later import or auto_sync creates one afresh."""
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            delete(CardsUserLink).where(
+                CardsUserLink.tenant_id == tenant_id,
+                CardsUserLink.space_id == space_id,
+                CardsUserLink.lucca_user_id == lucca_user_id,
+            )
+        )

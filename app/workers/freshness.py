@@ -13,7 +13,7 @@ from app.directory import registration
 from app.directory.events import apply_events
 from app.directory.polling import claim_due_polls, note_problem, poll_tenant, unapplied_event_tenants
 from app.queue import enqueue_job, enqueue_lucca_events
-from app.services import elevo
+from app.services import cards_follow, elevo
 from app.services.context import Services
 from app.workers.tasks import JobContext, job_deadline
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 POLL_TENANT = "directory.poll"
 REGISTER_WEBHOOK = "lucca_webhooks.register"
 ELEVO_PUSH = "elevo.push"
+CARDS_FOLLOW = "cards.follow"
 # Events stored this long ago and not applied: their job was lost (Redis down, a worker died); queued again.
 EVENTS_LEFT_AFTER = timedelta(seconds=3)
 # An event batch that Lucca refused (a missing scope, a refused client) is tried again this much later.
@@ -31,7 +32,8 @@ UNAVAILABLE_RETRY_SECONDS = 5.0
 
 async def directory_poll_due(ctx: JobContext) -> int:
     """directory.poll_due (every 2 s): queue the polls that are due, the webhook registrations to make, and the
-    application of events whose job was lost; and Elevo's files on change (push_on_change) whose copy changed."""
+    application of events whose job was lost; and, for tenants whose copy changed, Cards' auto_sync and Elevo's
+    files on change (push_on_change)."""
     services: Services = ctx["services"]
     due = await claim_due_polls(services.sessionmaker, webhooks_on=services.settings.public_base_url is not None)
     for tenant_id in due.polls:
@@ -48,7 +50,20 @@ async def directory_poll_due(ctx: JobContext) -> int:
         # One job per tenant: changes arriving until it runs are in the file it builds.
         job_id = f"elevo-push:{push.tenant_id}"
         await enqueue_job(services.redis, ELEVO_PUSH, job_id, push.tenant_id, defer_seconds=push.defer_seconds)
+    async with services.sessionmaker.begin() as session:
+        follows = await cards_follow.due_follows(session)
+    for tenant_id in follows:
+        # One job per tenant, a few seconds on: the changes arriving meanwhile share its run.
+        job_id = f"cards-follow:{tenant_id}"
+        await enqueue_job(services.redis, CARDS_FOLLOW, job_id, tenant_id, defer_seconds=cards_follow.GATHER_SECONDS)
     return len(due.polls)
+
+
+async def cards_follow_changes(ctx: JobContext, tenant_id: str) -> str | None:
+    """cards.follow: Cards' auto_sync for a tenant whose copy changed (a changes run when Cards must follow)."""
+    services: Services = ctx["services"]
+    run_id = await cards_follow.plan_changes(services, uuid.UUID(tenant_id))
+    return str(run_id) if run_id is not None else None
 
 
 async def elevo_push(ctx: JobContext, tenant_id: str) -> str | None:

@@ -13,9 +13,11 @@ from app.queue import APPLY_LUCCA_EVENTS, EXECUTE_RUN, PURGE_TENANT, enqueue_run
 from app.services.context import Services
 from app.services.schedules import claim_due_runs
 from app.workers.freshness import (
+    CARDS_FOLLOW,
     ELEVO_PUSH,
     POLL_TENANT,
     REGISTER_WEBHOOK,
+    cards_follow_changes,
     directory_poll,
     directory_poll_due,
     elevo_push,
@@ -77,6 +79,8 @@ class WorkerSettings:
         func(lucca_webhooks_register, name=REGISTER_WEBHOOK, max_tries=1_000, timeout=settings.job_timeout_seconds),
         # Elevo's push_on_change: the poller queues it again while the copy is beyond the cursor.
         func(elevo_push, name=ELEVO_PUSH, max_tries=1, timeout=settings.job_timeout_seconds),
+        # Cards' auto_sync: likewise.
+        func(cards_follow_changes, name=CARDS_FOLLOW, max_tries=1, timeout=settings.job_timeout_seconds),
     ]
     cron_jobs = [
         cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),
