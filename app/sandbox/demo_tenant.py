@@ -208,9 +208,9 @@ def main() -> None:
         f"  curl -sS {tenant_api}/elevo/preview -H {admin}\n"
         f"  {post_curl(f'{tenant_api}/elevo/sync', admin, '{}')}\n"
         f"  ls -l {uploads} && cat {uploads}/users-*.csv\n\n"
-        "Cards and Elevo follow Lucca on their own: hire Nadia Roux into Engineering through the sandbox's Lucca API.\n"
-        "Within a few seconds she is a Cards user, in the Engineering group once it was imported above (auto_sync),\n"
-        "and within a minute Elevo's server has a new file with her (push_on_change); the Cards run says what it did:\n\n"
+        "Cards and Elevo follow Lucca on their own: hire Nadia Roux into Engineering through the sandbox's Lucca API;\n"
+        "within seconds she is a Cards user, in the Engineering group imported above (auto_sync); Elevo's server has\n"
+        "a new file with her a minute at most after the previous one (push_on_change). What Cards' runs did:\n\n"
         + "".join(f"  {curl}\n" for curl in follow_curls)
         + "\n"
         "The console, signed in as the demo tenant for 24 hours (the token is in the fragment, never sent):\n\n"
