@@ -5,7 +5,19 @@
 
 const TOKEN_KEY = "lucca-connectors.token";
 const KINDS = ["softgarden", "taleez", "cards", "elevo"];
-const KIND_NAMES = { softgarden: "Softgarden", taleez: "Taleez", cards: "Cards", elevo: "Elevo" };
+const KIND_NAMES = { softgarden: "Softgarden", taleez: "Taleez", cards: "Cards", elevo: "Elevo", lucca: "Lucca" };
+// What a run did and what started it, in words (contract section 6); an operation not listed is shown humanized.
+const OPERATION_NAMES = {
+  candidate_hired: "Candidate hired",
+  candidate_import: "Candidate import",
+  users_import: "Users import",
+  departments_import: "Departments import",
+  stats_sync: "Statistics push",
+  people_sync: "People file",
+  directory_sync: "Directory full sync",
+  changes: "Changes followed",
+};
+const TRIGGER_NAMES = { webhook: "Webhook", api: "On demand", schedule: "Nightly schedule", retry: "Retry", change: "Lucca change" };
 const WEBHOOK_KINDS = ["softgarden", "cards"];
 const STATUSES = ["queued", "running", "succeeded", "partial", "failed"];
 const UNFINISHED = ["queued", "running"];
@@ -23,6 +35,34 @@ const MINTED_BY = { operator: "The operator", tenant_key: "The tenant key" };
 // Settings whose value is a secret: never shown, sent only when typed (left empty, the stored one stays).
 const SECRET_FIELDS = new Set(["api_secret", "api_token", "password", "private_key", "passphrase"]);
 const MULTILINE_FIELDS = new Set(["private_key", "host_key"]);
+// Plain words for settings whose generated label, help or choices would not say enough, by their path under
+// `settings` (a 422 still names the API's field, and is shown next to it).
+const SETTING_WORDS = {
+  auto_sync: {
+    label: "Auto sync: Cards follows Lucca's directory on its own",
+    help: "Within a minute of a change in Lucca, without an import; switching it on brings the Cards space in line "
+      + "once. Its runs are listed as “Changes followed”, started by “Lucca change”.",
+  },
+  "auto_sync.users": { label: "Users: every current employee is a Cards user" },
+  "auto_sync.departments": {
+    label: "Departments kept as Cards groups",
+    help: "A move leaves the old department's group and joins the new one's. Groups the service did not make from a "
+      + "department are never touched.",
+    options: { none: "None", imported: "Those already imported as groups", all: "Every active department" },
+  },
+  "auto_sync.leavers": {
+    label: "Leavers (contract ended, or gone from Lucca)",
+    options: { keep: "Keep their Cards user as it is", remove_from_groups: "Take them out of the groups the service manages",
+      delete: "Delete their Cards user" },
+  },
+  push_on_change: {
+    label: "Push on change: send a new file when Lucca changes",
+    help: "A new file, built from the directory's copy, when a change in Lucca changes a row of the file or who is in "
+      + "it; none when the file would be the same as the last one. The nightly file stays. Its runs are listed as "
+      + "“People file”, started by “Lucca change”.",
+  },
+  min_interval_minutes: { label: "Minutes at least between two files" },
+};
 const REFRESH_MS = 2000;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
@@ -206,6 +246,14 @@ function query(params) {
 async function tenantOf(slug) {
   if (!state.tenants[slug]) state.tenants[slug] = await api("GET", `/api/v1/tenants/${encodeURIComponent(slug)}`);
   return state.tenants[slug];
+}
+
+// A tenant's connector of this kind, or null when it is not set up.
+async function connectorOf(slug, kind) {
+  return api("GET", `/api/v1/tenants/${slug}/connectors/${kind}`).catch((error) => {
+    if (error.status === 404) return null;
+    throw error;
+  });
 }
 
 async function openapi() {
@@ -546,7 +594,7 @@ async function tenantView(context, slug) {
   const rows = await Promise.all(KINDS.map(async (kind) => {
     const base = `/api/v1/tenants/${slug}`;
     const [connector, last, failed] = await Promise.all([
-      api("GET", `${base}/connectors/${kind}`).catch((error) => { if (error.status === 404) return null; throw error; }),
+      connectorOf(slug, kind),
       api("GET", `${base}/runs${query({ connector: kind, limit: 1 })}`),
       api("GET", `${base}/runs${query({ connector: kind, status: "failed", limit: 500 })}`),
     ]);
@@ -717,6 +765,10 @@ function humanize(name) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
+function operationName(operation) {
+  return OPERATION_NAMES[operation] || humanize(operation);
+}
+
 // Builds the controls of one object schema; returns a reader of their values and a finder of fields by path.
 function settingsFields(schema, values, path, container) {
   const readers = [];
@@ -726,11 +778,13 @@ function settingsFields(schema, values, path, container) {
     const prop = plain(raw);
     const fieldPath = [...path, name];
     const key = fieldPath.join(".");
-    const label = humanize(name) + (required.has(name) && !SECRET_FIELDS.has(name) ? " (required)" : "");
+    const words = SETTING_WORDS[fieldPath.slice(1).join(".")] || {};
+    const label = (words.label || humanize(name)) + (required.has(name) && !SECRET_FIELDS.has(name) ? " (required)" : "");
     const value = values ? values[name] : undefined;
     const current = value === undefined ? prop.default : value;
     if (prop.type === "object" && prop.properties) {
-      const fieldset = h("fieldset", {}, h("legend", {}, humanize(name)));
+      const about = words.help || prop.description;
+      const fieldset = h("fieldset", {}, h("legend", {}, words.label || humanize(name)), about ? h("p", { class: "hint" }, about) : null);
       container.append(fieldset);
       const nested = settingsFields(prop, current || {}, fieldPath, fieldset);
       Object.assign(fields, nested.fields);
@@ -750,7 +804,7 @@ function settingsFields(schema, values, path, container) {
       control = h("input", { type: "checkbox", name: key, checked: Boolean(current) });
     } else if (prop.enum) {
       control = h("select", { name: key }, prop.nullable ? h("option", { value: "" }, "—") : null,
-        prop.enum.map((option) => h("option", { value: String(option), selected: option === current }, String(option))));
+        prop.enum.map((option) => h("option", { value: String(option), selected: option === current }, (words.options || {})[option] || String(option))));
     } else if (prop.type === "array") {
       control = h("textarea", { name: key, rows: 3 }, (current || []).join("\n"));
     } else if (SECRET_FIELDS.has(name)) {
@@ -762,9 +816,10 @@ function settingsFields(schema, values, path, container) {
       control = h("textarea", { name: key, rows: 3, spellcheck: "false" }, current || "");
     } else {
       const numeric = prop.type === "integer" || prop.type === "number";
-      control = h("input", { type: numeric ? "number" : "text", name: key, value: current === null || current === undefined ? "" : String(current) });
+      control = h("input", { type: numeric ? "number" : "text", name: key, value: current === null || current === undefined ? "" : String(current),
+        min: numeric ? prop.minimum : null, max: numeric ? prop.maximum : null });
     }
-    const help = prop.type === "array" ? `${prop.description ? `${prop.description} ` : ""}One per line.` : prop.description;
+    const help = [words.help || prop.description, prop.type === "array" ? "One per line." : null, boundsText(prop)].filter(Boolean).join(" ");
     const field = labelled(label, control, help);
     container.append(field.wrapper);
     fields[key] = field;
@@ -774,6 +829,15 @@ function settingsFields(schema, values, path, container) {
     });
   }
   return { fields, read: () => { const target = {}; for (const reader of readers) reader(target); return target; } };
+}
+
+// A number's bounds from its schema, said in the help (the form does not block them: the API's 422 does).
+function boundsText(prop) {
+  const [low, high] = [prop.minimum, prop.maximum];
+  if (prop.type !== "integer" && prop.type !== "number") return null;
+  if (low !== undefined && high !== undefined) return `From ${low} to ${high}.`;
+  if (low !== undefined) return `At least ${low}.`;
+  return high !== undefined ? `At most ${high}.` : null;
 }
 
 function readControl(prop, control, name) {
@@ -822,7 +886,7 @@ async function connectorView(context, slug, kind) {
   const name = KIND_NAMES[kind];
   const [tenant, document] = await Promise.all([tenantOf(slug), openapi()]);
   const base = `/api/v1/tenants/${slug}/connectors/${kind}`;
-  let connector = await api("GET", base).catch((error) => { if (error.status === 404) return null; throw error; });
+  let connector = await connectorOf(slug, kind);
   if (!context.live()) return;
   append(context.view, h("h1", { tabindex: "-1" }, `${name} connector`), h("p", { class: "hint" }, `${tenant.name} · ${connector ? (connector.enabled ? "enabled" : "disabled") : "not set up yet"}`));
   const schema = settingsSchema(document, kind);
@@ -938,7 +1002,7 @@ async function runsView(context, slug) {
     if (!context.live()) return;
     const rows = runs.items.map((run) => h("tr", {},
       h("td", {}, link(tenantPath(slug, `/runs/${run.id}`), formatDate(run.created_at, zone))),
-      h("td", {}, KIND_NAMES[run.connector] || run.connector), h("td", {}, humanize(run.operation)), h("td", {}, run.trigger),
+      h("td", {}, KIND_NAMES[run.connector] || run.connector), h("td", {}, operationName(run.operation)), h("td", {}, TRIGGER_NAMES[run.trigger] || run.trigger),
       h("td", {}, badge(run.status)), h("td", {}, countsText(run.counts)), h("td", {}, run.error || "")));
     let none = "No run yet: the first hire will show here.";
     if (filters.subject) none = `No run is about “${filters.subject}”.`;
@@ -995,7 +1059,7 @@ async function runView(context, slug, runId) {
     const progressId = newId("progress");
     const retryArea = h("div", { "aria-live": "polite" });
     fill(body,
-      h("h1", { tabindex: "-1" }, `${humanize(run.operation)} (${KIND_NAMES[run.connector] || run.connector})`),
+      h("h1", { tabindex: "-1" }, `${operationName(run.operation)} (${KIND_NAMES[run.connector] || run.connector})`),
       h("p", { class: "status-line" }, "Status: ", badge(run.status), UNFINISHED.includes(run.status) ? h("span", { class: "hint" }, " · updates by itself") : null),
       h("div", { class: "progress" }, h("label", { for: progressId }, `${done} of ${counts.total} item${counts.total === 1 ? "" : "s"} done`),
         h("progress", { id: progressId, max: String(Math.max(counts.total, 1)), value: String(Math.min(done, Math.max(counts.total, 1))) })),
@@ -1004,7 +1068,7 @@ async function runView(context, slug, runId) {
         h("dt", {}, "Created"), h("dd", {}, formatDate(run.created_at, zone)),
         h("dt", {}, "Started"), h("dd", {}, formatDate(run.started_at, zone)),
         h("dt", {}, "Finished"), h("dd", {}, formatDate(run.finished_at, zone)),
-        h("dt", {}, "Trigger"), h("dd", {}, run.trigger),
+        h("dt", {}, "Trigger"), h("dd", {}, TRIGGER_NAMES[run.trigger] || run.trigger),
         run.retry_of ? [h("dt", {}, "Retries"), h("dd", {}, link(tenantPath(slug, `/runs/${run.retry_of}`), "the run it redoes"))] : null,
         run.retried_by ? [h("dt", {}, "Retried by"), h("dd", {}, link(tenantPath(slug, `/runs/${run.retried_by}`), "its latest retry"))] : null,
         run.error ? [h("dt", {}, "Error"), h("dd", {}, run.error)] : null),
@@ -1057,10 +1121,22 @@ function selectable(id, label, enabled) {
   return h("input", { type: "checkbox", "data-id": String(id), "aria-label": label, disabled: !enabled });
 }
 
+// Whether Cards follows the directory on its own, in the settings' own words.
+function autoSyncLine(slug, follow) {
+  const on = follow.users || follow.departments !== "none" || follow.leavers !== "keep";
+  const choice = (path, value) => SETTING_WORDS[path].options[value].toLowerCase();
+  const text = on
+    ? `Auto sync is on: Cards follows Lucca's directory within a minute. Users: ${follow.users ? "every current employee" : "only those imported"}; `
+      + `departments kept as groups: ${choice("auto_sync.departments", follow.departments)}; leavers: ${choice("auto_sync.leavers", follow.leavers)}.`
+    : "Auto sync is off: people reach Cards through the imports below.";
+  return h("p", { class: "notice info" }, text, " ", link(tenantPath(slug, "/connectors/cards"), "Change it in the settings"),
+    on ? [" · ", link(tenantPath(slug, "/runs?connector=cards"), "See the Cards runs")] : null);
+}
+
 async function cardsView(context, slug) {
   const tenant = await tenantOf(slug);
   const base = `/api/v1/tenants/${slug}/cards`;
-  const connector = await api("GET", `/api/v1/tenants/${slug}/connectors/cards`).catch((error) => { if (error.status === 404) return null; throw error; });
+  const connector = await connectorOf(slug, "cards");
   if (!context.live()) return;
   append(context.view, h("h1", { tabindex: "-1" }, "Cards"), h("p", { class: "hint" }, `${tenant.name} · Lucca employees and departments into Cards`));
   if (!connector) {
@@ -1068,6 +1144,7 @@ async function cardsView(context, slug) {
     return;
   }
   const settings = connector.settings;
+  append(context.view, autoSyncLine(slug, settings.auto_sync));
   const notify = labelled("Notify created users (Cards emails them to set a password or sign in)", h("input", { type: "checkbox", name: "notify", checked: Boolean(settings.notify_created_users) }));
   const loginMode = selectField("Login mode of created accounts", "login_mode", LOGIN_MODES.map((mode) => [mode, mode]), settings.login_mode);
   const userStatus = selectField("Show", "status", [["", "Everyone"], ...Object.entries(CARDS_STATUSES)], context.params.get("status") || "");
@@ -1160,14 +1237,24 @@ async function cardsView(context, slug) {
 // ---------------------------------------------------------------------------------------------------------------
 // Elevo: the people file as it would be sent, who is left out and why; sending it now.
 
+// When the file goes besides Send now: on change (push_on_change), nightly, or neither.
+function pushLine(slug, settings) {
+  const minutes = settings.min_interval_minutes;
+  const text = settings.push_on_change
+    ? `Push on change is on: a change in Lucca that changes the file sends a new one on its own, at most every ${minutes} minute${minutes === 1 ? "" : "s"}.`
+    : `Push on change is off: the file goes ${settings.schedule_enabled ? "every night and " : ""}when sent from here.`;
+  return h("p", { class: "hint" }, text, " ", link(tenantPath(slug, "/connectors/elevo"), "Change it in the settings"));
+}
+
 async function elevoView(context, slug) {
-  const tenant = await tenantOf(slug);
+  const [tenant, connector] = await Promise.all([tenantOf(slug), connectorOf(slug, "elevo")]);
   const base = `/api/v1/tenants/${slug}/elevo`;
   append(context.view, h("h1", { tabindex: "-1" }, "Elevo"), h("p", { class: "hint" }, `${tenant.name} · the people file Elevo takes over SFTP`));
   const preview = h("div", { "aria-live": "polite" }, h("p", { class: "loading" }, "Building the preview…"));
   const sent = h("div", { "aria-live": "polite" });
   append(context.view, h("section", { class: "card" }, h("h2", {}, "Send now"),
     h("p", {}, "Upload the file below to Elevo's SFTP server now (people absent from it are suspended by Elevo)."),
+    connector ? pushLine(slug, connector.settings) : null,
     button("Send now", async () => {
       try {
         const accepted = await api("POST", `${base}/sync`);

@@ -1,9 +1,11 @@
-"""Sets up the demo tenant through the service's own API and prints a curl that hires someone.
+"""Sets up the demo tenant through the service's own API and prints curls for every flow.
 
 Run by `scripts/run.sh` once the API and the sandbox are up. The tenant is created (or updated) with the
 operator token, its Softgarden connector gets a fresh webhook token, and the printed curl works as printed. Its
 Lucca has the API key and the sandbox's demo OAuth client: with `PUBLIC_BASE_URL` (run.sh sets the local API),
 the service registers Lucca's webhooks in the sandbox, which then delivers each change to the directory's copy.
+Its Cards connector follows that copy (`auto_sync`) and its Elevo connector uploads on change (`push_on_change`):
+the last curls hire someone in the sandbox's Lucca and show both following on their own.
 """
 
 import argparse
@@ -11,6 +13,7 @@ import json
 import shlex
 import sys
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx
@@ -25,6 +28,7 @@ from app.sandbox.demo import (
     DEMO_OAUTH_CLIENT_SECRET,
     DEMO_TALEEZ_ACCOUNT,
     DEMO_TALEEZ_SECRET,
+    USER_ROLE_ID,
 )
 from app.sandbox.sftp import DEFAULT_PORT, demo_sftp
 from app.schemas.softgarden import HIRE_EXAMPLE
@@ -47,9 +51,22 @@ def taleez_connector(taleez_url: str) -> dict[str, Any]:
     return {"enabled": True, "settings": {**SOFTGARDEN["settings"], **settings}}
 
 
+# Cards follows the directory: everyone current is a Cards user, the departments imported as groups (Engineering,
+# by the curl below) keep their members, and a leaver keeps their Cards user (their learning history) but leaves
+# those groups: the demo shows every rule at work without deleting anything.
+AUTO_SYNC = {"users": True, "departments": "imported", "leavers": "remove_from_groups"}
+# Someone an HR tool hires in the sandbox's Lucca (its v3 API), whom Cards and Elevo then follow on their own.
+NEW_HIRE = {"firstName": "Nadia", "lastName": "Roux", "mail": "nadia.roux@acme.fr", "login": "nadia.roux@acme.fr",
+            "legalEntityId": 1, "departmentId": 10, "rolePrincipalId": USER_ROLE_ID, "managerId": 100,
+            "jobTitle": "Data analyst"}  # fmt: skip
+
+
 def cards_connector(cards_url: str) -> dict[str, Any]:
     settings = {"api_base_url": cards_url, "api_token": DEMO_CARDS_TOKEN, "space_id": DEMO_CARDS_SPACE}
-    return {"enabled": True, "settings": {**settings, "stats_sync": {"enabled": True, "hour": 2}}}
+    return {
+        "enabled": True,
+        "settings": {**settings, "stats_sync": {"enabled": True, "hour": 2}, "auto_sync": AUTO_SYNC},
+    }
 
 
 def learning_event() -> dict[str, Any]:
@@ -70,9 +87,11 @@ def learning_event() -> dict[str, Any]:
 
 
 def elevo_connector(sftp: dict[str, object]) -> dict[str, Any]:
-    # Elevo's sync runs on demand here (the curl below); the nightly schedule stays off in the demo.
+    # The nightly schedule stays off in the demo: the file goes when asked for (the curl below) and on each change
+    # that changes it, a minute at least after the previous one (10 by default), so that the demo shows it soon.
     return {"enabled": True, "settings": {"sftp": sftp, "extra_columns": {"department_code": "departmentId"},
-                                          "schedule_enabled": False}}  # fmt: skip
+                                          "schedule_enabled": False, "push_on_change": True,
+                                          "min_interval_minutes": 1}}  # fmt: skip
 
 
 def set_up_tenant(
@@ -116,6 +135,14 @@ def hire_curl(api_url: str, token: str) -> str:
     return post_curl(url, shlex.quote(f"Authorization: Bearer {token}"), json.dumps(body, ensure_ascii=False))
 
 
+def lucca_hire_curl(lucca_url: str) -> str:
+    """Nadia Roux hired today through the sandbox's Lucca API, as an HR tool would (the demo key is public)."""
+    body = {**NEW_HIRE, "dtContractStart": date.today().isoformat()}
+    url = shlex.quote(f"{lucca_url}/api/v3/users?contract=true")
+    auth = shlex.quote(f"Authorization: lucca application={DEMO_API_KEY}")
+    return post_curl(url, auth, json.dumps(body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
@@ -155,6 +182,12 @@ def main() -> None:
         post_curl(f"{tenant_api}/cards/stats/sync", admin, "{}"),
         f"curl -sS {args.sandbox}/_sandbox/lucca/accounts/{DEMO_ACCOUNT}/users",
     ]
+    follow_curls = [
+        lucca_hire_curl(f"{args.sandbox}/{DEMO_ACCOUNT}"),
+        f"curl -sS {args.sandbox}/_sandbox/cards/accounts/{DEMO_CARDS_ACCOUNT}/users",
+        f"grep nadia.roux {uploads}/users-*.csv",
+        f"curl -sS '{tenant_api}/runs?connector=cards&operation=changes' -H {admin}",
+    ]
     sys.stdout.write(
         "\nThe demo tenant is ready. Hire someone (Softgarden's webhook):\n\n"
         f"  {hire_curl(args.api, token)}\n\n"
@@ -166,7 +199,8 @@ def main() -> None:
         "Lucca's directory, kept fresh: change Jean Dupont's name in the sandbox's Lucca, then see the service's copy\n"
         "have it (the Cards users listing, which reads the copy) and how the copy is kept (mode, lag, webhook):\n\n"
         + "".join(f"  {curl}\n" for curl in directory_curls)
-        + "\nCards: who can be imported, import everyone, import Engineering as a group, the Cards space after:\n\n"
+        + "\nCards: the users listing (auto_sync made everyone current a Cards user when the demo switched it on; a space\n"
+        "without it imports them, as the second curl does), import Engineering as a group, the Cards space after:\n\n"
         + "".join(f"  {curl}\n" for curl in cards_curls)
         + "\nA learning event from Cards, the statistics push now, Jean Dupont's statistics in Lucca (extendedData):\n\n"
         + "".join(f"  {curl}\n" for curl in stats_curls)
@@ -174,6 +208,11 @@ def main() -> None:
         f"  curl -sS {tenant_api}/elevo/preview -H {admin}\n"
         f"  {post_curl(f'{tenant_api}/elevo/sync', admin, '{}')}\n"
         f"  ls -l {uploads} && cat {uploads}/users-*.csv\n\n"
+        "Cards and Elevo follow Lucca on their own: hire Nadia Roux into Engineering through the sandbox's Lucca API;\n"
+        "within seconds she is a Cards user, in the Engineering group imported above (auto_sync); Elevo's server has\n"
+        "a new file with her a minute at most after the previous one (push_on_change). What Cards' runs did:\n\n"
+        + "".join(f"  {curl}\n" for curl in follow_curls)
+        + "\n"
         "The console, signed in as the demo tenant for 24 hours (the token is in the fragment, never sent):\n\n"
         f"  {link.json()['url']}\n\n"
     )

@@ -1,6 +1,7 @@
 """What the console must do for the people who use it (issue 10, "What must hold"), in a real headless Chromium
 against the real API, Postgres, Redis, an arq worker and the sandbox."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,9 +11,10 @@ import httpx
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from app.sandbox.sftp import SftpSandbox
-from tests.console.conftest import LAPTOP, PHONE, Console
+from tests.console.conftest import LAPTOP, PHONE, WAIT_SECONDS, Console
 from tests.e2e.conftest import WEBHOOK
 from tests.e2e.test_recovery import wait_for_run
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
@@ -413,4 +415,104 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
     syncs = await client.get("/api/v1/tenants/acme/runs", params={"operation": "directory_sync"}, headers=tenant.auth)
     assert [run["status"] for run in syncs.json()["items"]] == ["succeeded", "succeeded"]
     assert lucca.calls()["items"]  # the second one read Lucca again
+    assert console.script_errors() == []
+
+
+async def test_auto_sync_and_push_on_change_are_set_from_the_settings_forms(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount, console: Console, tmp_path: Path
+) -> None:
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    # Neither connector is reached here: Elevo's SFTP server need not run.
+    sftp = {**SftpSandbox(tmp_path / "elevo", password="x").connection_settings(), "port": 2222}
+    for kind, settings in (("cards", sandbox.new_cards_account().connector_settings()),
+                           ("elevo", {"sftp": sftp, "schedule_enabled": False})):  # fmt: skip
+        put = await client.put(
+            f"/api/v1/tenants/acme/connectors/{kind}", json={"settings": settings}, headers=tenant.auth
+        )
+        assert put.status_code == 200, put.text
+    console.sign_in(tenant.key)
+    console.wait_text("Connectors")
+
+    console.go("#/tenants/acme/connectors/cards")
+    console.wait_text("Auto sync: Cards follows Lucca's directory on its own")
+    users = console.field("Users: every current employee is a Cards user")
+    assert not users.is_selected()
+    users.click()
+    departments = Select(console.field("Departments kept as Cards groups"))
+    assert [option.text for option in departments.options] == [
+        "None", "Those already imported as groups", "Every active department"
+    ]  # fmt: skip
+    departments.select_by_value("imported")
+    console.choose("Leavers (contract ended, or gone from Lucca)", "remove_from_groups")
+    console.click("Save the settings")
+    console.wait_text("The Cards settings are saved.")
+    cards = (await client.get("/api/v1/tenants/acme/connectors/cards", headers=tenant.auth)).json()
+    assert cards["settings"]["auto_sync"] == {"users": True, "departments": "imported", "leavers": "remove_from_groups"}
+    assert cards["settings"]["api_token"] == "***"  # left empty in the form: the stored token stays
+    console.link("Cards").click()
+    console.wait_text(
+        "Auto sync is on: Cards follows Lucca's directory within a minute. Users: every current employee;"
+    )
+
+    console.go("#/tenants/acme/connectors/elevo")
+    push = console.field("Push on change: send a new file when Lucca changes")
+    assert not push.is_selected()
+    push.click()
+    minutes = console.field("Minutes at least between two files")
+    assert (minutes.get_attribute("min"), minutes.get_attribute("max")) == ("1", "1440")
+    assert "From 1 to 1440." in console.text()
+    minutes.clear()
+    minutes.send_keys("0")
+    console.click("Save the settings")
+    # The API's 422 is shown next to the field it names, and nothing is stored.
+    console.wait(lambda: console.field("Minutes at least between two files").get_attribute("aria-invalid") == "true")
+    assert "greater than or equal to 1" in console.text()
+    elevo = (await client.get("/api/v1/tenants/acme/connectors/elevo", headers=tenant.auth)).json()
+    assert (elevo["settings"]["push_on_change"], elevo["settings"]["min_interval_minutes"]) == (False, 10)
+    console.type_into("Minutes at least between two files", "5")
+    console.click("Save the settings")
+    console.wait_text("The Elevo settings are saved.")
+    elevo = (await client.get("/api/v1/tenants/acme/connectors/elevo", headers=tenant.auth)).json()
+    assert (elevo["settings"]["push_on_change"], elevo["settings"]["min_interval_minutes"]) == (True, 5)
+    console.link("Elevo").click()
+    console.wait_text(
+        "Push on change is on: a change in Lucca that changes the file sends a new one on its own, at most every 5 minutes."
+    )
+    assert console.script_errors() == []
+
+
+async def changes_run(client: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, Any]:
+    """The tenant's first `changes` run once it has finished (auto_sync's own, made by the worker)."""
+    for _ in range(WAIT_SECONDS * 4):
+        answer = await client.get(f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "changes"},
+                                  headers=tenant.auth)  # fmt: skip
+        runs: list[dict[str, Any]] = answer.json()["items"]
+        finished = [run for run in runs if run["status"] not in ("queued", "running")]
+        if finished:
+            return finished[-1]
+        await asyncio.sleep(0.25)
+    raise AssertionError("auto_sync made no changes run")
+
+
+async def test_a_run_that_auto_sync_made_reads_as_a_change_in_lucca(
+    client: httpx.AsyncClient, sandbox: SandboxServer, lucca: LuccaAccount, console: Console
+) -> None:
+    tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
+    follow = {"users": True, "departments": "none", "leavers": "keep"}
+    body = {"enabled": True, "settings": sandbox.new_cards_account().connector_settings(auto_sync=follow)}
+    assert (await client.put("/api/v1/tenants/acme/connectors/cards", json=body, headers=tenant.auth)).is_success
+    # Once the directory's first full sync is done, the worker brings the space in line: Jean is created in Cards,
+    # Claire (in Cards already) linked, in one run started by the directory's changes.
+    run = await changes_run(client, tenant)
+    assert (run["connector"], run["trigger"], run["status"]) == ("cards", "change", "succeeded")
+    console.sign_in(tenant.key)
+    console.link("Runs").click()
+    row = console.wait(lambda: next((row for row in console.driver.find_elements(By.CSS_SELECTOR, "table tbody tr")
+                                     if "Changes followed" in row.text), None))  # fmt: skip
+    assert "Cards Changes followed Lucca change succeeded 2 items: 1 created, 1 linked" in row.text
+    row.find_element(By.TAG_NAME, "a").click()
+    console.wait(lambda: run["id"] in console.driver.current_url)
+    page = console.wait_text("Created in Cards as user")
+    assert "Changes followed (Cards)" in page and "Trigger\nLucca change" in page
+    assert "jean.dupont@acme.fr" in page and "has this e-mail: linked, not created." in page
     assert console.script_errors() == []
