@@ -356,9 +356,10 @@ async def test_a_full_sync_through_v5_pages_gives_the_copy_the_key_gives(
 async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
     client: httpx.AsyncClient, sandbox: SandboxServer, migrated_database: str
 ) -> None:
-    # Lucca lets two calls through every 3 s: the third page is refused (429), and the run's next attempt goes on
-    # after the last person written instead of reading the first two pages again.
-    lucca = sandbox.new_lucca_account(**directory_seed(2_500), window_seconds=3, requests_per_window=2)
+    # Lucca lets two calls through every 15 s: the third page is refused (429), and the run's next attempt goes on
+    # after the last person written instead of reading the first two pages again. (A 3-s window let the third page
+    # through on a loaded machine, whose first two pages took longer than that.)
+    lucca = sandbox.new_lucca_account(**directory_seed(2_500), window_seconds=15, requests_per_window=2)
     tenant = await tenant_on(client, lucca)
     run = await full_sync(client, tenant)
 
