@@ -1,25 +1,31 @@
 """Elevo's push_on_change end to end: changes in the sandbox's Lucca reach the copy (a real poll), the
 poller's pass (`directory.poll_due`, as its cron runs it) queues one job per tenant, and real arq workers build the
 file from the copy, compare it with the last one and upload it to the real SFTP server only when it changed, at most
-once per `min_interval_minutes`."""
+once per `min_interval_minutes`; also with two worker processes following at once."""
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.directory.polling import poll_tenant
 from app.models import Tenant
+from app.models.elevo import ElevoPushState
 from app.sandbox.sftp import SftpSandbox
 from app.services.context import Services
 from app.workers.freshness import directory_poll_due
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import running_services
 from tests.e2e.test_elevo_sync import DIRECTORY, SFTP_PASSWORD, elevo_tenant, sync
+from tests.e2e.test_recovery import worker_process
 from tests.factories import TenantHandle
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
@@ -47,16 +53,31 @@ def lucca(sandbox: SandboxServer) -> LuccaAccount:
     return sandbox.new_lucca_account(users=DIRECTORY)
 
 
+async def tenant_id(services: Services, slug: str = "acme") -> uuid.UUID:
+    async with services.sessionmaker() as session:
+        found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug, Tenant.deleted_at.is_(None)))
+    assert found is not None
+    return found
+
+
 async def change(client: httpx.AsyncClient, lucca: LuccaAccount, services: Services, **fields: Any) -> None:
     """Change Jean (Lucca user 102) in the sandbox's Lucca; a poll (the one the poller's job makes) brings it into
     the copy."""
     key = {"Authorization": f"lucca application={lucca.api_key}"}
     answer = await client.put(f"{lucca.base_url}/api/v3/users/102", json=fields, headers=key)
     assert answer.status_code == 200, answer.text
-    async with services.sessionmaker() as session:
-        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == "acme", Tenant.deleted_at.is_(None)))
-    assert tenant_id is not None
-    await poll_tenant(services, tenant_id, 30)
+    await poll_tenant(services, await tenant_id(services), 30)
+
+
+async def interval_passed(services: Services) -> None:
+    """Move the last upload (and the last run queued on change) back by the interval, as if it had passed."""
+    interval = timedelta(minutes=PUSH["min_interval_minutes"])
+    async with services.sessionmaker.begin() as session:
+        await session.execute(
+            update(ElevoPushState)
+            .where(ElevoPushState.tenant_id == await tenant_id(services))
+            .values(uploaded_at=ElevoPushState.uploaded_at - interval, pushed_at=ElevoPushState.pushed_at - interval)
+        )
 
 
 async def follow(services: Services) -> None:
@@ -138,3 +159,40 @@ async def test_no_file_on_change_when_push_on_change_is_off(
     assert time.monotonic() - started < 30  # nothing was queued: no wait for an interval
     assert take_files(sftp) == []
     assert [run["trigger"] for run in await people_syncs(client, tenant)] == ["api"]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 60) -> None:
+    """Wait until `check` holds (what workers in other processes do is seen from outside), failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds:g} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_two_workers_following_the_same_changes_upload_one_file_per_state(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp, **PUSH)
+    assert (await sync(client, tenant))["status"] == "succeeded"
+    files = take_files(sftp)
+
+    async def done(count: int) -> bool:
+        runs = [run for run in await people_syncs(client, tenant) if run["trigger"] == "change"]
+        return len(runs) >= count and all(run["finished_at"] for run in runs)
+
+    with worker_process(), worker_process():
+        for state in range(3):
+            await interval_passed(services)
+            await change(client, lucca, services, jobTitle=f"State {state}")
+            await directory_poll_due({"services": services})  # a third pass, beside the workers' own crons
+            await eventually(partial(done, state + 1), f"the file of state {state}")
+            [file] = take_files(sftp)
+            assert f",State {state},Engineering".encode() in file
+            files.append(file)
+    # Each state is in one file, and no file was sent twice.
+    assert len(sftp.renames) == len(set(files)) == 4
+    runs = await people_syncs(client, tenant)
+    assert [(run["trigger"], run["status"]) for run in runs] == [("change", "succeeded")] * 3 + [("api", "succeeded")]
+    # The last state is the one recorded as sent: following again finds nothing to send.
+    await follow(services)
+    assert take_files(sftp) == [] and len(await people_syncs(client, tenant)) == 4
