@@ -1,9 +1,10 @@
 """Elevo's push_on_change end to end: changes in the sandbox's Lucca reach the copy (a real poll), the
 poller's pass (`directory.poll_due`, as its cron runs it) queues one job per tenant, and real arq workers build the
 file from the copy, compare it with the last one and upload it to the real SFTP server only when it changed, at most
-once per `min_interval_minutes`; also with two worker processes following at once."""
+once per `min_interval_minutes`; also with two worker processes following at once, and a worker killed mid upload."""
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,8 +25,8 @@ from app.services.context import Services
 from app.workers.freshness import directory_poll_due
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import running_services
-from tests.e2e.test_elevo_sync import DIRECTORY, SFTP_PASSWORD, elevo_tenant, sync
-from tests.e2e.test_recovery import worker_process
+from tests.e2e.test_elevo_sync import DIRECTORY, FILE_NAME, SFTP_PASSWORD, elevo_tenant, sync
+from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import TenantHandle
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
@@ -169,6 +170,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
         await asyncio.sleep(0.1)
 
 
+def only_file(sftp: SftpSandbox) -> bytes:
+    """The one file on Elevo's server, under its final name (no temporary file left beside it)."""
+    files = sftp.files()
+    assert len(files) == 1 and FILE_NAME.fullmatch(next(iter(files))), list(files)
+    return next(iter(files.values()))
+
+
 async def test_two_workers_following_the_same_changes_upload_one_file_per_state(
     client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services
 ) -> None:
@@ -196,3 +204,32 @@ async def test_two_workers_following_the_same_changes_upload_one_file_per_state(
     # The last state is the one recorded as sent: following again finds nothing to send.
     await follow(services)
     assert take_files(sftp) == [] and len(await people_syncs(client, tenant)) == 4
+
+
+@pytest.mark.parametrize("step", ["write", "rename"])
+async def test_a_worker_killed_mid_upload_then_another_sends_the_file_once(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services, step: str
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp, **PUSH)
+    assert (await sync(client, tenant))["status"] == "succeeded"
+    take_files(sftp)
+    sftp.renames.clear()
+    await interval_passed(services)
+    await change(client, lucca, services, jobTitle="Staff engineer")
+    # The worker's poller queues the file on change; its upload is held as it writes, or once it is renamed.
+    hold = sftp.hold("write" if step == "write" else "rename")
+    with worker_process() as first_worker:
+        await asyncio.wait_for(hold.reached.wait(), 60)
+        first_worker.send_signal(signal.SIGKILL)
+    hold.release()
+    [run] = [run for run in await people_syncs(client, tenant) if run["trigger"] == "change"]
+    with worker_process():
+        # arq takes the job up again once its in-progress mark expires (its longest timeout + 10 s).
+        run = await wait_for_run(client, tenant, run["id"], seconds=120)
+    assert (run["status"], run["counts"]["updated"]) == ("succeeded", 4), run
+    # One file, uploaded once, and nothing of the killed attempt left.
+    assert b",Staff engineer,Engineering" in only_file(sftp)
+    assert len(sftp.renames) == 1
+    take_files(sftp)
+    await follow(services)
+    assert take_files(sftp) == [] and len(await people_syncs(client, tenant)) == 2
