@@ -4,8 +4,9 @@ A sync signs in to Elevo's SFTP server first (a wrong host key or password fails
 builds the file while paging through the directory's copy (`people_file`; no Lucca call: a sync asked for before
 the copy's first full sync completed waits for it, as uploading a file without everyone would suspend them),
 uploads it under a temporary name and renames it, and only then, in one transaction, remembers who was in it and
-writes the run's counts and events. A run whose upload
-failed changes nothing, so the next one compares with the last file Elevo really took.
+writes the run's counts and events; one sync of a tenant at a time, so that files reach Elevo in the order of the
+states they hold. A run whose upload failed changes nothing, so the next one compares with the last file Elevo
+really took; an attempt that takes over one cut short finds whether its file reached the server (`send_file`).
 
 Everyone considered (listed by Lucca now, or in the last file) has one outcome: `created` (in the file for the first
 time), `updated` (in it again), `skipped` (left out, with the reason) or `suspended` (in the last file but not in
@@ -47,12 +48,14 @@ from app.queue import enqueue_run
 from app.schemas.elevo import ElevoPreview, ElevoSettings, LeftOutPerson
 from app.services.connectors import SettingsOutdated, connector_settings, enabled_connector
 from app.services.context import Services
+from app.services.locks import account_lock
 from app.services.people_file import DEPARTED, LeftOut, PeopleFile, read_people
 from app.services.run_log import Action, RunLog, sentence
 from app.services.runs import new_run
 
 SOURCE = "elevo"
 PEOPLE_SYNC = "people_sync"
+LOCK_SCOPE = "elevo-file"
 CHANGE = "change"  # the trigger of a run push_on_change queued
 DEFAULT_INTERVAL_MINUTES = 10
 FILE_NAME = "users-%Y%m%d-%H%M%S.csv"
@@ -147,15 +150,19 @@ async def process_people_sync(services: Services, run: Run, tenant: Tenant, conn
         await set_counts(services.sessionmaker, run.id, {"total": 1})  # a scheduled run: the file is its item
     if run.state.get(UPLOAD, {}).get("step") == RECORDED:
         return  # an earlier attempt uploaded and recorded the file, and stopped before closing the run
-    sftp = sftp_client(services, settings)
-    await sftp.check()
-    async with scratch_directory() as workdir:
-        await wait_for_directory(services, tenant)
-        built = await build_file(services, tenant, settings, workdir)
-        remote = await send_file(services, run, tenant, sftp, built, log)
-    if remote is not None:
-        where = f"{remote} on {settings.sftp.host}"
-        await record_upload(services.sessionmaker, run.id, tenant, built.people, where, built.cursor, built.digest)
+    # One file of a tenant on its way at a time (a busy lock: the run waits its turn), so that files reach Elevo in
+    # the order of the states they hold, and one on change sees what was sent before it. The lock is the tenant's
+    # own: no other tenant shares it.
+    async with account_lock(services.engine, services.redis, LOCK_SCOPE, str(tenant.id)):
+        sftp = sftp_client(services, settings)
+        await sftp.check()
+        async with scratch_directory() as workdir:
+            await wait_for_directory(services, tenant)
+            built = await build_file(services, tenant, settings, workdir)
+            remote = await send_file(services, run, tenant, sftp, built, log)
+        if remote is not None:
+            where = f"{remote} on {settings.sftp.host}"
+            await record_upload(services.sessionmaker, run.id, tenant, built.people, where, built.cursor, built.digest)
 
 
 async def send_file(

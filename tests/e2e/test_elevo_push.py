@@ -1,7 +1,8 @@
 """Elevo's push_on_change end to end: changes in the sandbox's Lucca reach the copy (a real poll), the
 poller's pass (`directory.poll_due`, as its cron runs it) queues one job per tenant, and real arq workers build the
 file from the copy, compare it with the last one and upload it to the real SFTP server only when it changed, at most
-once per `min_interval_minutes`; also with two worker processes following at once, and a worker killed mid upload."""
+once per `min_interval_minutes`. Then faults: two worker processes following at once, a sync asked for while a file
+on change uploads, a worker killed mid upload."""
 
 import asyncio
 import signal
@@ -18,10 +19,11 @@ import pytest
 from sqlalchemy import select, update
 
 from app.directory.polling import poll_tenant
-from app.models import Tenant
+from app.models import Run, Tenant
 from app.models.elevo import ElevoPushState
 from app.sandbox.sftp import SftpSandbox
 from app.services.context import Services
+from app.services.elevo import push_changes
 from app.workers.freshness import directory_poll_due
 from tests.e2e.conftest import drain_queue
 from tests.e2e.directory_helpers import running_services
@@ -204,6 +206,49 @@ async def test_two_workers_following_the_same_changes_upload_one_file_per_state(
     # The last state is the one recorded as sent: following again finds nothing to send.
     await follow(services)
     assert take_files(sftp) == [] and len(await people_syncs(client, tenant)) == 4
+
+
+async def lock_waits(services: Services, run_id: str) -> int:
+    async with services.sessionmaker() as session:
+        waits = await session.scalar(select(Run.lock_waits).where(Run.id == uuid.UUID(run_id)))
+    return waits or 0
+
+
+async def test_a_sync_asked_for_while_a_file_on_change_uploads_waits_and_elevo_ends_on_the_newest_state(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox, services: Services
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp, **PUSH)
+    assert (await sync(client, tenant))["status"] == "succeeded"
+    take_files(sftp)
+    sftp.renames.clear()
+    await interval_passed(services)
+    await change(client, lucca, services, jobTitle="First change")
+    on_change = await push_changes(services, await tenant_id(services))  # the poller's job: a file on change
+    assert on_change is not None
+    hold = sftp.hold("write")
+    workers = asyncio.gather(drain_queue(), drain_queue())
+    await asyncio.wait_for(hold.reached.wait(), 30)  # the file on change is being written
+    # Meanwhile Lucca changes again and someone asks for a sync: it must not overtake the file on change.
+    await change(client, lucca, services, jobTitle="Second change")
+    answer = await client.post(f"/api/v1/tenants/{tenant.slug}/elevo/sync", headers=tenant.auth)
+    asked = answer.json()["run_id"]
+
+    async def overtaking_or_waiting() -> bool:
+        return bool(sftp.renames) or await lock_waits(services, asked) > 0
+
+    await eventually(overtaking_or_waiting, "the asked-for sync uploading or waiting its turn")
+    hold.release()
+    await workers
+    # The file on change went first, then the asked-for one: Elevo's newest file holds the newest state.
+    runs = {run["id"]: run for run in await people_syncs(client, tenant)}
+    assert (runs[str(on_change)]["status"], runs[asked]["status"]) == ("succeeded", "succeeded")
+    assert len(sftp.renames) == 2
+    newest = sftp.files()[max(sftp.files())]
+    assert b",Second change,Engineering" in newest
+    # The newest state is recorded as sent: following finds nothing more to send.
+    take_files(sftp)
+    await follow(services)
+    assert take_files(sftp) == [] and len(runs) == len(await people_syncs(client, tenant)) == 3
 
 
 @pytest.mark.parametrize("step", ["write", "rename"])
