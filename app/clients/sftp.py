@@ -1,5 +1,9 @@
 """Client for Elevo's SFTP server (asyncssh): the people file written under a temporary name, then renamed.
 
+Once its rename is asked, a file may be on the server under its final name whatever the answer: an attempt that
+lost the answer finds the temporary file gone (only the rename moves it) and does not send the file again, and a
+process that takes over another's upload can tell the same (`settle`).
+
 The server's host key is pinned to the configured one, nothing else is trusted (no known_hosts file, no agent, no
 SSH config, no default keys). Connection errors and timeouts are retried within the run's backoff schedule like any
 partner call (`RetryPolicy`), and raise the same error families, so runs handle them as they handle HTTP partners.
@@ -75,6 +79,14 @@ class SftpAccount:
     passphrase: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """An upload's two paths on the server: the file is written as `temporary`, then renamed to `final`."""
+
+    final: str
+    temporary: str
+
+
 class _Retryable(Exception):
     """One attempt's failure that the next attempt may not meet; `args[0]` says what happened, in words."""
 
@@ -111,18 +123,30 @@ class SftpClient:
         self._addresses = None if allow_private else PublicOnlyBackend(resolver)
         self._at = account.host if account.port == DEFAULT_PORT else f"{account.host}:{account.port}"
         self._where = f"Elevo's SFTP server at {self._at}"
-        # Temporary files of attempts that a dropped connection interrupted: removed by the next attempt.
-        self._leftovers: list[str] = []
+        # Temporary files whose rename was asked: an attempt that lost the answer may have renamed them.
+        self._renames_asked: set[str] = set()
         self._key: asyncssh.SSHKey | None = None
 
     async def check(self) -> None:
         """Sign in and look at the upload directory: fails (in plain words) as an upload would, sending nothing."""
         await self._with_retries(self._check_once)
 
-    async def upload(self, local: Path, name: Callable[[], str]) -> str:
-        """Write `local` to the upload directory as `.<name>.<random>.part`, then rename it to `name()` (asked on
-        each attempt, e.g. the current time); returns the final path. Elevo never sees a partial file under it."""
-        return await self._with_retries(lambda: self._upload_once(local, name()))
+    def remote_file(self, name: str) -> RemoteFile:
+        """Where a file called `name` goes in the upload directory, and the temporary name it is written under."""
+        directory = self._account.remote_dir
+        temporary = f".{name}.{secrets.token_hex(4)}.part"
+        return RemoteFile(posixpath.join(directory, name), posixpath.join(directory, temporary))
+
+    async def upload(self, local: Path, target: RemoteFile, renaming: Callable[[], Awaitable[None]]) -> None:
+        """Write `local` as `target.temporary`, then rename it to `target.final`: Elevo never sees a partial file
+        under its name. `renaming` is awaited before the rename is first asked, so that the caller can note that
+        from then on the file may be on the server (see `settle`)."""
+        await self._with_retries(lambda: self._upload_once(local, target, renaming))
+
+    async def settle(self, target: RemoteFile, rename_asked: bool) -> bool:
+        """An upload another process began and did not see through (it died): True when the file reached its final
+        name (its rename was asked and its temporary file is gone); otherwise its temporary file is removed."""
+        return await self._with_retries(lambda: self._settle_once(target, rename_asked))
 
     async def _with_retries(self, attempt: Callable[[], Awaitable[Result]]) -> Result:
         streak = self._retry.streak or FailureStreak()
@@ -148,20 +172,27 @@ class SftpClient:
         async with await self._connect() as connection, connection.start_sftp_client() as sftp:
             await self._step(sftp.stat(self._account.remote_dir), "reading the upload directory")
 
-    async def _upload_once(self, local: Path, name: str) -> str:
-        final = posixpath.join(self._account.remote_dir, name)
-        temporary = posixpath.join(self._account.remote_dir, f".{name}.{secrets.token_hex(4)}.part")
+    async def _upload_once(self, local: Path, target: RemoteFile, renaming: Callable[[], Awaitable[None]]) -> None:
         async with await self._connect() as connection, connection.start_sftp_client() as sftp:
-            await self._remove_leftovers(sftp)
-            self._leftovers.append(temporary)
             try:
-                await self._write(sftp, local, temporary)
-                await self._rename(sftp, temporary, final)
+                if target.temporary in self._renames_asked:
+                    if not await self._exists(sftp, target.temporary):
+                        return  # the rename went through; only its answer was lost
+                else:
+                    await self._write(sftp, local, target.temporary)  # over what an interrupted attempt left
+                    await renaming()
+                    self._renames_asked.add(target.temporary)
+                await self._rename(sftp, target.temporary, target.final)
             except ElevoRejected:
-                await self._remove(sftp, temporary)  # refused for good: nothing of it should stay
+                await self._remove(sftp, target.temporary)  # refused for good: nothing of it should stay
                 raise
-            self._leftovers.remove(temporary)
-        return final
+
+    async def _settle_once(self, target: RemoteFile, rename_asked: bool) -> bool:
+        async with await self._connect() as connection, connection.start_sftp_client() as sftp:
+            reached = rename_asked and not await self._exists(sftp, target.temporary)
+            if not reached:
+                await self._remove(sftp, target.temporary)
+        return reached
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         """A signed-in session with the server whose host key is the configured one, and no other."""
@@ -262,16 +293,15 @@ class SftpClient:
 
     async def _rename(self, sftp: asyncssh.SFTPClient, temporary: str, final: str) -> None:
         """The file appears under its final name complete, at once (replacing one of the same name, when the server
-        can: a retry whose earlier rename went through but whose answer was lost)."""
+        can: a file uploaded earlier in the same second, which this one follows)."""
         try:
             await self._step(sftp.posix_rename(temporary, final), "renaming the file")
         except ElevoRejected:
             await self._step(sftp.rename(temporary, final), "renaming the file")
 
-    async def _remove_leftovers(self, sftp: asyncssh.SFTPClient) -> None:
-        for leftover in list(self._leftovers):
-            await self._remove(sftp, leftover)
-            self._leftovers.remove(leftover)
+    async def _exists(self, sftp: asyncssh.SFTPClient, path: str) -> bool:
+        found: bool = await self._step(sftp.exists(path), "looking for the temporary file")
+        return found
 
     async def _remove(self, sftp: asyncssh.SFTPClient, path: str) -> None:
         """Remove a temporary file if it is there; a failure only leaves it (its name is never read as a file)."""

@@ -528,6 +528,15 @@ async def update_user(user_id: int, request: Request, cards: AccountDep) -> JSON
     return JSONResponse({"data": cards.record(user)})
 
 
+@router.delete("/users/{user_id}", status_code=204)
+async def delete_user(user_id: int, cards: AccountDep) -> Response:
+    """Deletes a user, and so their place in every group. 204 with no body *(our choice: Cards' docs list the route
+    without its answer, and 204 is what a Laravel API's `destroy` usually answers; a client should take any 2xx)*."""
+    find_user(cards, user_id)
+    del cards.users[user_id]
+    return Response(status_code=204)
+
+
 @router.get("/groups")
 async def list_groups(request: Request, cards: AccountDep) -> JSONResponse:
     """Groups by id, `paginate`/`page`, optional `filters` (`is_public`, `enable_ranking`)."""

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 Gate = Callable[[Request, RouteHandler], Awaitable[Response]]
@@ -31,14 +31,20 @@ class PartnerError(Exception):
 
 
 class Fault(BaseModel):
-    """An injected failure: answer `status` (or just wait) for the next `count` matching calls."""
+    """An injected failure: answer `status` (or just wait) for the next `count` matching calls, or, with
+    `for_seconds`, for every matching call until that long after it was queued (a partner down for a while)."""
 
     status: int | None = None
     count: int = Field(default=1, ge=1)
+    for_seconds: float | None = Field(default=None, gt=0)
     retry_after: float | str | None = None
     match: str | None = None
     delay_seconds: float = Field(default=0.0, ge=0)
     after: bool = False
+    _queued_at: float = PrivateAttr(default_factory=time.monotonic)
+
+    def expired(self, now: float) -> bool:
+        return self.for_seconds is not None and now - self._queued_at >= self.for_seconds
 
     @property
     def performs_call(self) -> bool:
@@ -78,9 +84,12 @@ class Traffic:
     calls: list[CallRecord] = field(default_factory=list)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """Uses up one count of the first injected fault matching this call."""
+        """Uses up one count of the first injected fault matching this call (a fault for a while is not used up:
+        it is dropped once its time has passed)."""
+        now = time.monotonic()
+        self.faults = [fault for fault in self.faults if not fault.expired(now)]
         fault = next((fault for fault in self.faults if fault.matches(method, path)), None)
-        if fault is not None:
+        if fault is not None and fault.for_seconds is None:
             fault.count -= 1
             if fault.count == 0:
                 self.faults.remove(fault)

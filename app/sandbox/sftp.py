@@ -2,15 +2,18 @@
 
 Its host key is generated once and kept in a file, so the demo tenant's `host_key` stays valid across restarts.
 A client sees only the `root` directory (chroot): what it uploads to `/` lands in `<directory>/root/`. Tests can
-make it drop the connection part-way through an upload, and read which renames it served (and at what size).
+make it drop the connection part-way through an upload or right after a rename, hold an upload at its first write
+or after its rename until they release it, and read which renames it served (and at what size).
 """
 
+import asyncio
 import contextlib
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import asyncssh
 
@@ -42,11 +45,28 @@ def public_host_key(directory: Path) -> str:
 
 
 @dataclass
+class Hold:
+    """Holds the next upload until `release()`: before its first write (`at="write"`: the file is created, empty),
+    or once its rename is done, before the answer (`at="rename"`). `reached` is set when a request is held, so a
+    test can act on the client stuck there (e.g. kill it)."""
+
+    at: Literal["write", "rename"]
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class SftpFaults:
     """Faults for the next uploads; each fires once."""
 
     # Written bytes after which the connection of the upload in progress is dropped (the file stays partial).
     drop_after_bytes: int | None = None
+    # The next rename is done, then the connection dropped before its answer: the client cannot know it happened.
+    drop_after_rename: bool = False
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,11 @@ class SftpSandbox:
         if self._acceptor is not None:
             self._acceptor.close()
             await self._acceptor.wait_closed()
+
+    def hold(self, at: Literal["write", "rename"]) -> Hold:
+        """Hold the next upload at `at` (see `Hold`)."""
+        self.faults.hold = Hold(at)
+        return self.faults.hold
 
     def connection_settings(self, remote_dir: str = "/") -> dict[str, object]:
         """The `sftp` settings of an Elevo connector that uploads here."""
@@ -141,7 +166,8 @@ class _SftpServer(asyncssh.SFTPServer):
         self._sandbox = sandbox
         self._written = 0
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        await self._held("write")
         faults = self._sandbox.faults
         limit = faults.drop_after_bytes
         if limit is not None and self._written + len(data) > limit:
@@ -157,13 +183,31 @@ class _SftpServer(asyncssh.SFTPServer):
         assert isinstance(written, int)
         return written
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._note(oldpath, newpath)
         super().rename(oldpath, newpath)
+        await self._renamed()
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._note(oldpath, newpath)
         super().posix_rename(oldpath, newpath)
+        await self._renamed()
+
+    async def _renamed(self) -> None:
+        """What a rename's faults do once it is done, before its answer."""
+        faults = self._sandbox.faults
+        if faults.drop_after_rename:
+            faults.drop_after_rename = False
+            self.channel.get_connection().abort()
+            return
+        await self._held("rename")
+
+    async def _held(self, at: str) -> None:
+        hold = self._sandbox.faults.hold
+        if hold is not None and hold.at == at:
+            self._sandbox.faults.hold = None
+            hold.reached.set()
+            await hold.released.wait()
 
     def _note(self, oldpath: bytes, newpath: bytes) -> None:
         size = os.path.getsize(self.map_path(oldpath))

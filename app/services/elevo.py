@@ -4,8 +4,9 @@ A sync signs in to Elevo's SFTP server first (a wrong host key or password fails
 builds the file while paging through the directory's copy (`people_file`; no Lucca call: a sync asked for before
 the copy's first full sync completed waits for it, as uploading a file without everyone would suspend them),
 uploads it under a temporary name and renames it, and only then, in one transaction, remembers who was in it and
-writes the run's counts and events. A run whose upload
-failed changes nothing, so the next one compares with the last file Elevo really took.
+writes the run's counts and events; one sync of a tenant at a time, so that files reach Elevo in the order of the
+states they hold. A run whose upload failed changes nothing, so the next one compares with the last file Elevo
+really took; an attempt that takes over one cut short finds whether its file reached the server (`send_file`).
 
 Everyone considered (listed by Lucca now, or in the last file) has one outcome: `created` (in the file for the first
 time), `updated` (in it again), `skipped` (left out, with the reason) or `suspended` (in the last file but not in
@@ -34,7 +35,7 @@ from sqlalchemy import delete, exists, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.sftp import SftpAccount, SftpClient
+from app.clients.sftp import RemoteFile, SftpAccount, SftpClient
 from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.directory import reads
@@ -47,15 +48,20 @@ from app.queue import enqueue_run
 from app.schemas.elevo import ElevoPreview, ElevoSettings, LeftOutPerson
 from app.services.connectors import SettingsOutdated, connector_settings, enabled_connector
 from app.services.context import Services
+from app.services.locks import account_lock
 from app.services.people_file import DEPARTED, LeftOut, PeopleFile, read_people
 from app.services.run_log import Action, RunLog, sentence
 from app.services.runs import new_run
 
 SOURCE = "elevo"
 PEOPLE_SYNC = "people_sync"
+LOCK_SCOPE = "elevo-file"
 CHANGE = "change"  # the trigger of a run push_on_change queued
 DEFAULT_INTERVAL_MINUTES = 10
 FILE_NAME = "users-%Y%m%d-%H%M%S.csv"
+# The run's state while its file goes to Elevo's server (`send_file`): where, its hash, and the step reached.
+UPLOAD = "upload"
+WRITING, RENAMING, RECORDED = "writing", "renaming", "recorded"
 SUBJECT_CHARS = 300  # the events' subject column
 BATCH_ROWS = 1000  # rows per INSERT: what is sent stays small, whatever the directory's size
 Item = TypeVar("Item")
@@ -127,25 +133,6 @@ async def preview_people(session: AsyncSession, box: SecretBox, tenant: Tenant) 
     return ElevoPreview(rows=rows, left_out=left_out, directory=directory)
 
 
-async def process_people_sync(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
-    """The queued job's work: check the SFTP account, build the file from Lucca, upload it, then record it."""
-    settings = elevo_settings(services.box, connector)
-    if not run.counts.get("total"):
-        await set_counts(services.sessionmaker, run.id, {"total": 1})  # a scheduled run: the file is its item
-    sftp = sftp_client(services, settings)
-    await sftp.check()
-    async with scratch_directory() as workdir:
-        await wait_for_directory(services, tenant)
-        built = await build_file(services, tenant, settings, workdir)
-        if run.trigger == CHANGE and built.digest == await last_sent_hash(services.sessionmaker, tenant.id):
-            # Another upload (nightly, asked for) sent this very state since the run was queued: not twice.
-            await record_unchanged(services.sessionmaker, tenant.id, built.cursor, run.id)
-            return
-        remote = await sftp.upload(built.path, lambda: local_now(tenant).strftime(FILE_NAME))
-    where = f"{remote} on {settings.sftp.host}"
-    await record_upload(services.sessionmaker, run.id, tenant, built.people, where, built.cursor, built.digest)
-
-
 @dataclass(frozen=True, slots=True)
 class BuiltFile:
     """A file built from the copy: its people, where it is, its hash, and the copy's `change_seq` it takes in."""
@@ -154,6 +141,55 @@ class BuiltFile:
     path: Path
     digest: str
     cursor: int
+
+
+async def process_people_sync(services: Services, run: Run, tenant: Tenant, connector: Connector, log: RunLog) -> None:
+    """The queued job's work: check the SFTP account, build the file from the copy, upload it, then record it."""
+    settings = elevo_settings(services.box, connector)
+    if not run.counts.get("total"):
+        await set_counts(services.sessionmaker, run.id, {"total": 1})  # a scheduled run: the file is its item
+    if run.state.get(UPLOAD, {}).get("step") == RECORDED:
+        return  # an earlier attempt uploaded and recorded the file, and stopped before closing the run
+    # One file of a tenant on its way at a time (a busy lock: the run waits its turn), so that files reach Elevo in
+    # the order of the states they hold, and one on change sees what was sent before it. The lock is the tenant's
+    # own: no other tenant shares it.
+    async with account_lock(services.engine, services.redis, LOCK_SCOPE, str(tenant.id)):
+        sftp = sftp_client(services, settings)
+        await sftp.check()
+        async with scratch_directory() as workdir:
+            await wait_for_directory(services, tenant)
+            built = await build_file(services, tenant, settings, workdir)
+            remote = await send_file(services, run, tenant, sftp, built, log)
+        if remote is not None:
+            where = f"{remote} on {settings.sftp.host}"
+            await record_upload(services.sessionmaker, run.id, tenant, built.people, where, built.cursor, built.digest)
+
+
+async def send_file(
+    services: Services, run: Run, tenant: Tenant, sftp: SftpClient, built: BuiltFile, log: RunLog
+) -> str | None:
+    """Upload the built file and return its path on the server; None for a file on change that Elevo has already.
+
+    Each step is noted in the run's state before it is taken, so that an attempt taking over from one that stopped
+    (a worker killed, the deadline) finds whether that one's file reached the server: the same file is recorded as
+    sent, not sent again; a partial one is removed."""
+    earlier: dict[str, Any] | None = run.state.get(UPLOAD)
+    reached = False
+    if earlier is not None:
+        target = RemoteFile(earlier["final"], earlier["temporary"])
+        reached = await sftp.settle(target, rename_asked=earlier["step"] == RENAMING)
+        if reached and earlier["digest"] == built.digest:
+            return target.final
+    # (An earlier state that reached the server is what Elevo has now, whatever was recorded: this one goes.)
+    if run.trigger == CHANGE and not reached and built.digest == await last_sent_hash(services.sessionmaker, tenant.id):
+        # Another upload (nightly, asked for) sent this very state since the run was queued: not twice.
+        await record_unchanged(services.sessionmaker, tenant.id, built.cursor, run.id)
+        return None
+    target = sftp.remote_file(local_now(tenant).strftime(FILE_NAME))
+    step = {"final": target.final, "temporary": target.temporary, "digest": built.digest}
+    await log.remember(UPLOAD, {**step, "step": WRITING})
+    await sftp.upload(built.path, target, lambda: log.remember(UPLOAD, {**step, "step": RENAMING}))
+    return target.final
 
 
 async def build_file(services: Services, tenant: Tenant, settings: ElevoSettings, workdir: Path) -> BuiltFile:
@@ -365,6 +401,7 @@ async def record_upload(
         run = await session.get(Run, run_id, with_for_update=True)
         assert run is not None
         run.counts = {**run.counts, **counts}
+        run.state = {**run.state, UPLOAD: {**run.state.get(UPLOAD, {}), "step": RECORDED}}
 
         await remember_file(session, run_id, tenant, people)
         await remember_push(session, tenant.id, cursor, digest, utcnow())

@@ -298,6 +298,19 @@ async def test_a_connection_dropped_mid_upload_is_retried_and_never_leaves_a_par
     assert [rename.size for rename in sftp.renames] == [len(EXPECTED_FILE)]
 
 
+async def test_a_rename_whose_answer_is_lost_is_not_sent_again(
+    client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox
+) -> None:
+    tenant = await elevo_tenant(client, lucca, sftp)
+    sftp.faults.drop_after_rename = True
+    run = await sync(client, tenant)
+    assert run["status"] == "succeeded" and run["counts"]["created"] == 4, run
+    assert not sftp.faults.drop_after_rename  # it fired
+    # The next attempt found the temporary file gone, so renamed: the file was not written and renamed again.
+    assert uploaded(sftp) == EXPECTED_FILE
+    assert len(sftp.renames) == 1
+
+
 async def test_a_server_that_does_not_answer_postpones_the_run_until_it_is_back(
     client: httpx.AsyncClient, lucca: LuccaAccount, sftp: SftpSandbox
 ) -> None:

@@ -1,5 +1,6 @@
 """The Cards sandbox speaks the Cards API: token and space, Laravel pages and validation, groups, trainings, limits."""
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -319,6 +320,43 @@ async def test_put_to_an_unknown_user_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.put(f"{USERS}/99", json={"groups": [1]}, headers=AUTH)).status_code == 404
 
 
+async def test_put_names_and_email_alone_keeps_the_groups(client: httpx.AsyncClient) -> None:
+    body = {"firstname": "Clara", "lastname": "Martin-Roy", "email": "clara.martin@acme.fr"}
+    updated = (await ok(client.put(f"{USERS}/1", json=body, headers=AUTH)))["data"]
+    assert (updated["firstname"], updated["lastname"], updated["email"]) == tuple(body.values())
+    assert group_names(updated) == ["Mentors"]
+    assert group_names((await sandbox_users(client))[1]) == ["Mentors"]
+
+
+# --- deleting users -------------------------------------------------------------------------------
+
+
+async def test_delete_removes_the_user_from_the_space_and_every_group(client: httpx.AsyncClient) -> None:
+    created = (await ok(client.post(USERS, json=new_user(groups=[1, "Sales"]), headers=AUTH), 201))["data"]
+    deleted = await client.delete(f"{USERS}/{created['id']}", headers=AUTH)
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert (await client.get(f"{USERS}/{created['id']}", headers=AUTH)).status_code == 404
+    assert list(await sandbox_users(client)) == [1]
+    groups = (await ok(client.get(f"{CONTROL}/groups")))["items"]
+    assert [(group["name"], group["members"]) for group in groups] == [("Mentors", 1), ("Sales", 0)]
+    # Their e-mail is free again.
+    assert (await client.post(USERS, json=new_user(), headers=AUTH)).status_code == 201
+
+
+async def test_deleting_an_unknown_user_is_404_and_every_call_is_logged(client: httpx.AsyncClient) -> None:
+    missing = await client.delete(f"{USERS}/99", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "No query results for model [User] 99"}
+    assert (await client.delete(f"{USERS}/1", headers=AUTH)).status_code == 204
+    assert (await client.delete(f"{USERS}/1")).status_code == 401
+    log = await ok(client.get(f"{CONTROL}/calls"))
+    assert [(call["method"], call["path"], call["status"]) for call in log["items"]] == [
+        ("DELETE", "/v1/users/99", 404),
+        ("DELETE", "/v1/users/1", 204),
+        ("DELETE", "/v1/users/1", 401),
+    ]
+
+
 # --- rate limit, faults and call log --------------------------------------------------------------
 
 
@@ -349,6 +387,35 @@ async def test_faults_answer_instead_and_the_log_keeps_the_v1_path(client: httpx
     ]
     assert (await client.delete(f"{CONTROL}/calls")).status_code == 204
     assert (await ok(client.get(f"{CONTROL}/calls")))["items"] == []
+
+
+async def test_429_with_retry_after_for_the_next_calls(client: httpx.AsyncClient) -> None:
+    fault = {"status": 429, "retry_after": 7, "count": 2}
+    assert (await client.post(f"{CONTROL}/faults", json=fault)).status_code == 204
+    for _ in range(2):
+        limited = await client.get(USERS, headers=AUTH)
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "7")
+        assert limited.json()["message"]
+    assert (await client.get(USERS, headers=AUTH)).status_code == 200
+
+
+async def test_500_for_a_while_then_answers_again(client: httpx.AsyncClient) -> None:
+    fault = {"status": 500, "for_seconds": 3600, "match": "POST /users"}
+    assert (await client.post(f"{CONTROL}/faults", json=fault)).status_code == 204
+    # Every matching call meanwhile fails, however many; others are served.
+    assert [(await client.post(USERS, json=new_user(), headers=AUTH)).status_code for _ in range(3)] == [500] * 3
+    assert (await client.get(USERS, headers=AUTH)).status_code == 200
+    assert list(await sandbox_users(client)) == [1]
+    assert (await client.delete(f"{CONTROL}/faults")).status_code == 204
+    assert (await client.post(USERS, json=new_user(), headers=AUTH)).status_code == 201
+
+
+async def test_a_fault_for_a_while_ends_by_itself(client: httpx.AsyncClient) -> None:
+    await client.post(f"{CONTROL}/faults", json={"status": 500, "for_seconds": 0.05})
+    assert (await client.get(USERS, headers=AUTH)).status_code == 500
+    await asyncio.sleep(0.1)
+    assert (await client.get(USERS, headers=AUTH)).status_code == 200
+    assert (await client.post(f"{CONTROL}/faults", json={"status": 500, "for_seconds": 0})).status_code == 422
 
 
 async def test_a_lost_answer_still_creates_the_user(client: httpx.AsyncClient) -> None:
