@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.cards import CardsAuthFailed, CardsGroup, CardsRejected, CardsUser
 from app.directory import reads
+from app.directory.readiness import ready_follower
 from app.models import Connector, Run, Tenant
 from app.models.base import utcnow
 from app.models.cards import CardsFollowedPerson, CardsFollowState
@@ -51,7 +52,6 @@ from app.services.cards_users import (
     settled_before,
     subject_of,
 )
-from app.services.connectors import SettingsOutdated
 from app.services.context import Services
 from app.services.links import forget_user_link, group_links, save_group_link, user_links
 from app.services.run_log import Action, Outcome, RunLog
@@ -334,21 +334,13 @@ async def plan_changes(services: Services, tenant_id: uuid.UUID) -> uuid.UUID | 
     its id returned), and the cursor moves past what was looked at. Nothing when auto_sync follows nothing, the copy
     is not complete, a changes run is queued or running (the poller comes back once it ends), or nobody needs
     anything."""
+    follower = await ready_follower(services, tenant_id, SOURCE)
+    if follower is None:
+        return None
+    tenant, connector = follower.tenant, follower.connector
+    settings: CardsSettings = follower.settings
     async with services.sessionmaker() as session:
-        tenant = await session.get(Tenant, tenant_id)
-        connector = await session.scalar(
-            select(Connector).where(Connector.tenant_id == tenant_id, Connector.kind == SOURCE)
-        )
-        copy = await session.get(DirectoryState, tenant_id)
         state = await session.get(CardsFollowState, tenant_id)
-    if tenant is None or tenant.deleted_at is not None or connector is None or not connector.enabled:
-        return None
-    if copy is None or copy.last_full_sync_at is None:
-        return None
-    try:
-        settings = cards_settings(services.box, connector)
-    except SettingsOutdated:
-        return None  # stored settings today's rules refuse: the connector's page says so
     if not settings.auto_sync.active:
         return None
     key = settings_key(connector.settings)

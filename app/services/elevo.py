@@ -39,14 +39,14 @@ from app.clients.sftp import RemoteFile, SftpAccount, SftpClient
 from app.crypto import SecretBox
 from app.db import Sessionmaker
 from app.directory import reads
-from app.directory.readiness import wait_for_directory
+from app.directory.readiness import ready_follower, wait_for_directory
 from app.models import Connector, Run, RunEvent, Tenant
 from app.models.base import utcnow
 from app.models.directory import DirectoryDepartment, DirectoryEmployee, DirectoryState
 from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent, ElevoPushState
 from app.queue import enqueue_run
 from app.schemas.elevo import ElevoPreview, ElevoSettings, LeftOutPerson
-from app.services.connectors import SettingsOutdated, connector_settings, enabled_connector
+from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.locks import account_lock
 from app.services.people_file import DEPARTED, LeftOut, PeopleFile, read_people
@@ -300,21 +300,12 @@ async def push_changes(services: Services, tenant_id: uuid.UUID) -> uuid.UUID | 
     one Elevo's server took. The same: the cursor moves on, no run. Different: a people sync run (trigger
     `change`), queued; returns its id. Nothing when push_on_change is off, the interval has not passed, or a
     people sync is queued or running (the poller comes back once it is done)."""
+    follower = await ready_follower(services, tenant_id, SOURCE)
+    if follower is None:
+        return None
+    tenant, connector, settings = follower.tenant, follower.connector, follower.settings
     async with services.sessionmaker() as session:
-        tenant = await session.get(Tenant, tenant_id)
-        connector = await session.scalar(
-            select(Connector).where(Connector.tenant_id == tenant_id, Connector.kind == SOURCE)
-        )
         pushed = await session.get(ElevoPushState, tenant_id)
-        state = await session.get(DirectoryState, tenant_id)
-    if tenant is None or tenant.deleted_at is not None or connector is None or not connector.enabled:
-        return None
-    if state is None or state.last_full_sync_at is None:
-        return None
-    try:
-        settings = elevo_settings(services.box, connector)
-    except SettingsOutdated:
-        return None  # stored settings today's rules refuse: the connector's page says so
     if not settings.push_on_change:
         return None
     if pushed is not None:
@@ -343,8 +334,6 @@ async def push_changes(services: Services, tenant_id: uuid.UUID) -> uuid.UUID | 
         if sent == built.digest:  # another upload sent this very file since the job began
             await remember_push(session, tenant_id, built.cursor)
             return None
-        tenant = await session.get(Tenant, tenant_id)
-        assert tenant is not None
         run = new_run(tenant, SOURCE, PEOPLE_SYNC, CHANGE, {"change_seq": built.cursor})
         run.counts = {**run.counts, "total": 1}
         session.add(run)
