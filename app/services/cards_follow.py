@@ -456,8 +456,11 @@ class Follower:
         )
         if account is None:
             return  # skipped or refused: ensure_account counted it
-        if not account.created:
-            await self.update(row, account.user, said=account.said, outcome="linked", action="link")
+        if not account.created or account.earlier:
+            # A user found (linked, or made by an earlier attempt before the person changed) is brought in line.
+            outcome: Outcome = "created" if account.created else "linked"
+            action: Action = "create" if account.created else "link"
+            await self.update(row, account.user, said=account.said, outcome=outcome, action=action)
             return
         said = account.said
         if target is not None:
@@ -504,7 +507,7 @@ class Follower:
             if isinstance(target, str) and "groups" in fields:
                 await self.group_of(row, target, updated)
         said = " ".join(part for part in [said, *changes] if part)
-        await self.done(row, outcome if fields or outcome == "linked" else None, action, said)
+        await self.done(row, outcome if fields or outcome != "updated" else None, action, said)
 
     def names(
         self, row: Row, user: CardsUser | None, before: dict[str, Any] | None

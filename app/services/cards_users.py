@@ -222,6 +222,8 @@ class Account:
     user: CardsUser
     created: bool
     said: str
+    # Created by an earlier attempt whose answer was lost: from what the person was then, which may have changed.
+    earlier: bool = False
 
 
 @dataclass
@@ -375,7 +377,8 @@ async def ensure_account(
         if ours is not None:
             # An earlier attempt's create whose answer was lost (the e-mail may have changed in Lucca since).
             await space.link(person, ours)
-            return Account(ours, created=True, said=f"Created in Cards as user {ours.id} by an earlier attempt.")
+            said = f"Created in Cards as user {ours.id} by an earlier attempt."
+            return Account(ours, created=True, said=said, earlier=True)
     found = await space.with_email(key)
     if found is not None:
         return await linked_by_email(space, person, found)

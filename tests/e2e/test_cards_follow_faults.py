@@ -323,3 +323,26 @@ async def test_one_person_changed_three_times_during_a_run_ends_in_their_last_st
     assert creations(space)[hugo["mail"]] == 1
     for bodies in writes.values():
         assert len({json.dumps(body, sort_keys=True) for body in bodies}) == len(bodies)
+
+
+async def test_a_create_whose_answer_was_lost_then_a_rename_ends_with_the_new_name_in_cards(
+    client: httpx.AsyncClient, lucca: LuccaAccount, space: CardsAccount, services: Services
+) -> None:
+    tenant = await cards_tenant(client, lucca, space, auto_sync=USERS)
+    await followed(client, services, tenant, space)
+    [hired] = hire_people(lucca, 1)
+    await poll(services, tenant)
+    # Cards makes the user, then answers 500 four seconds later: the run tries again, finding them by e-mail.
+    space.add_faults({"status": 500, "match": "POST /users", "after": True, "delay_seconds": 4})
+    with worker_process(**WORKER):
+        await until("the creation", 60, lambda: has_users(space, 4))
+        # Renamed with a new e-mail while the answer is on its way: the next attempt reads the new state.
+        lucca.change_person(hired["id"], firstName="Renamed", mail="renamed.hire@acme.fr")
+        await poll(services, tenant)
+        [run, *_] = await finished_runs(client, tenant, 2)
+    await follow(services)  # what the pass makes of the change, now that the run is over
+
+    assert run["status"] == "succeeded" and counted(run) == {"total": 1, "created": 1}, run
+    assert "renamed.hire@acme.fr" in once_each(space) and hired["mail"] not in once_each(space)
+    assert cards_user(space, "renamed.hire@acme.fr")["firstname"] == "Renamed"
+    assert creations(space)[hired["mail"]] == 1 and "renamed.hire@acme.fr" not in creations(space)
