@@ -65,6 +65,9 @@ GATHER_SECONDS = 3.0
 LEAVERS_EVERY = timedelta(hours=1)
 # A run with more people than this whose Cards user must be read lists the space instead (500 a call).
 LIST_ABOVE = 20
+# The run's state notes the person whose write was sent last, with its words: a write whose answer was lost leaves
+# Cards changed, which the next attempt must still count as the run's change.
+WRITE_SENT = "write_sent"
 
 Task = Literal["create", "update", "leave", "skip"]
 Employee = DirectoryEmployee
@@ -494,7 +497,9 @@ class Follower:
             if groups is not None:
                 fields["groups"] = groups
                 changes.append(words)
+        sent = None if fields else self.sent_before(row)
         if fields:
+            await self.sending(row, changes)
             try:
                 updated = await self.space.cards.update_user(cards_id, fields)
             except CardsRejected as refused:
@@ -506,8 +511,16 @@ class Follower:
             target = self.scene.target_group(row.department_id)
             if isinstance(target, str) and "groups" in fields:
                 await self.group_of(row, target, updated)
-        said = " ".join(part for part in [said, *changes] if part)
-        await self.done(row, outcome if fields or outcome != "updated" else None, action, said)
+        said = " ".join(part for part in [said, *(changes if sent is None else sent)] if part)
+        await self.done(row, outcome if fields or sent is not None or outcome != "updated" else None, action, said)
+
+    def sent_before(self, row: Row) -> list[str] | None:
+        """The words of the person's write that an earlier attempt sent last (its answer lost); None: none."""
+        sent: dict[str, Any] | None = self.space.log.state.get(WRITE_SENT)
+        return sent["words"] if sent is not None and sent["item"] == str(row.id) else None
+
+    async def sending(self, row: Row, words: list[str]) -> None:
+        await self.space.log.remember(WRITE_SENT, {"item": str(row.id), "words": words})
 
     def names(
         self, row: Row, user: CardsUser | None, before: dict[str, Any] | None
@@ -587,13 +600,17 @@ class Follower:
         managed = set(self.scene.groups.values())
         out = [group for group in user.groups if group.id in managed]
         if not out:
-            await self.done(row, None, "update", "")
+            sent = self.sent_before(row)
+            await self.done(row, None if sent is None else "updated", "update", " ".join(sent or ()))
             return
         kept = [group for group in user.groups if group.id not in managed]
+        words = f"Left the company ({why}): " + moved_words(
+            [group.name for group in out], None, [group.name for group in kept]
+        )
+        await self.sending(row, [words])
         # The one PUT that may empty `groups`: leaving every group is what is meant.
         self.space.remember(await self.space.cards.update_user(cards_id, {"groups": [group.id for group in kept]}))
-        words = moved_words([group.name for group in out], None, [group.name for group in kept])
-        await self.done(row, "updated", "update", f"Left the company ({why}): {words}")
+        await self.done(row, "updated", "update", words)
 
     async def lost(self, row: Row, cards_id: int) -> None:
         """The linked Cards user is no longer in the space (deleted in Cards): the link goes, and a current person

@@ -346,3 +346,35 @@ async def test_a_create_whose_answer_was_lost_then_a_rename_ends_with_the_new_na
     assert "renamed.hire@acme.fr" in once_each(space) and hired["mail"] not in once_each(space)
     assert cards_user(space, "renamed.hire@acme.fr")["firstname"] == "Renamed"
     assert creations(space)[hired["mail"]] == 1 and "renamed.hire@acme.fr" not in creations(space)
+
+
+@pytest.mark.parametrize(
+    ("change", "said", "groups"),
+    [
+        ({"departmentId": 11}, "Moved from group Engineering to group Sales, keeping Mentors.", ["Mentors", "Sales"]),
+        ({"dtContractEnd": "2020-01-31"}, "Left the company (contract ended on 2020-01-31)", ["Mentors"]),
+    ],
+)
+async def test_a_write_whose_answers_were_lost_counts_once_when_cards_shows_it_on_the_next_attempt(
+    client: httpx.AsyncClient,
+    lucca: LuccaAccount,
+    space: CardsAccount,
+    services: Services,
+    change: dict[str, Any],
+    said: str,
+    groups: list[str],
+) -> None:
+    tenant = await cards_tenant(client, lucca, space)
+    await import_and_drain(client, tenant, "departments", {"department_ids": [10, 11]})
+    await set_auto_sync(client, tenant, IMPORTED | {"leavers": "remove_from_groups"})
+    await follow(services)
+    lucca.change_person(100, **change)  # Claire (Cards user 1) moves to Sales, or leaves
+    # Cards makes the change each time, but answers 503: the attempt stops; the next finds Cards changed already.
+    space.add_faults({"status": 503, "match": "PUT /users/1", "after": True, "count": 10})
+    run, events, made = await followed(client, services, tenant, space)
+
+    assert run["status"] == "succeeded" and counted(run) == {"total": 1, "updated": 1}, run
+    assert group_names(cards_user(space, "claire.martin@acme.fr")) == groups
+    assert [call["status"] for call in made if call["method"] == "PUT"] == [503] * 3
+    [claire] = [event for event in events if event["subject"] == "claire.martin@acme.fr"]
+    assert claire["action"] == "update" and said in claire["message"], claire
