@@ -460,6 +460,8 @@ class Follower:
         if account is None:
             return  # skipped or refused: ensure_account counted it
         if not account.created or account.earlier:
+            if account.earlier and isinstance(target, str) and find_group(account.user.groups, target):
+                await self.group_of(row, target, account.user)  # made by name with that create
             # A user found (linked, or made by an earlier attempt before the person changed) is brought in line.
             outcome: Outcome = "created" if account.created else "linked"
             action: Action = "create" if account.created else "link"

@@ -378,3 +378,24 @@ async def test_a_write_whose_answers_were_lost_counts_once_when_cards_shows_it_o
     assert [call["status"] for call in made if call["method"] == "PUT"] == [503] * 3
     [claire] = [event for event in events if event["subject"] == "claire.martin@acme.fr"]
     assert claire["action"] == "update" and said in claire["message"], claire
+
+
+async def test_a_group_made_by_a_create_whose_answer_was_lost_is_the_departments_group(
+    client: httpx.AsyncClient, lucca: LuccaAccount, space: CardsAccount, services: Services
+) -> None:
+    tenant = await cards_tenant(client, lucca, space, auto_sync={"users": True, "departments": "all"})
+    await followed(client, services, tenant, space)  # groups Engineering and Sales made; People has nobody yet
+    first, second = hire_people(lucca, 2, departments=(12,))
+    # The first hire's create makes group People in Cards, its answer is lost; the run tries again.
+    space.add_faults({"status": 500, "match": "POST /users", "after": True, "count": 1})
+    run, events, made = await followed(client, services, tenant, space)
+
+    assert run["status"] == "succeeded" and counted(run) == {"total": 2, "created": 2}, run
+    assert [group["name"] for group in space.groups()].count("People") == 1
+    assert group_names(cards_user(space, first["mail"])) == group_names(cards_user(space, second["mail"])) == ["People"]
+    # Nothing written twice: one creation each, no PUT.
+    assert [(call["method"], call["status"]) for call in made if call["method"] != "GET"] == [
+        ("POST", 500),
+        ("POST", 201),
+    ]
+    assert any(event["message"].startswith("Cards group People") for event in events)
