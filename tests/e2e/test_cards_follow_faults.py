@@ -290,8 +290,8 @@ async def test_one_person_changed_three_times_during_a_run_ends_in_their_last_st
     hired = hire_people(lucca, 6)
     hugo = hired[0]
     await poll(services, tenant)
-    # Each creation takes 2 s: the run is in flight for about 12 s.
-    space.add_faults({"match": "POST /users", "delay_seconds": 2, "count": 6})
+    # Each creation takes 3 s: the run is in flight for about 18 s.
+    space.add_faults({"match": "POST /users", "delay_seconds": 3, "count": 6})
     with worker_process(JOB_TIMEOUT_SECONDS="60", **WORKER):
         await until("the run's first creation", 60, lambda: has_users(space, 4))
         started = time.monotonic()
@@ -332,8 +332,8 @@ async def test_a_create_whose_answer_was_lost_then_a_rename_ends_with_the_new_na
     await followed(client, services, tenant, space)
     [hired] = hire_people(lucca, 1)
     await poll(services, tenant)
-    # Cards makes the user, then answers 500 four seconds later: the run tries again, finding them by e-mail.
-    space.add_faults({"status": 500, "match": "POST /users", "after": True, "delay_seconds": 4})
+    # Cards makes the user, then answers 500 six seconds later: the run tries again, finding them by e-mail.
+    space.add_faults({"status": 500, "match": "POST /users", "after": True, "delay_seconds": 6})
     with worker_process(**WORKER):
         await until("the creation", 60, lambda: has_users(space, 4))
         # Renamed with a new e-mail while the answer is on its way: the next attempt reads the new state.
