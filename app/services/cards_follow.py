@@ -488,7 +488,9 @@ class Follower:
         moved = self.scene.follow.departments != "none" and (
             before is None or before["left"] or before.get("department_id") != row.department_id
         )
-        if user is None and (before is None or moved):
+        sent = self.sent_before(row)
+        # After a write whose answer was lost, what Cards has is read rather than the write sent again.
+        if user is None and (before is None or moved or sent is not None):
             user = await self.space.user(cards_id)
             if user is None:
                 await self.lost(row, cards_id)
@@ -499,7 +501,6 @@ class Follower:
             if groups is not None:
                 fields["groups"] = groups
                 changes.append(words)
-        sent = None if fields else self.sent_before(row)
         if fields:
             await self.sending(row, changes)
             try:
@@ -513,7 +514,7 @@ class Follower:
             target = self.scene.target_group(row.department_id)
             if isinstance(target, str) and "groups" in fields:
                 await self.group_of(row, target, updated)
-        said = " ".join(part for part in [said, *(changes if sent is None else sent)] if part)
+        said = " ".join(part for part in [said, *(changes if fields or sent is None else sent)] if part)
         await self.done(row, outcome if fields or sent is not None or outcome != "updated" else None, action, said)
 
     def sent_before(self, row: Row) -> list[str] | None:

@@ -353,6 +353,7 @@ async def test_a_create_whose_answer_was_lost_then_a_rename_ends_with_the_new_na
     [
         ({"departmentId": 11}, "Moved from group Engineering to group Sales, keeping Mentors.", ["Mentors", "Sales"]),
         ({"dtContractEnd": "2020-01-31"}, "Left the company (contract ended on 2020-01-31)", ["Mentors"]),
+        ({"firstName": "Clara"}, "Renamed in Cards from Claire Martin to Clara Martin.", ["Engineering", "Mentors"]),
     ],
 )
 async def test_a_write_whose_answers_were_lost_counts_once_when_cards_shows_it_on_the_next_attempt(
@@ -368,8 +369,9 @@ async def test_a_write_whose_answers_were_lost_counts_once_when_cards_shows_it_o
     await import_and_drain(client, tenant, "departments", {"department_ids": [10, 11]})
     await set_auto_sync(client, tenant, IMPORTED | {"leavers": "remove_from_groups"})
     await follow(services)
-    lucca.change_person(100, **change)  # Claire (Cards user 1) moves to Sales, or leaves
-    # Cards makes the change each time, but answers 503: the attempt stops; the next finds Cards changed already.
+    lucca.change_person(100, **change)  # Claire (Cards user 1) moves to Sales, leaves, or is renamed
+    # Cards makes the change each time, but answers 503: the attempt stops; the next reads Cards, changed already,
+    # and sends nothing more.
     space.add_faults({"status": 503, "match": "PUT /users/1", "after": True, "count": 10})
     run, events, made = await followed(client, services, tenant, space)
 
