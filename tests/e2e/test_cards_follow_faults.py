@@ -207,6 +207,41 @@ async def has_users(space: CardsAccount, count: int) -> bool:
     return len(space.users()) >= count
 
 
+async def test_a_worker_killed_while_cards_moves_a_person_counts_the_move_once_and_sends_it_once(
+    client: httpx.AsyncClient, lucca: LuccaAccount, space: CardsAccount, services: Services
+) -> None:
+    tenant = await cards_tenant(client, lucca, space)
+    await import_and_drain(client, tenant, "departments", {"department_ids": [10, 11]})
+    await set_auto_sync(client, tenant, IMPORTED)
+    await follow(services)
+    lucca.change_person(100, departmentId=11)  # Claire (Cards user 1) and Jean move to Sales
+    lucca.change_person(102, departmentId=11)
+    await poll(services, tenant)
+    space.clear_calls()
+    # Cards moves Claire, but its answer never comes: the worker dies waiting.
+    space.add_faults({"status": 503, "match": "PUT /users/1", "after": True, "delay_seconds": 30})
+
+    async def claire_moved() -> bool:
+        return group_names(cards_user(space, "claire.martin@acme.fr")) == ["Mentors", "Sales"]
+
+    with worker_process(**WORKER) as first_worker:
+        await until("Claire's move", 60, claire_moved)
+        first_worker.send_signal(signal.SIGKILL)
+    killed, *_ = await changes_runs(client, tenant)
+    with worker_process(**WORKER):
+        run = await wait_for_run(client, tenant, killed["id"], seconds=120)
+
+    assert run["status"] == "succeeded" and counted(run) == {"total": 2, "updated": 2}, run
+    assert group_names(cards_user(space, "jean.dupont@acme.fr")) == ["Sales"]
+    assert await claire_moved()
+    # Her move sent once (its call logged, or not, as the killed worker's connection went), read back after.
+    assert len(writes_per_user(space).get("/v1/users/1", [])) <= 1
+    [claire] = [
+        event for event in await events_of(client, tenant, run["id"]) if event["subject"] == "claire.martin@acme.fr"
+    ]
+    assert "Moved from group Engineering to group Sales, keeping Mentors." in claire["message"], claire
+
+
 async def test_cards_answering_429_and_5xx_for_a_while_delays_the_batch_and_nothing_fails(
     client: httpx.AsyncClient, lucca: LuccaAccount, space: CardsAccount, services: Services
 ) -> None:
