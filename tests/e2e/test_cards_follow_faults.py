@@ -7,7 +7,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,15 +16,14 @@ from sqlalchemy import select
 
 from app.directory.polling import poll_tenant
 from app.models import Tenant
-from app.sandbox.demo import demo_seed_payload, demo_user
 from app.services.context import Services
+from tests.e2e import test_cards_follow as following
 from tests.e2e.conftest import drain_queue, events_of, run_of
-from tests.e2e.directory_helpers import running_services
 from tests.e2e.test_cards_follow import USERS, changes_runs, counted, follow, followed
 from tests.e2e.test_cards_imports import calls, cards_tenant, cards_user, group_names, import_and_drain
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import ADMIN, TenantHandle
-from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
+from tests.sandbox_server import CardsAccount, LuccaAccount
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -33,22 +32,8 @@ IMPORTED = {"users": True, "departments": "imported", "leavers": "keep"}
 WORKER = {"WORKER_MAX_JOBS": "4"}
 
 
-@pytest.fixture
-async def services() -> AsyncIterator[Services]:
-    async with running_services() as started:
-        yield started
-
-
-@pytest.fixture
-def lucca(sandbox: SandboxServer) -> LuccaAccount:
-    """The demo's people (Claire and Jean in Engineering, Paul gone) and Marc Vente in Sales."""
-    return sandbox.new_lucca_account(users=[*demo_seed_payload()["users"], demo_user(103, "Marc", "Vente", 11)])
-
-
-@pytest.fixture
-def space(sandbox: SandboxServer) -> CardsAccount:
-    """Claire Martin is in Cards already, in group Mentors, which the service does not manage."""
-    return sandbox.new_cards_account()
+# The happy path's fixtures: the demo's people with Marc Vente in Sales, Claire in Cards already (group Mentors).
+services, lucca, space = following.services, following.lucca, following.space
 
 
 def hire_people(lucca: LuccaAccount, count: int, departments: tuple[int, ...] = (10,)) -> list[dict[str, Any]]:
