@@ -243,14 +243,19 @@ def changes_runs(api: httpx.Client, tenant: Tenant) -> list[dict[str, Any]]:
     return items
 
 
-def switch_on(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
-    """The changes run that switching auto_sync on made (the space brought in line once), once finished."""
+def switched_on_run(api: httpx.Client, tenant: Tenant) -> str:
+    """The id of the changes run that switching auto_sync on made (the space brought in line once)."""
     deadline = time.monotonic() + WAIT_SECONDS
     while not (runs := changes_runs(api, tenant)):
         if time.monotonic() > deadline:
             raise BenchError(f"{tenant.slug}: switching auto_sync on made no changes run")
         time.sleep(0.5)
-    progress = wait_for_run(api, tenant, str(runs[-1]["id"]), WAIT_SECONDS, every=0.5)
+    return str(runs[-1]["id"])
+
+
+def switch_on(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
+    """The switch-on run, once finished."""
+    progress = wait_for_run(api, tenant, switched_on_run(api, tenant), WAIT_SECONDS, every=0.5)
     if progress.run["status"] != "succeeded":
         raise BenchError(f"{tenant.slug}: the switch-on run ended {progress.run['status']}: {progress.run['error']}")
     return {**progress.run, "seconds": progress.seconds()}
@@ -703,16 +708,13 @@ def switch_on_pass(
         api, config, "switch-on", lucca, "cards", cards_settings(sandbox_url, account, USERS)
     )
     first_full_sync(api, tenant, WAIT_SECONDS * 5)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not (runs := changes_runs(api, tenant)):
-        if time.monotonic() > deadline:
-            raise BenchError("switching auto_sync on made no changes run")
-        time.sleep(0.5)
+    run_id = switched_on_run(api, tenant)
     say(f"switch-on: its run read every 5 s for up to {args.switch_on_cap} s")
-    progress = wait_for_run(api, tenant, str(runs[-1]["id"]), args.switch_on_cap, every=5.0)
-    samples = [(sample["at"], sum(sample["counts"].get(key, 0) for key in ("linked", "created", "updated", "skipped",
-               "failed"))) for sample in progress.samples if sample["status"] == "running"]  # fmt: skip
-    done = sum(progress.run["counts"].get(key, 0) for key in ("linked", "created", "updated", "skipped", "failed"))
+    progress = wait_for_run(api, tenant, run_id, args.switch_on_cap, every=5.0)
+    samples = [
+        (sample["at"], items_done(sample["counts"])) for sample in progress.samples if sample["status"] == "running"
+    ]
+    done = items_done(progress.run["counts"])
     elapsed = progress.seconds() or (samples[-1][0] - samples[0][0] if samples else 0.0)
     cards_calls = sandbox_calls(control, "cards", account)["items"]
     outcome = {
@@ -730,6 +732,10 @@ def switch_on_pass(
         Check("switch-on: Cards calls (writes)", f"{len(cards_calls)} ({writes_and_reads(cards_calls)[0]})"),
     ]  # fmt: skip
     return checks, outcome
+
+
+def items_done(counts: Mapping[str, int]) -> int:
+    return sum(counts.get(key, 0) for key in ("linked", "created", "updated", "skipped", "suspended", "failed"))
 
 
 def pace(samples: Sequence[tuple[float, int]]) -> float:
