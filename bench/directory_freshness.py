@@ -27,7 +27,6 @@ import math
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -36,16 +35,17 @@ import httpx
 
 from app.sandbox.demo import DEMO_API_KEY, DEMO_OAUTH_CLIENT_ID, DEMO_OAUTH_CLIENT_SECRET, directory_seed_payload
 from bench.harness import (
-    BenchError,
     Check,
+    LuccaChange,
     Processes,
     ServiceConfig,
-    Tenant,
+    change_and_watch,
     create_tenant,
     exit_on_sigterm,
     expect,
     finish,
     full_sync,
+    lucca_directory,
     percentile,
     print_table,
     private_state,
@@ -56,6 +56,8 @@ from bench.harness import (
     start_api,
     start_lucca_sandbox,
     start_worker,
+    tenant_id_of,
+    wait_for_webhook,
 )
 
 BENCH = "directory_freshness"
@@ -81,51 +83,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def directory(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
-    found: dict[str, Any] = expect(
-        api.get(f"/api/v1/tenants/{tenant.slug}/lucca/directory", headers=tenant.auth), 200, "directory"
-    )
-    return found
-
-
-def wait_for_webhook(api: httpx.Client, tenant: Tenant) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        webhook = directory(api, tenant)["webhook"]
-        if webhook["status"] == "active":
-            return
-        if webhook["status"] == "failed":
-            raise BenchError(f"the webhook registration failed: {webhook['message']}")
-        time.sleep(0.5)
-    raise BenchError("the webhook endpoint did not become active")
-
-
-class Watcher:
-    """Sees renames arrive in the copy (and events in `lucca_events`), polling Postgres every 50 ms."""
-
-    def __init__(self, connection: asyncpg.Connection, tenant_id: Any, prefix: str) -> None:
-        self.connection = connection
-        self.tenant_id = tenant_id
-        self.prefix = prefix
-        self.seen: dict[int, float] = {}
-
-    async def look(self) -> None:
-        rows = await self.connection.fetch(
-            "SELECT lucca_id FROM directory_employees WHERE tenant_id = $1 AND first_name LIKE $2",
-            self.tenant_id,
-            f"{self.prefix}%",
-        )
-        now = time.time()
-        for row in rows:
-            self.seen.setdefault(row["lucca_id"], now)
-
-    async def until(self, count: int) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while len(self.seen) < count and time.monotonic() < deadline:
-            await self.look()
-            await asyncio.sleep(0.05)
-
-
 async def rename_and_watch(
     control: httpx.AsyncClient,
     database_url: str,
@@ -136,34 +93,10 @@ async def rename_and_watch(
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Rename `people` of the mode's account one every `spacing` s; returns when each rename was made and when the
     copy of the mode's tenant held it."""
-    account = mode["account"]
-    connection = await asyncpg.connect(database_url)
-    watcher = Watcher(connection, mode["id"], prefix)
-    made: dict[int, float] = {}
-
-    async def rename_all() -> None:
-        for number, person in enumerate(people):
-            # From just before the change is asked: the lag includes the control call's own round trip.
-            made[person] = time.time()
-            answer = await control.patch(
-                f"/_sandbox/lucca/accounts/{account}/people/{person}", json={"firstName": f"{prefix}{number}"}
-            )
-            if answer.status_code != 200:
-                raise BenchError(f"renaming {person}: {answer.status_code} {answer.text[:200]}")
-            await asyncio.sleep(spacing)
-
-    async def watch() -> None:
-        while len(made) < len(people) or len(watcher.seen) < len(people):
-            await watcher.look()
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(asyncio.gather(rename_all(), watch()), WAIT_SECONDS + spacing * len(people))
-    except TimeoutError:
-        say(f"  {len(people) - len(watcher.seen)} rename(s) never reached the copy")
-    finally:
-        await connection.close()
-    return made, watcher.seen
+    renames = [LuccaChange(person, {"firstName": f"{prefix}{number}"}) for number, person in enumerate(people)]
+    return await change_and_watch(
+        control, database_url, mode["account"], mode["id"], renames, spacing, prefix, WAIT_SECONDS
+    )
 
 
 async def event_times(database_url: str, tenant_id: Any) -> list[Any]:
@@ -277,24 +210,15 @@ def run(args: argparse.Namespace) -> int:
                 tenant_id = asyncio.run(tenant_id_of(config.postgres_url, mode))
                 plan[mode] = {"account": account, "tenant": tenant, "people": people, "id": tenant_id}
             say("hooks: waiting for the webhook endpoint to be active")
-            wait_for_webhook(api, plan["hooks"]["tenant"])
+            wait_for_webhook(api, plan["hooks"]["tenant"], WAIT_SECONDS)
             expect(control.delete("/_sandbox/lucca/accounts/fresh-idle/calls"), 204, "clear calls")
             say(f"renaming {args.changes} people per mode; idle polling measured for {args.idle_seconds} s")
             measured = asyncio.run(measure(args, config, sandbox.url, plan))
             idle_calls = sandbox_calls(control, "lucca", "fresh-idle")["items"]
-            final = {mode: directory(api, plan[mode]["tenant"]) for mode in ("hooks", "polls", "idle")}
+            final = {mode: lucca_directory(api, plan[mode]["tenant"]) for mode in ("hooks", "polls", "idle")}
         checks, results = report(args, measured, idle_calls, final)
         print_table("Lucca directory freshness", checks)
         return finish(BENCH, checks, results)
-
-
-async def tenant_id_of(database_url: str, slug: str) -> uuid.UUID:
-    connection = await asyncpg.connect(database_url)
-    try:
-        found: uuid.UUID = await connection.fetchval("SELECT id FROM tenants WHERE slug = $1", slug)
-        return found
-    finally:
-        await connection.close()
 
 
 def report(

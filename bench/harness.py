@@ -5,6 +5,7 @@ out (`Processes` is a context manager, and SIGTERM is turned into an exception s
 """
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+import asyncpg
 import httpx
 from redis import Redis
 from redis.exceptions import RedisError
@@ -539,6 +541,116 @@ def put_off_polls(config: ServiceConfig, slug: str) -> None:
     )
     if sql_value(config, query).splitlines()[:1] != [slug]:
         raise BenchError(f"{slug} has no directory state whose polls could be put off")
+
+
+def lucca_directory(api: httpx.Client, tenant: Tenant) -> dict[str, Any]:
+    """The tenant's directory as the API shows it (its sync, webhook and mode)."""
+    found: dict[str, Any] = expect(
+        api.get(f"/api/v1/tenants/{tenant.slug}/lucca/directory", headers=tenant.auth), 200, "directory"
+    )
+    return found
+
+
+def wait_for_webhook(api: httpx.Client, tenant: Tenant, timeout: float) -> None:
+    """Wait until the tenant's Lucca webhook endpoint is active (registered after its first full sync)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        webhook = lucca_directory(api, tenant)["webhook"]
+        if webhook["status"] == "active":
+            return
+        if webhook["status"] == "failed":
+            raise BenchError(f"the webhook registration failed: {webhook['message']}")
+        time.sleep(0.5)
+    raise BenchError(f"the webhook endpoint of {tenant.slug} did not become active")
+
+
+async def tenant_id_of(database_url: str, slug: str) -> Any:
+    """The tenant's id (a UUID), read from the database."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval("SELECT id FROM tenants WHERE slug = $1 AND deleted_at IS NULL", slug)
+    finally:
+        await connection.close()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Changes made in the sandbox's Lucca, and when the directory's copy holds them.
+
+
+@dataclass(frozen=True)
+class LuccaChange:
+    """One change through the sandbox's controls: a hire (`person` None) or a change of that person's fields."""
+
+    person: int | None
+    body: dict[str, Any]
+
+
+async def make_change(control: httpx.AsyncClient, account: str, change: LuccaChange) -> int:
+    """Make the change in the account; the person's id (a hire's is Lucca's answer)."""
+    base = f"/_sandbox/lucca/accounts/{account}/people"
+    if change.person is None:
+        answer = await control.post(base, json=change.body)
+    else:
+        answer = await control.patch(f"{base}/{change.person}", json=change.body)
+    if answer.status_code not in (200, 201):
+        raise BenchError(f"changing {change.person or 'a hire'}: {answer.status_code} {answer.text[:200]}")
+    return int(answer.json()["id"])
+
+
+class Watcher:
+    """Sees changes arrive in a tenant's copy: the people whose `column` starts with `prefix` (Postgres every 50 ms).
+    The column is one of the benchmark's own names, never outside input."""
+
+    def __init__(self, connection: asyncpg.Connection, tenant_id: Any, prefix: str, column: str = "first_name") -> None:
+        self.connection = connection
+        self.tenant_id = tenant_id
+        self.prefix = prefix
+        self.query = f"SELECT lucca_id FROM directory_employees WHERE tenant_id = $1 AND {column} LIKE $2"  # noqa: S608
+        self.seen: dict[int, float] = {}
+
+    async def look(self) -> None:
+        rows = await self.connection.fetch(self.query, self.tenant_id, f"{self.prefix}%")
+        now = time.time()
+        for row in rows:
+            self.seen.setdefault(row["lucca_id"], now)
+
+
+async def change_and_watch(
+    control: httpx.AsyncClient,
+    database_url: str,
+    account: str,
+    tenant_id: Any,
+    changes: Sequence[LuccaChange],
+    spacing: float,
+    prefix: str,
+    wait_seconds: float,
+    column: str = "first_name",
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Make `changes` in the account one every `spacing` s, each setting `column` to a value starting with
+    `prefix`; returns when each was made (from just before its control call: the lag includes its round trip) and
+    when the tenant's copy held it, by person."""
+    connection = await asyncpg.connect(database_url)
+    watcher = Watcher(connection, tenant_id, prefix, column)
+    made: dict[int, float] = {}
+
+    async def change_all() -> None:
+        for change in changes:
+            at = time.time()
+            made[await make_change(control, account, change)] = at
+            await asyncio.sleep(spacing)
+
+    async def watch() -> None:
+        while len(made) < len(changes) or len(watcher.seen) < len(changes):
+            await watcher.look()
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(change_all(), watch()), wait_seconds + spacing * len(changes))
+    except TimeoutError:
+        say(f"  {len(changes) - len(watcher.seen)} change(s) never reached the copy")
+    finally:
+        await connection.close()
+    return made, watcher.seen
 
 
 # ----------------------------------------------------------------------------------------------------

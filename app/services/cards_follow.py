@@ -221,6 +221,20 @@ class Scene:
             return self.active_departments.get(department_id)
         return None
 
+    def moved(self, row: Row) -> bool:
+        """Whether the person's department group may change: their Cards user is read first, as a PUT of `groups`
+        replaces them all and groups made by hand stay."""
+        before = self.views.get(row.id)
+        return self.follow.departments != "none" and (
+            before is None or before["left"] or before.get("department_id") != row.department_id
+        )
+
+    def reads_user(self, row: Row, task: Task) -> bool:
+        """Whether bringing the person in line reads their Cards user (a rename known from its view does not)."""
+        if task == "leave":
+            return self.follow.leavers != "delete"
+        return task == "update" and (row.id not in self.views or self.moved(row))
+
     def task(self, row: Row) -> Task | None:
         """What bringing Cards in line with the person takes; None: nothing."""
         view = self.view(row)
@@ -403,7 +417,7 @@ async def process_changes(services: Services, run: Run, tenant: Tenant, connecto
         }
         await count_items(services.sessionmaker, log, map(str, tasks))
         if tasks:
-            reads_needed = sum(1 for row in rows if tasks.get(row.id) in ("update", "leave"))
+            reads_needed = sum(1 for row in rows if row.id in tasks and scene.reads_user(row, tasks[row.id]))
             space = await open_space(
                 services,
                 tenant,
@@ -485,9 +499,7 @@ class Follower:
         """Send what changed (names, e-mail, the department's group), in one PUT; nothing when Cards is in line."""
         cards_id = self.space.links[row.id]
         before = self.scene.views.get(row.id)
-        moved = self.scene.follow.departments != "none" and (
-            before is None or before["left"] or before.get("department_id") != row.department_id
-        )
+        moved = self.scene.moved(row)
         sent = self.sent_before(row)
         # After a write whose answer was lost, what Cards has is read rather than the write sent again.
         if user is None and (before is None or moved or sent is not None):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.directory.polling import poll_tenant
 from app.models import Tenant
 from app.sandbox.demo import demo_seed_payload, demo_user
+from app.services.cards_follow import LIST_ABOVE
 from app.services.context import Services
 from app.workers.freshness import directory_poll_due
 from tests.directory_copy import full_sync
@@ -165,6 +166,23 @@ async def test_hire_rename_and_a_person_without_e_mail_until_it_appears(
     run, _, made = await followed(client, services, tenant, space)
     assert counted(run) == {"total": 1, "created": 1}
     assert cards_user(space, "sans.adresse@acme.fr")["lastname"] == "Adresse"
+
+
+async def test_more_renames_in_a_run_than_list_above_read_no_user(
+    client: httpx.AsyncClient, sandbox: SandboxServer, space: CardsAccount, services: Services
+) -> None:
+    people = [demo_user(300 + index, f"Person{index}", "Many", 10) for index in range(LIST_ABOVE + 5)]
+    lucca = sandbox.new_lucca_account(users=[*demo_seed_payload()["users"], *people])
+    tenant = await cards_tenant(client, lucca, space, auto_sync=USERS)
+    await followed(client, services, tenant, space)  # switched on: the space brought in line once
+
+    for person in people:
+        await change(client, lucca, person["id"], firstName=f"{person['firstName']}b")
+    run, _, made = await followed(client, services, tenant, space)
+    assert counted(run) == {"total": len(people), "updated": len(people)}
+    # Each rename is sent from what Cards was last given: one PUT each, neither a user read nor the space listed.
+    assert [call["method"] for call in made] == ["PUT"] * len(people)
+    assert cards_user(space, "person0.many@acme.fr")["firstname"] == "Person0b"
 
 
 async def test_a_move_changes_the_department_group_and_keeps_the_others(
