@@ -45,13 +45,13 @@ from app.sandbox.demo import (
     current_directory_seed_payload,
 )
 from app.sandbox.sftp import demo_sftp
-from bench.directory_freshness import Watcher, tenant_id_of, wait_for_webhook
 from bench.harness import (
     HOST,
     BenchError,
     Check,
     Processes,
     ServiceConfig,
+    Watcher,
     calls_by_route,
     create_connector_tenant,
     create_tenant,
@@ -73,6 +73,8 @@ from bench.harness import (
     start_api,
     start_sandbox,
     start_worker,
+    tenant_id_of,
+    wait_for_webhook,
 )
 
 BENCH = "elevo_push"
@@ -214,7 +216,7 @@ def set_up_mode(
             tenant = create_tenant(api, config, slug, lucca)
             full_sync(api, tenant, WAIT_SECONDS)
         if mode == "hooks":
-            wait_for_webhook(api, tenant)
+            wait_for_webhook(api, tenant, WAIT_SECONDS)
         accounts[role] = (account, tenant)
     users = expect(control.get(f"/_sandbox/lucca/accounts/{accounts['follower'][0]}/users"), 200, "users")["items"]
     people = [user["id"] for user in users][: args.changes]
