@@ -19,8 +19,8 @@ of `--employees` people each, run at once:
   while the pass has taken them in).
 - **polling** (API key, `poll_seconds` 30, auto_sync on): the same kinds of changes spread over 60 s.
 - **off** (OAuth alone, auto_sync off): the webhooks tenant's changes at the same time; its Lucca calls are what the
-  directory spends alone (target: the webhooks tenant calls no route the directory does not; the counts differ by
-  how the events fell into the reads' 1-second batches).
+  directory spends alone (target: every Lucca call of the webhooks tenant is one of the directory's routes; the
+  counts differ by how the events fell into the reads' 1-second batches and by the directory's periodic reads).
 
 **An hour** of `--hour-changes` changes (2 % of `--people`: renames, hires and job titles, 2:1:1) spread evenly,
 with time compressed `--compress` times: the hour lasts 3600 / compress s, and both partners' windows shrink with it
@@ -116,6 +116,8 @@ USERS = {"users": True, "departments": "none", "leavers": "keep"}
 OFF = {"users": False, "departments": "none", "leavers": "keep"}
 SERVICE_SETTINGS = {"API_DATABASE_POOL_SIZE": "5", "WORKER_MAX_JOBS": "6"}
 WRITES = ("POST", "PUT")
+# The routes the directory reads with OAuth alone: its changed people, its departments, its webhook endpoint.
+DIRECTORY_ROUTES = ("GET /lucca-api/employees", "GET /lucca-api/departments", "GET /lucca-api/webhook-endpoints/")
 
 
 PARTS = ("latency", "hour", "switch-on")
@@ -500,13 +502,13 @@ def latency_checks(args: argparse.Namespace, results: Mapping[str, Any]) -> list
                   tuple(mode["cards_writes_reads"]) == (args.changes, 0)),
             Check(f"{title}: Lucca calls; 429s", f"{mode['lucca_calls']}; {mode['429s']}", "; 0", mode["429s"] == 0),
         ]  # fmt: skip
-    # The follow job and its runs read the copy: every Lucca call of the tenant that follows is one the directory
-    # makes without following too. Their counts differ by how the events fell into the reads' 1-second batches.
-    routes_on, routes_off = set(hooks["lucca_calls_by_route"]), set(off["lucca_calls_by_route"])
+    # The follow job and its runs read the copy: every Lucca call of the tenant that follows is the directory's (its
+    # reads of the changed people, its departments and webhook endpoint reads, due at their own times). The counts on
+    # and off differ by how the events fell into the reads' 1-second batches and by those periodic reads.
+    others = sorted(route for route in hooks["lucca_calls_by_route"] if not route.startswith(DIRECTORY_ROUTES))
     checks.append(
-        Check("webhooks: Lucca calls with auto_sync on vs off (same changes, same time); routes not in off",
-              f"{hooks['lucca_calls']} vs {off['lucca_calls']}; {', '.join(sorted(routes_on - routes_off)) or 'none'}",
-              "none", routes_on <= routes_off)
+        Check("webhooks: Lucca calls with auto_sync on vs off (same changes, same time); not the directory's",
+              f"{hooks['lucca_calls']} vs {off['lucca_calls']}; {', '.join(others) or 'none'}", "none", not others)
     )  # fmt: skip
     return checks
 
