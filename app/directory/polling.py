@@ -152,7 +152,11 @@ async def poll_changes(services: Services, tenant: Tenant, state: DirectoryState
     cursor = state.poll_cursor or state.last_full_sync_at - FIRST_CURSOR_BEFORE_SYNC
     calls, newest = await write_pages(services, tenant.id, reader.changed_since(cursor - CURSOR_OVERLAP), started)
     calls += await poll_departments(services, reader, tenant.id, state, started)
-    await note_polled(services.sessionmaker, tenant.id, started, newest)
+    # What Lucca stamped a minute before this poll began is settled (seen now, or by the next poll's overlap): the
+    # cursor moves at least that far, else a bulk change (20,000 people stamped the same second) would be read again
+    # by every poll until someone else changed.
+    settled = started - CURSOR_OVERLAP
+    await note_polled(services.sessionmaker, tenant.id, started, settled if newest is None else max(newest, settled))
     return calls
 
 

@@ -1,7 +1,14 @@
 """Polling Lucca with the API key (CONTRACT 13): a change found, one call when nothing changed, failures said."""
 
-import httpx
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
+from sqlalchemy import update
+
+from app.models.base import utcnow
+from app.models.directory import DirectoryState
 from tests.e2e.directory_helpers import (
     clear_calls,
     employee,
@@ -44,7 +51,42 @@ async def test_polling_finds_a_change_and_idle_polls_make_one_call(
         assert len(calls) == 3
         assert all(call["path"] == "/api/v3/users" for call in calls)
         cursor = (await state_of(services, tenant.id)).poll_cursor
-        assert cursor == state.poll_cursor  # never backwards, nor forwards without a change
+        assert cursor == state.poll_cursor  # never backwards; the change is less than a minute old
+
+
+async def test_a_poll_moves_the_cursor_past_what_is_settled_so_old_changes_are_not_read_again(
+    client: httpx.AsyncClient, lucca: LuccaAccount
+) -> None:
+    # The newest change seen is an hour old (a bulk change, then quiet): each poll asked from a minute before it, so
+    # every poll read those people again. A poll moves the cursor to a minute before it began.
+    await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key, poll_seconds=30)
+    async with running_services() as services:
+        tenant = await filled_tenant(services)
+        hour_ago = utcnow() - timedelta(hours=1)
+        async with services.sessionmaker.begin() as session:
+            await session.execute(
+                update(DirectoryState).where(DirectoryState.tenant_id == tenant.id).values(poll_cursor=hour_ago)
+            )
+        clear_calls(lucca)
+        started = utcnow()
+        await poll_now(services, tenant.id)
+        [first] = user_calls(lucca)
+        assert since_of(first) <= hour_ago - timedelta(minutes=1) + timedelta(seconds=1)
+        cursor = (await state_of(services, tenant.id)).poll_cursor
+        assert cursor is not None and cursor >= started - timedelta(minutes=1)
+
+        clear_calls(lucca)
+        await poll_now(services, tenant.id)
+        [second] = user_calls(lucca)
+        assert since_of(second) >= started - timedelta(minutes=2)
+
+
+def since_of(call: dict[str, Any]) -> datetime:
+    """The moment a poll's `modifiedAt=since,<moment>` asks from (sent in UTC without an offset)."""
+    [value] = parse_qs(call["query"])["modifiedAt"]
+    operator, moment = value.split(",", 1)
+    assert operator == "since"
+    return datetime.fromisoformat(moment).replace(tzinfo=UTC)
 
 
 async def test_a_failing_poll_says_why_on_the_state_and_the_next_one_clears_it(
