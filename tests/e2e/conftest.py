@@ -81,3 +81,13 @@ async def events_of(client: httpx.AsyncClient, tenant: TenantHandle, run_id: str
     assert answer.status_code == 200
     events: list[dict[str, Any]] = answer.json()["items"]
     return events
+
+
+async def runs_of(client: httpx.AsyncClient, tenant: TenantHandle, operation: str) -> list[dict[str, Any]]:
+    """The tenant's runs of one operation, newest first, as the API lists them."""
+    answer = await client.get(
+        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": operation}, headers=tenant.auth
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items

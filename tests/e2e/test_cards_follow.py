@@ -16,7 +16,7 @@ from app.services.cards_follow import LIST_ABOVE
 from app.services.context import Services
 from app.workers.freshness import directory_poll_due
 from tests.directory_copy import full_sync
-from tests.e2e.conftest import drain_queue, events_of
+from tests.e2e.conftest import drain_queue, events_of, runs_of
 from tests.e2e.directory_helpers import running_services
 from tests.e2e.test_cards_imports import calls, cards_tenant, cards_user, group_names, import_and_drain
 from tests.factories import TenantHandle
@@ -76,11 +76,7 @@ async def follow(services: Services) -> None:
 
 
 async def changes_runs(client: httpx.AsyncClient, tenant: TenantHandle) -> list[dict[str, Any]]:
-    answer = await client.get(
-        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "changes"}, headers=tenant.auth
-    )
-    assert answer.status_code == 200, answer.text
-    items: list[dict[str, Any]] = answer.json()["items"]
+    items = await runs_of(client, tenant, "changes")
     assert all(run["connector"] == "cards" and run["trigger"] == "change" for run in items)
     return items
 

@@ -25,7 +25,7 @@ from app.sandbox.sftp import SftpSandbox
 from app.services.context import Services
 from app.services.elevo import push_changes
 from app.workers.freshness import directory_poll_due
-from tests.e2e.conftest import drain_queue
+from tests.e2e.conftest import drain_queue, runs_of
 from tests.e2e.directory_helpers import running_services
 from tests.e2e.test_elevo_sync import DIRECTORY, FILE_NAME, SFTP_PASSWORD, elevo_tenant, sync
 from tests.e2e.test_recovery import wait_for_run, worker_process
@@ -91,12 +91,7 @@ async def follow(services: Services) -> None:
 
 
 async def people_syncs(client: httpx.AsyncClient, tenant: TenantHandle) -> list[dict[str, Any]]:
-    answer = await client.get(
-        f"/api/v1/tenants/{tenant.slug}/runs", params={"operation": "people_sync"}, headers=tenant.auth
-    )
-    assert answer.status_code == 200, answer.text
-    items: list[dict[str, Any]] = answer.json()["items"]
-    return items
+    return await runs_of(client, tenant, "people_sync")
 
 
 def take_files(sftp: SftpSandbox) -> list[bytes]:
