@@ -21,6 +21,8 @@ class Run(UUIDKey, Base):
         # Deleting a run sets these to null where they point at it; most runs are no retry, so only those are kept.
         Index("ix_runs_retry_of", "retry_of", postgresql_where="retry_of IS NOT NULL"),
         Index("ix_runs_retried_by", "retried_by", postgresql_where="retried_by IS NOT NULL"),
+        # Retention finds old finished runs, oldest first.
+        Index("ix_runs_finished_at", "finished_at", postgresql_where="finished_at IS NOT NULL"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
