@@ -23,7 +23,8 @@ from app.models.run import FINISHED
 from app.services.tenants import RUN_EVENTS, delete_batch, purge_transaction
 
 RUNS_PER_BATCH = 500
-# After each transaction of the purge: room for everything else (webhooks, jobs) on the database.
+# After each transaction of the purge, a rest at least this long and as long as the transaction took: the purge
+# keeps at most half of one connection's time, leaving the rest of the machine to webhooks and jobs.
 PAUSE_SECONDS = 0.05
 
 
@@ -51,21 +52,31 @@ async def purge_expired_runs(
     cutoff = utcnow() - timedelta(days=retention_days)
     deleted = 0
     while deadline is None or time.monotonic() < deadline:
+        started = time.monotonic()
         async with purge_transaction(sessionmaker) as connection:
             run_ids = list((await connection.execute(expired_runs(cutoff))).scalars())
         if not run_ids:
             return deleted
+        await rest(started, pause)
         await delete_events(sessionmaker, run_ids, pause)
+        started = time.monotonic()
         deleted += await delete_runs(sessionmaker, run_ids, cutoff)
-        await asyncio.sleep(pause)
+        await rest(started, pause)
     return None
+
+
+async def rest(started: float, pause: float) -> None:
+    """After work begun at `started`: `pause`, or as long as the work took when longer (none when `pause` is 0)."""
+    if pause:
+        await asyncio.sleep(max(pause, time.monotonic() - started))
 
 
 async def delete_events(sessionmaker: Sessionmaker, run_ids: list[uuid.UUID], pause: float) -> None:
     while True:
+        started = time.monotonic()
         if not await delete_batch(sessionmaker, RUN_EVENTS, RunEvent.run_id.in_(run_ids)):
             return
-        await asyncio.sleep(pause)
+        await rest(started, pause)
 
 
 async def delete_runs(sessionmaker: Sessionmaker, run_ids: list[uuid.UUID], cutoff: datetime) -> int:
