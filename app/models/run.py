@@ -52,9 +52,11 @@ class Run(UUIDKey, Base):
 
 class RunEvent(Base):
     __tablename__ = "run_events"
+    # A run's events in order: a page of them reads only its own rows, however many the run has.
+    __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     level: Mapped[str] = mapped_column(String(10))
     subject: Mapped[str] = mapped_column(String(300))
