@@ -3,7 +3,7 @@
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - the known placeholder refused in production
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     worker_max_jobs: int = 10
     # How often the worker sweeps for deliveries and runs left unfinished.
     sweep_every_seconds: int = 30
+    # Finished runs older than this many days are deleted with their events, once a day (app/services/retention.py).
+    run_retention_days: int = Field(default=90, ge=1)
     # Establishments and departments are cached this long (shared through Redis).
     structure_cache_seconds: int = 300
     # Where Lucca reaches this service's API (`https://connectors.example.com`): with it, tenants with OAuth get

@@ -64,6 +64,8 @@ const SETTING_WORDS = {
   min_interval_minutes: { label: "Minutes at least between two files" },
 };
 const REFRESH_MS = 2000;
+// A run's events are read this many at a time (the API gives at most 1000).
+const EVENTS_PAGE = 500;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
 const state = { me: null, tenants: {}, openapi: null };
@@ -1051,8 +1053,31 @@ async function runView(context, slug, runId) {
   const events = h("div", { "aria-live": "polite" });
   append(context.view, body, events);
   let first = true;
+  // Events come a page at a time: the next page is read when the last one was not full (new events of a running
+  // run), or on "Show more" after a full one.
+  const eventRows = [];
+  let cursor = null;
+  let pageFull = false;
+  let finished = false;
+  async function readEvents() {
+    const page = await api("GET", `${base}/events?limit=${EVENTS_PAGE}${cursor ? `&after=${encodeURIComponent(cursor)}` : ""}`);
+    eventRows.push(...page.items.map((event) => h("tr", { class: `level-${event.level}` },
+      h("td", {}, formatDate(event.at, zone)), h("td", {}, event.level), h("td", {}, event.subject), h("td", {}, event.action), h("td", {}, event.message))));
+    cursor = page.next || cursor;
+    pageFull = page.items.length === EVENTS_PAGE && page.next !== null;
+    finished = page.next === null;
+  }
+  function showEvents() {
+    const showMore = pageFull ? button("Show more", async () => {
+      await readEvents();
+      if (context.live()) showEvents();
+    }) : null;
+    fill(events, h("h2", {}, "Events"),
+      eventRows.length ? table(["At", "Level", "Who", "What", "Message"], eventRows) : empty("No event yet: the run has not started its work."),
+      showMore);
+  }
   async function load() {
-    const [run, eventList] = await Promise.all([api("GET", base), api("GET", `${base}/events`)]);
+    const [run] = await Promise.all([api("GET", base), pageFull || finished ? null : readEvents()]);
     if (!context.live()) return;
     const counts = run.counts;
     const done = OUTCOMES.reduce((sum, outcome) => sum + (counts[outcome] || 0), 0);
@@ -1080,9 +1105,7 @@ async function runView(context, slug, runId) {
           fill(retryArea, h("p", { class: "error", role: "alert" }, errorText(error)));
         }
       }), retryArea) : null);
-    const rows = eventList.items.map((event) => h("tr", { class: `level-${event.level}` },
-      h("td", {}, formatDate(event.at, zone)), h("td", {}, event.level), h("td", {}, event.subject), h("td", {}, event.action), h("td", {}, event.message)));
-    fill(events, h("h2", {}, "Events"), rows.length ? table(["At", "Level", "Who", "What", "Message"], rows) : empty("No event yet: the run has not started its work."));
+    showEvents();
     if (first) {
       first = false;
       body.querySelector("h1").focus({ preventScroll: true });

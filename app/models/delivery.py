@@ -18,9 +18,10 @@ class Delivery(UUIDKey, Base):
     source: Mapped[str] = mapped_column(String(40))
     # NULL for deliveries that must not use up their id (a status other than hired).
     external_id: Mapped[str | None] = mapped_column(String(200))
-    # Deferred, so the delivery row can claim its external id before its run is written.
-    run_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"), index=True
-    )
+    # The first run, which a duplicate answers with. No foreign key: a delivery with an external id outlives its
+    # run when retention deletes the run, since it is what makes a later delivery of that id a duplicate (the
+    # index: the purge finds a run's deliveries).
+    run_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # Emptied when retention deletes the run (the candidate's details go with it).
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

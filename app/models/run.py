@@ -21,6 +21,8 @@ class Run(UUIDKey, Base):
         # Deleting a run sets these to null where they point at it; most runs are no retry, so only those are kept.
         Index("ix_runs_retry_of", "retry_of", postgresql_where="retry_of IS NOT NULL"),
         Index("ix_runs_retried_by", "retried_by", postgresql_where="retried_by IS NOT NULL"),
+        # Retention finds old finished runs, oldest first.
+        Index("ix_runs_finished_at", "finished_at", postgresql_where="finished_at IS NOT NULL"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -50,9 +52,11 @@ class Run(UUIDKey, Base):
 
 class RunEvent(Base):
     __tablename__ = "run_events"
+    # A run's events in order: a page of them reads only its own rows, however many the run has.
+    __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     level: Mapped[str] = mapped_column(String(10))
     subject: Mapped[str] = mapped_column(String(300))

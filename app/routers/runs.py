@@ -75,9 +75,18 @@ async def read_run(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) ->
 
 
 @router.get("/{run_id:uuid}/events", response_model=RunEventList, responses=answers(401, 404, 422, described=NO_RUN))
-async def list_events(run_id: uuid.UUID, tenant: TenantDep, session: SessionDep) -> RunEventList:
-    """The run's events, oldest first, in plain words."""
-    return RunEventList(items=await runs.list_events(session, tenant, run_id))
+async def list_events(
+    run_id: uuid.UUID,
+    tenant: TenantDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    after: Annotated[
+        String | None,
+        Query(max_length=40, description="The `next` of the page before (an opaque cursor); none: from the first."),
+    ] = None,
+) -> RunEventList:
+    """The run's events, oldest first, in plain words, a page at a time."""
+    return await runs.list_events(session, tenant, run_id, limit, after)
 
 
 @router.post(

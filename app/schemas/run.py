@@ -75,6 +75,10 @@ class RunEventRead(BaseModel):
 
 class RunEventList(BaseModel):
     items: list[RunEventRead]
+    next: str | None = Field(
+        description="Pass it as `after` for the next page; null once the run is finished and every event was given "
+        "(while it runs, the next page may be empty: ask again later)."
+    )
 
 
 class RunAccepted(BaseModel):

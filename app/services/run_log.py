@@ -35,6 +35,8 @@ class RunLog:
 
     async def event(self, action: Action, subject: str, message: str, level: Level | None = None) -> None:
         async with self._sessionmaker.begin() as session:
+            # One writer at a time (as `item`), so a run's event ids grow in commit order: pages read by id.
+            await self._locked_run(session)
             session.add(_event(self.run_id, action, subject, message, level))
 
     async def remember(self, key: str, value: Any) -> None:

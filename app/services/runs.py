@@ -1,10 +1,14 @@
 """Runs as the API sees them: listing, reading, events, and retrying a run's failed items."""
 
+import base64
+import binascii
 import hashlib
+import re
 import uuid
 from datetime import datetime
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exists, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -12,13 +16,17 @@ from sqlalchemy.orm import aliased
 from app.errors import Conflict, NotFound
 from app.models import Run, RunEvent, Tenant
 from app.models.base import utcnow
-from app.schemas.run import RunCounts, RunEventRead, RunRead
+from app.models.run import FINISHED
+from app.schemas.run import RunCounts, RunEventList, RunEventRead, RunRead
 
 RETRYABLE = ("failed", "partial")
 # A retry in one of these states means the work is being, or has been, redone: no second retry of it.
 REDOING = {"queued": "is queued", "running": "is running", "succeeded": "succeeded"}
 # One call of retry-failed retries at most this many runs (the next call takes the rest).
 MAX_RETRIES_AT_ONCE = 500
+# An events cursor is an event id (run_events.id, a bigint), encoded so that clients treat it as opaque.
+CURSOR = re.compile(r"e[0-9]{1,19}")
+MAX_EVENT_ID = 2**63 - 1
 
 
 def new_run(tenant: Tenant, connector: str, operation: str, trigger: str, input: dict[str, Any]) -> Run:
@@ -88,10 +96,45 @@ async def find_run(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) -> 
     return run
 
 
-async def list_events(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) -> list[RunEventRead]:
-    await find_run(session, tenant, run_id)
-    events = await session.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id))
-    return [RunEventRead.model_validate(event, from_attributes=True) for event in events]
+async def list_events(
+    session: AsyncSession, tenant: Tenant, run_id: uuid.UUID, limit: int, after: str | None
+) -> RunEventList:
+    """A page of the run's events after the cursor, oldest first (by id: a run's events are written one at a time,
+    under its lock, so ids grow in the order they are committed and a page never skips one written later)."""
+    after_id = event_cursor_id(after) if after is not None else 0
+    # Read before the events: once the run is seen finished, every one of its events is visible.
+    finished = (await find_run(session, tenant, run_id)).status in FINISHED
+    events = list(
+        await session.scalars(
+            select(RunEvent)
+            .where(RunEvent.run_id == run_id, RunEvent.id > after_id)
+            .order_by(RunEvent.id)
+            .limit(limit + 1)
+        )
+    )
+    page = events[:limit]
+    last_id = page[-1].id if page else after_id
+    more = len(events) > limit or not finished
+    return RunEventList(
+        items=[RunEventRead.model_validate(event, from_attributes=True) for event in page],
+        next=event_cursor(last_id) if more else None,
+    )
+
+
+def event_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{event_id}".encode()).decode().rstrip("=")
+
+
+def event_cursor_id(cursor: str) -> int:
+    """The event id a cursor stands for; a 422 naming `after` for anything this service did not hand out."""
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not CURSOR.fullmatch(decoded) or int(decoded[1:]) > MAX_EVENT_ID:
+        message = "not a cursor this service gave: pass a page's `next` as it came"
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", "after"), "msg": message}])
+    return int(decoded[1:])
 
 
 async def retry_run(session: AsyncSession, tenant: Tenant, run_id: uuid.UUID) -> Run:

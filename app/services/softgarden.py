@@ -25,7 +25,7 @@ SOURCE = "softgarden"
 OPERATION = "candidate_hired"
 
 # The webhook's hot path speaks SQL to the driver: one statement claims the applicationId and writes the run, so
-# it is atomic on its own (the delivery's foreign key to its run is deferred to the statement's end).
+# it is atomic on its own.
 CLAIM_AND_QUEUE = """
     WITH claimed AS (
         INSERT INTO deliveries (id, tenant_id, source, external_id, run_id, payload, received_at)

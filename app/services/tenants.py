@@ -246,7 +246,8 @@ async def purge_tenant(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None
 
 
 async def purge_runs(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None:
-    """The tenant's runs, a few at a time: their events in batches, then the runs (their deliveries with them)."""
+    """The tenant's runs, a few at a time: their events in batches, then the runs (their deliveries go with the
+    tenant's other rows)."""
     while True:
         async with purge_transaction(sessionmaker) as connection:
             page = await connection.execute(select(Run.id).where(Run.tenant_id == tenant_id).limit(PURGE_BATCH_RUNS))

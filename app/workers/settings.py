@@ -24,7 +24,7 @@ from app.workers.freshness import (
     lucca_events_apply,
     lucca_webhooks_register,
 )
-from app.workers.tasks import JobContext, run_execute, runs_sweep, tenants_purge
+from app.workers.tasks import JobContext, run_execute, runs_retention, runs_sweep, tenants_purge
 
 settings = get_settings()
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ async def schedules_tick(ctx: JobContext) -> int:
     return len(run_ids)
 
 
+# The hour (UTC) of the daily retention purge.
+RETENTION_HOUR = 4
+
+
 def sweep_seconds() -> set[int]:
     return set(range(0, 60, max(1, min(settings.sweep_every_seconds, 60))))
 
@@ -88,6 +92,16 @@ class WorkerSettings:
         cron(schedules_tick, name="schedules.tick", second=0, run_at_startup=True, timeout=60),
         # Every 2 s, so that each tenant's poll comes within a couple of seconds of its time.
         cron(directory_poll_due, name="directory.poll_due", second=set(range(0, 60, 2)), timeout=60),
+        # Once a day, away from the nightly jobs' hour; it goes on in new attempts until done.
+        cron(
+            runs_retention,
+            name="runs.retention",
+            hour=RETENTION_HOUR,
+            minute=17,
+            second=0,
+            max_tries=1_000,
+            timeout=settings.job_timeout_seconds,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from app.models.base import utcnow
 from app.queue import enqueue_purge, enqueue_run
 from app.services.context import Services
 from app.services.execution import execute_run, items_done, overran
+from app.services.retention import purge_expired_runs
 from app.services.tenants import deleted_tenants, purge_tenant
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 JobContext = dict[str, Any]
 # Headroom under arq's own job timeout, which would fail the job for good instead of retrying it.
 DEADLINE_MARGIN_SECONDS = 5
+# A day's retention is claimed for a little more than a day.
+RETENTION_CLAIM_SECONDS = 26 * 3600
 
 
 async def run_execute(ctx: JobContext, run_id: str) -> None:
@@ -59,6 +63,29 @@ async def tenants_purge(ctx: JobContext, tenant_id: str) -> None:
     except TimeoutError:
         log.info("the purge of tenant %s goes on in a new attempt", tenant_id)
         raise Retry(defer=0) from None
+
+
+async def runs_retention(ctx: JobContext) -> int | None:
+    """runs.retention (daily): delete the finished runs older than RUN_RETENTION_DAYS; past our deadline, go on in
+    a new attempt. Each worker's scheduler queues it under one job id, and a day's claim in Redis stops a late
+    worker from queueing it again once it ended (no result is kept to say so)."""
+    services: Services = ctx["services"]
+    if ctx.get("job_try", 1) == 1:
+        claim = f"runs.retention:{utcnow().date().isoformat()}"
+        if not await services.redis.set(claim, "1", nx=True, ex=RETENTION_CLAIM_SECONDS):
+            return None
+    deleted = await purge_expired_runs(
+        services.sessionmaker,
+        services.settings.run_retention_days,
+        deadline=time.monotonic() + job_deadline(services),
+    )
+    if deleted is None:
+        log.info("retention goes on in a new attempt")
+        raise Retry(defer=0)
+    log.info(
+        "retention deleted %d run(s) finished more than %d days ago", deleted, services.settings.run_retention_days
+    )
+    return deleted
 
 
 async def items_done_of(services: Services, run_id: uuid.UUID) -> int:

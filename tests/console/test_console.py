@@ -516,3 +516,34 @@ async def test_a_run_that_auto_sync_made_reads_as_a_change_in_lucca(
     assert "Changes followed (Cards)" in page and "Trigger\nLucca change" in page
     assert "jean.dupont@acme.fr" in page and "has this e-mail: linked, not created." in page
     assert console.script_errors() == []
+
+
+async def test_a_long_run_s_events_are_read_page_by_page(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console, migrated_database: str
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    # A status that is no hire makes a finished run with one event; 1,199 more follow it.
+    answer = await client.post(WEBHOOK, json=hire_body(status="Interview"), headers=tenant.webhook_auth)
+    run_id = answer.json()["run_id"]
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO run_events (run_id, at, level, subject, action, message) SELECT $1, now(), 'info', "
+            "'person' || n || '@acme.fr', 'note', 'Event ' || n || '.' FROM generate_series(2, 1200) AS n",
+            run_id,
+        )
+    finally:
+        await connection.close()
+    console.sign_in(tenant.key)
+    console.go(f"#/tenants/acme/runs/{run_id}")
+
+    def rows() -> int:
+        return len(console.driver.find_elements(By.CSS_SELECTOR, "table tbody tr"))
+
+    console.wait(lambda: rows() == 500)
+    console.click("Show more")
+    console.wait(lambda: rows() == 1000)
+    console.click("Show more")
+    console.wait(lambda: rows() == 1200)
+    assert "person1200@acme.fr" in console.text()
+    assert not console.driver.find_elements(By.XPATH, "//button[normalize-space()='Show more']")
