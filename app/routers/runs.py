@@ -13,6 +13,7 @@ from app.queue import commit_then_enqueue
 from app.schemas.common import String
 from app.schemas.run import (
     RETRY_FAILED_EXAMPLES,
+    FailureCounts,
     RetryFailed,
     RunAccepted,
     RunEventList,
@@ -46,6 +47,12 @@ async def list_runs(
 ) -> RunList:
     """List the tenant's runs, newest first."""
     return RunList(items=await runs.list_runs(session, tenant, connector, operation, status, limit, subject))
+
+
+@router.get("/failures", response_model=FailureCounts, responses=answers(401, 404))
+async def failure_counts(tenant: TenantDep, session: SessionDep) -> FailureCounts:
+    """Count the tenant's runs of the last 7 days that failed, per connector."""
+    return await runs.failure_counts(session, tenant)
 
 
 @router.post(

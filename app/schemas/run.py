@@ -81,6 +81,13 @@ class RunEventList(BaseModel):
     )
 
 
+class FailureCounts(BaseModel):
+    since: datetime = Field(description="Seven days before the answer.")
+    connectors: dict[str, int] = Field(
+        description="Runs created since then that failed, per connector (every connector named, 0 included)."
+    )
+
+
 class RunAccepted(BaseModel):
     run_id: uuid.UUID
 

@@ -5,11 +5,11 @@ import binascii
 import hashlib
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import exists, func, or_, select, text, tuple_
+from sqlalchemy import Select, exists, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -17,7 +17,8 @@ from app.errors import Conflict, NotFound
 from app.models import Run, RunEvent, Tenant
 from app.models.base import utcnow
 from app.models.run import FINISHED
-from app.schemas.run import RunCounts, RunEventList, RunEventRead, RunRead
+from app.schemas.connector import KINDS
+from app.schemas.run import FailureCounts, RunCounts, RunEventList, RunEventRead, RunRead
 
 RETRYABLE = ("failed", "partial")
 # A retry in one of these states means the work is being, or has been, redone: no second retry of it.
@@ -27,6 +28,7 @@ MAX_RETRIES_AT_ONCE = 500
 # An events cursor is an event id (run_events.id, a bigint), encoded so that clients treat it as opaque.
 CURSOR = re.compile(r"e[0-9]{1,19}")
 MAX_EVENT_ID = 2**63 - 1
+FAILURE_WINDOW = timedelta(days=7)
 
 
 def new_run(tenant: Tenant, connector: str, operation: str, trigger: str, input: dict[str, Any]) -> Run:
@@ -71,7 +73,26 @@ async def list_runs(
 ) -> list[RunRead]:
     """The tenant's runs, newest first; `subject` keeps those with an event about someone whose subject holds it,
     ignoring case and accents (compared on the folded subject Postgres keeps, `fold_text`)."""
-    query = select(Run).where(Run.tenant_id == tenant.id)
+    runs = await session.scalars(runs_query(tenant.id, connector, operation, status, subject, limit))
+    return [read_run(run) for run in runs]
+
+
+def runs_query(
+    tenant_id: uuid.UUID,
+    connector: str | None,
+    operation: str | None,
+    status: str | None,
+    subject: str | None,
+    limit: int,
+) -> Select[Run]:
+    """`list_runs`' query.
+
+    The planner picks how to meet `subject`: from 3 characters on, the events' trigram index can find the events
+    first (then their runs, the tenant's kept); when it expects many, or the needle is shorter (no trigram), it
+    reads the tenant's runs newest first, each one's events by run, until `limit` are found. Either way the answer
+    is exact; a short needle that is rare reads many events.
+    """
+    query = select(Run).where(Run.tenant_id == tenant_id)
     for column, value in ((Run.connector, connector), (Run.operation, operation), (Run.status, status)):
         if value is not None:
             query = query.where(column == value)
@@ -80,8 +101,23 @@ async def list_runs(
         query = query.where(
             exists().where(RunEvent.run_id == Run.id, RunEvent.subject_folded.like(pattern, escape="\\"))
         )
-    runs = await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))
-    return [read_run(run) for run in runs]
+    return query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+
+
+def failure_counts_query(tenant_id: uuid.UUID, since: datetime) -> Select[str, int]:
+    """Failed runs created since `since`, per connector: read from ix_runs_tenant_id_status_created_at alone."""
+    return (
+        select(Run.connector, func.count())
+        .where(Run.tenant_id == tenant_id, Run.status == "failed", Run.created_at >= since)
+        .group_by(Run.connector)
+    )
+
+
+async def failure_counts(session: AsyncSession, tenant: Tenant) -> FailureCounts:
+    """The tenant's failed runs of the last 7 days, per connector, counted exactly."""
+    since = utcnow() - FAILURE_WINDOW
+    found = dict((await session.execute(failure_counts_query(tenant.id, since))).tuples().all())
+    return FailureCounts(since=since, connectors={**dict.fromkeys(KINDS, 0), **found})
 
 
 def like_literal(value: str) -> str:

@@ -312,6 +312,60 @@ async def test_runs_are_found_by_subject_ignoring_case_and_accents(client: httpx
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "subject"]
 
 
+async def test_short_needles_find_the_same_runs_without_trigrams(client: httpx.AsyncClient) -> None:
+    """Under 3 characters a needle has no trigram for the index: it is still matched exactly, run by run."""
+    tenant = await add_softgarden(client, await create_tenant(client, "acme"))
+    zoe = await client.post(
+        WEBHOOK, json=hire_body(status="interview", email=None, firstName="Zoë", lastName="Müller"),
+        headers=tenant.webhook_auth,
+    )  # fmt: skip
+    ines = await client.post(
+        WEBHOOK, json=hire_body(status="interview", email="Ines.Dupre@Perso.fr"), headers=tenant.webhook_auth
+    )
+
+    async def found(subject: str) -> set[str]:
+        answer = await client.get("/api/v1/tenants/acme/runs", params={"subject": subject}, headers=tenant.auth)
+        assert answer.status_code == 200
+        return {run["id"] for run in answer.json()["items"]}
+
+    both = {zoe.json()["run_id"], ines.json()["run_id"]}
+    assert await found("ZÖ") == await found("zoë") == {zoe.json()["run_id"]}
+    assert await found("@") == await found("@p") == {ines.json()["run_id"]}
+    assert await found("Ë") == await found("e") == both
+    assert await found("qx") == await found("q") == set()
+
+
+async def test_failures_of_the_last_7_days_are_counted_exactly(
+    client: httpx.AsyncClient, migrated_database: str
+) -> None:
+    """Counted by index over every run, not from the newest 500: 600 failed Softgarden runs are 600."""
+    tenant = await create_tenant(client, "acme")
+    await create_tenant(client, "other")
+    insert = """
+        INSERT INTO runs (id, tenant_id, connector, operation, trigger, status, counts, input, state, created_at, retry_at)
+        SELECT gen_random_uuid(), tenants.id, $2, 'op', 'webhook', $3, '{}', '{}', '{}', now() - $4::interval, now()
+        FROM tenants, generate_series(1, $5) WHERE slug = $1
+    """
+    for slug, connector, status, age, count in (
+        ("acme", "softgarden", "failed", timedelta(hours=1), 600),
+        ("acme", "taleez", "failed", timedelta(days=6, hours=23), 3),
+        ("acme", "taleez", "failed", timedelta(days=7, minutes=1), 4),  # older than the window
+        ("acme", "cards", "partial", timedelta(days=1), 5),  # partial is not failed
+        ("acme", "elevo", "succeeded", timedelta(days=1), 700),
+        ("acme", "lucca", "failed", timedelta(days=2), 2),
+        ("other", "elevo", "failed", timedelta(days=1), 9),  # another tenant's
+    ):
+        await sql(migrated_database, insert, slug, connector, status, age, count)
+    answer = await client.get("/api/v1/tenants/acme/runs/failures", headers=tenant.auth)
+    assert answer.status_code == 200
+    counts = answer.json()
+    assert counts["connectors"] == {"softgarden": 600, "taleez": 3, "cards": 0, "elevo": 0, "lucca": 2}
+    since = datetime.fromisoformat(counts["since"])
+    assert timedelta(days=7) <= datetime.now(since.tzinfo) - since < timedelta(days=7, minutes=5)
+    refused = await client.get("/api/v1/tenants/acme/runs/failures", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401
+
+
 # Retry all failed since… (contract section 6)
 
 

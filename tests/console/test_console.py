@@ -182,6 +182,29 @@ async def test_retry_all_failed_since_retries_exactly_the_failed_runs_of_the_win
     assert retry is not None and (await run_of(client, tenant, retry))["retry_of"] == roma
 
 
+async def test_the_connectors_show_every_failure_of_the_last_7_days(
+    client: httpx.AsyncClient, console: Console, migrated_database: str
+) -> None:
+    """The count comes from the API (`…/runs/failures`), so failures beyond the newest 500 runs count too."""
+    await add_softgarden(client, await create_tenant(client, "acme"))
+    connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            """INSERT INTO runs (id, tenant_id, connector, operation, trigger, status, counts, input, state,
+                                 created_at, retry_at)
+               SELECT gen_random_uuid(), id, 'softgarden', 'candidate_hired', 'webhook', 'failed', '{}', '{}', '{}',
+                      now() - make_interval(mins => n), now()
+               FROM tenants, generate_series(1, 600) AS n WHERE slug = 'acme'"""
+        )
+    finally:
+        await connection.close()
+    console.open(await console_url(client, "acme"))
+    console.wait_text("Failures (7 days)")
+    row = console.driver.find_element(By.XPATH, "//tr[th//a[normalize-space()='Softgarden']]")
+    assert row.find_elements(By.TAG_NAME, "td")[3].text == "600"
+    assert console.script_errors() == []
+
+
 async def test_check_connection_with_a_wrong_lucca_key_says_so(
     client: httpx.AsyncClient, lucca: LuccaAccount, console: Console
 ) -> None:
