@@ -176,19 +176,23 @@ class Spread:
     minutes_with_runs: int
     per_minute_min: int
     per_minute_max: int
+    # Claimed by the tick at the hour's end (offsets in its last 5 s): the minute after it.
+    at_the_hours_end: int
     by_minute: dict[int, int]
     ticks_seconds: float
 
 
 def spread_of(times: Sequence[datetime], start: datetime, ticks_seconds: float) -> Spread:
     by_minute = Counter(int((moment - start).total_seconds()) // 60 for moment in times)
+    within = [count for minute, count in by_minute.items() if minute < 60]
     by_second = Counter(moment.replace(microsecond=0) for moment in times)
     return Spread(
         queued=len(times),
         busiest_second=max(by_second.values(), default=0),
-        minutes_with_runs=len(by_minute),
-        per_minute_min=min(by_minute.values(), default=0),
-        per_minute_max=max(by_minute.values(), default=0),
+        minutes_with_runs=len(within),
+        per_minute_min=min(within, default=0),
+        per_minute_max=max(within, default=0),
+        at_the_hours_end=by_minute[60],
         by_minute=dict(sorted(by_minute.items())),
         ticks_seconds=ticks_seconds,
     )
@@ -325,7 +329,8 @@ def evaluate(args: argparse.Namespace, old: Spread, new: Spread, waits: Waits) -
     def spread_line(spread: Spread) -> str:
         return (
             f"{spread.queued} queued; busiest second {spread.busiest_second}; {spread.minutes_with_runs} minute(s) "
-            f"with runs, {spread.per_minute_min}–{spread.per_minute_max} a minute; ticks took {spread.ticks_seconds:.1f} s"
+            f"with runs, {spread.per_minute_min}–{spread.per_minute_max} a minute (+{spread.at_the_hours_end} at "
+            f"the hour's end); ticks took {spread.ticks_seconds:.1f} s"
         )
 
     window = waits.spread
