@@ -3,14 +3,19 @@
 A job belongs to a connector (its settings say whether and when) or to the tenant's Lucca account (the
 directory's full sync, kept while a connector that reads the directory is enabled).
 
-A job is due when its local hour has passed since the later of its last scheduled run and the moment it was
+A job is due when its local hour (plus its offset, below) has passed since the later of its last scheduled run and the moment it was
 enabled: a service that was down at that hour catches up when it is back (once, however long it was down), and
 a job enabled in the afternoon waits for the next night. Each schedule keeps that moment (`due_at`), worked out
 here with the tenant's timezone, so a tick with nothing due is one indexed query. A due schedule is claimed by
 one UPDATE that only matches the `due_at` it was read with, in the transaction that stores its run: of several
 workers ticking at once, exactly one makes the run.
+
+Each (tenant, job) starts at its own offset within its hour, a hash of the tenant's id and the operation: ten
+thousand tenants whose job is due at 02:00 start over the hour (about three a second) instead of in one second,
+and a tenant's job starts at the same minute and second every night, in every process.
 """
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -55,15 +60,27 @@ def setting(settings: dict[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def next_due(after: datetime, timezone: str, hour: int) -> datetime:
-    """The first moment after `after` at which the local clock of `timezone` reads `hour`:00 (in UTC).
+# The span a job's start is spread over, from its hour:00.
+SPREAD = timedelta(hours=1)
+
+
+def hour_offset(tenant_id: uuid.UUID, operation: str) -> timedelta:
+    """A (tenant, job)'s place within its hour, whole seconds in [0, 3600): from SHA-256, not `hash()`, which
+    differs from one process to the next."""
+    digest = hashlib.sha256(f"{tenant_id}:{operation}".encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % int(SPREAD.total_seconds()))
+
+
+def next_due(after: datetime, timezone: str, hour: int, offset: timedelta) -> datetime:
+    """The first moment after `after` that is `offset` past the moment the local clock of `timezone` reads
+    `hour`:00 (in UTC).
 
     On the night clocks go forward an hour that does not exist comes an hour later; on the night they go back,
-    the first of the two."""
+    the first of the two (the offset is counted in elapsed time from there)."""
     zone = ZoneInfo(timezone)
     day = after.astimezone(zone).date()
-    for offset in (0, 1, 2):
-        moment = datetime.combine(day + timedelta(days=offset), time(hour), tzinfo=zone).astimezone(UTC)
+    for days in (0, 1, 2):
+        moment = datetime.combine(day + timedelta(days=days), time(hour), tzinfo=zone).astimezone(UTC) + offset
         if moment > after:
             return moment
     raise AssertionError("a local hour comes within two days")
@@ -118,14 +135,16 @@ async def keep_schedule(
     schedule.hour = hour
     schedule.timezone = tenant.timezone
     after = due_after(schedule)
-    schedule.due_at = None if after is None else next_due(after, tenant.timezone, hour)
+    offset = hour_offset(tenant.id, operation)
+    schedule.due_at = None if after is None else next_due(after, tenant.timezone, hour, offset)
     await session.flush()
 
 
 async def claim_due_runs(sessionmaker: Sessionmaker, now: datetime | None = None) -> list[uuid.UUID]:
     """Store a run (trigger `schedule`) for every schedule that is due; returns their ids, for the caller to queue.
 
-    A schedule whose tenant changed timezone since its `due_at` was worked out gets a new one first.
+    A schedule whose tenant changed timezone since its `due_at` was worked out gets a new one first; so does one
+    stored before offsets existed (due at its hour:00): it moves to its offset without running.
     """
     now = now or utcnow()
     async with sessionmaker() as session:
@@ -153,12 +172,15 @@ async def claim(
     """Make the schedule's run if it is due and nobody else claimed it; else only bring `due_at` up to date."""
     after = due_after(schedule)
     assert after is not None and schedule.due_at is not None
-    due = next_due(after, tenant.timezone, schedule.hour)
+    offset = hour_offset(tenant.id, schedule.operation)
+    due = next_due(after, tenant.timezone, schedule.hour, offset)
     claiming = due <= now
     run = new_run(tenant, kind, schedule.operation, "schedule", {"due_at": due.isoformat()}) if claiming else None
     changes: dict[str, Any] = {"timezone": tenant.timezone, "due_at": due}
     if run is not None:
-        changes.update(last_run_at=now, last_run_id=run.id, due_at=next_due(now, tenant.timezone, schedule.hour))
+        changes.update(
+            last_run_at=now, last_run_id=run.id, due_at=next_due(now, tenant.timezone, schedule.hour, offset)
+        )
     async with sessionmaker() as session:
         if run is not None:
             session.add(run)

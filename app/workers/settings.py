@@ -88,8 +88,9 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),
-        # Every minute, and at start-up so that a service back from downtime catches up at once.
-        cron(schedules_tick, name="schedules.tick", second=0, run_at_startup=True, timeout=60),
+        # Every 5 s, so that jobs spread over their hour start within seconds of their offset (a tick with nothing
+        # due is one indexed query), and at start-up so that a service back from downtime catches up at once.
+        cron(schedules_tick, name="schedules.tick", second=set(range(0, 60, 5)), run_at_startup=True, timeout=60),
         # Every 2 s, so that each tenant's poll comes within a couple of seconds of its time.
         cron(directory_poll_due, name="directory.poll_due", second=set(range(0, 60, 2)), timeout=60),
         # Once a day, away from the nightly jobs' hour; it goes on in new attempts until done.

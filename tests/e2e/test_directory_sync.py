@@ -19,7 +19,7 @@ from app.db import create_engine, create_sessionmaker
 from app.directory.sync import NIGHTLY_HOUR
 from app.queue import enqueue_run
 from app.sandbox.demo import demo_seed_payload, demo_user
-from app.services.schedules import claim_due_runs, next_due
+from app.services.schedules import claim_due_runs, hour_offset, next_due
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_recovery import wait_for_run, worker_process
 from tests.factories import ADMIN, TenantHandle, add_softgarden, create_oauth_tenant, create_tenant
@@ -260,7 +260,8 @@ async def test_the_first_connector_reading_the_directory_starts_a_full_sync_and_
     assert (await directory(client, tenant))["sync"] == {"status": "loading", "progress": 0, "run_id": first["id"]}
     schedule = await directory_schedule(migrated_database, tenant.slug)
     assert schedule is not None and schedule["hour"] == NIGHTLY_HOUR
-    assert schedule["due_at"] == next_due(schedule["enabled_at"], "Europe/Paris", NIGHTLY_HOUR)
+    offset = hour_offset(schedule["tenant_id"], "directory_sync")
+    assert schedule["due_at"] == next_due(schedule["enabled_at"], "Europe/Paris", NIGHTLY_HOUR, offset)
 
     await drain_queue()
     assert (await run_of(client, tenant, first["id"]))["status"] == "succeeded"

@@ -23,7 +23,7 @@ from app.db import create_engine, create_sessionmaker
 from app.queue import enqueue_run
 from app.sandbox.demo import demo_seed_payload, demo_user
 from app.sandbox.sftp import SftpSandbox
-from app.services.schedules import claim_due_runs, next_due
+from app.services.schedules import claim_due_runs, hour_offset, next_due
 from tests.directory_copy import full_sync
 from tests.e2e.conftest import drain_queue, events_of, run_of
 from tests.e2e.test_schedules import worker_with_the_tick
@@ -434,7 +434,8 @@ async def test_two_workers_upload_one_file_per_tenant_per_local_day(
         assert uploaded(sftp, f"/{tenant.slug}") == EXPECTED_FILE
     # The next night is tomorrow's 03:00, in each tenant's timezone.
     for row in await schedule_rows(migrated_database):
-        assert row["due_at"] == next_due(row["last_run_at"], "Europe/Paris", 3)
+        offset = hour_offset(row["tenant_id"], "people_sync")
+        assert row["due_at"] == next_due(row["last_run_at"], "Europe/Paris", 3, offset)
 
 
 async def test_catching_up_after_downtime_once_and_a_disabled_schedule_runs_nothing(

@@ -3,6 +3,8 @@ downtime, waiting for the next night when enabled after the hour. "Now" is given
 
 import asyncio
 import os
+import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -18,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import Sessionmaker, create_engine, create_sessionmaker
-from app.services.schedules import claim_due_runs, next_due
+from app.services.schedules import SPREAD, claim_due_runs, hour_offset, next_due
 from app.workers import WorkerSettings
 from app.workers.settings import schedules_tick
 from tests.e2e.conftest import claim_connector_runs
@@ -29,6 +31,10 @@ from tests.sandbox_server import CardsAccount, LuccaAccount, SandboxServer
 pytestmark = pytest.mark.usefixtures("clean_state")
 PARIS = "Europe/Paris"
 NIGHTLY: dict[str, Any] = {"stats_sync": {"enabled": True, "hour": 2}}
+# hour_offset's answers, worked out once: a change to the hash would move every tenant's night.
+EXPECTED_OFFSET = 3072  # 51 min 12 s
+MINUTE_RANGE = (120, 220)
+MOST_IN_ONE_SECOND = 12
 
 
 def utc(text: str) -> datetime:
@@ -36,19 +42,40 @@ def utc(text: str) -> datetime:
 
 
 @pytest.mark.parametrize(
-    ("after", "timezone", "hour", "due"),
+    ("after", "timezone", "hour", "offset", "due"),
     [
-        ("2026-12-01 10:00", PARIS, 2, "2026-12-02 01:00"),  # the afternoon: the next night
-        ("2026-12-01 00:59", PARIS, 2, "2026-12-01 01:00"),  # before the hour: tonight
-        ("2026-12-01 01:00", PARIS, 2, "2026-12-02 01:00"),  # exactly at it (a run then): the next night
-        ("2027-03-27 12:00", PARIS, 2, "2027-03-28 01:00"),  # 02:00 does not exist that night: 03:00 CEST
-        ("2026-10-24 12:00", PARIS, 2, "2026-10-25 00:00"),  # 02:00 comes twice that night: the first one
-        ("2026-12-01 00:00", "Pacific/Auckland", 2, "2026-12-01 13:00"),  # already 13:00 on the 1st there
-        ("2026-12-31 23:30", "UTC", 0, "2027-01-01 00:00"),
+        ("2026-12-01 10:00", PARIS, 2, 0, "2026-12-02 01:00"),  # the afternoon: the next night
+        ("2026-12-01 00:59", PARIS, 2, 0, "2026-12-01 01:00"),  # before the hour: tonight
+        ("2026-12-01 01:00", PARIS, 2, 0, "2026-12-02 01:00"),  # exactly at it (a run then): the next night
+        ("2027-03-27 12:00", PARIS, 2, 0, "2027-03-28 01:00"),  # 02:00 does not exist that night: 03:00 CEST
+        ("2026-10-24 12:00", PARIS, 2, 0, "2026-10-25 00:00"),  # 02:00 comes twice that night: the first one
+        ("2026-12-01 00:00", "Pacific/Auckland", 2, 0, "2026-12-01 13:00"),  # already 13:00 on the 1st there
+        ("2026-12-31 23:30", "UTC", 0, 0, "2027-01-01 00:00"),
+        # With an offset: the hour has come but not the job's second in it; then exactly at it; then past it.
+        ("2026-12-01 01:10", PARIS, 2, 1800, "2026-12-01 01:30"),
+        ("2026-12-01 01:30", PARIS, 2, 1800, "2026-12-02 01:30"),
+        ("2026-12-01 01:59:59", PARIS, 2, 3599, "2026-12-02 01:59:59"),
+        ("2027-03-27 12:00", PARIS, 2, 3599, "2027-03-28 01:59:59"),  # 03:59:59 CEST
+        ("2026-10-24 12:00", PARIS, 2, 3599, "2026-10-25 00:59:59"),  # within the first 02:00 hour
+        ("2026-12-31 23:30", "UTC", 23, 3599, "2026-12-31 23:59:59"),
     ],
 )
-def test_the_next_local_hour(after: str, timezone: str, hour: int, due: str) -> None:
-    assert next_due(utc(after), timezone, hour) == utc(due)
+def test_the_next_local_hour(after: str, timezone: str, hour: int, offset: int, due: str) -> None:
+    assert next_due(utc(after), timezone, hour, timedelta(seconds=offset)) == utc(due)
+
+
+def test_each_tenants_job_has_a_stable_offset_spread_over_its_hour() -> None:
+    tenant = uuid.UUID("8c1d7a5e-3b2f-4e8a-9c0d-1f2e3d4c5b6a")
+    # Fixed by the tenant's id and the operation alone: the same in any process, after any restart.
+    assert hour_offset(tenant, "stats_sync") == timedelta(seconds=EXPECTED_OFFSET)
+    assert hour_offset(tenant, "people_sync") != hour_offset(tenant, "stats_sync")
+    offsets = [hour_offset(uuid.UUID(int=index), "stats_sync") for index in range(10_000)]
+    assert all(timedelta(0) <= offset < SPREAD and offset.microseconds == 0 for offset in offsets)
+    # 10,000 tenants due at one hour: every minute of it gets its share (167 on average), no second more than a few.
+    by_minute = Counter(int(offset.total_seconds()) // 60 for offset in offsets)
+    by_second = Counter(offsets)
+    assert len(by_minute) == 60 and MINUTE_RANGE[0] <= min(by_minute.values())
+    assert max(by_minute.values()) <= MINUTE_RANGE[1] and max(by_second.values()) <= MOST_IN_ONE_SECOND
 
 
 @pytest.fixture
@@ -130,7 +157,8 @@ async def test_a_service_down_at_the_hour_catches_up_once_when_it_is_back(
     assert len(await claim_connector_runs(sessionmaker, back)) == 1
     assert await claim_connector_runs(sessionmaker, back + timedelta(minutes=1)) == []
     stored = await schedule_row(migrated_database)
-    assert stored["last_run_at"] == back and stored["due_at"] == next_due(back, PARIS, 2)
+    offset = hour_offset(stored["tenant_id"], "stats_sync")
+    assert stored["last_run_at"] == back and stored["due_at"] == next_due(back, PARIS, 2, offset)
     assert stored["due_at"] - back < timedelta(days=1)
     assert len(await claim_connector_runs(sessionmaker, stored["due_at"])) == 1
 
@@ -157,18 +185,23 @@ async def test_the_schedule_follows_the_settings_and_the_tenants_timezone(
     assert await schedule_row(migrated_database) == {}  # stats_sync.enabled is false by default
     await settings_patch(client, tenant, **NIGHTLY)
     enabled = await schedule_row(migrated_database)
-    assert enabled["due_at"] == next_due(enabled["enabled_at"], PARIS, 2)
+    offset = hour_offset(enabled["tenant_id"], "stats_sync")
+    assert enabled["due_at"] == next_due(enabled["enabled_at"], PARIS, 2, offset)
 
     await settings_patch(client, tenant, stats_sync={"enabled": True, "hour": 23})
     moved = await schedule_row(migrated_database)
-    assert (moved["enabled_at"], moved["due_at"]) == (enabled["enabled_at"], next_due(enabled["enabled_at"], PARIS, 23))
+    assert (moved["enabled_at"], moved["due_at"]) == (
+        enabled["enabled_at"],
+        next_due(enabled["enabled_at"], PARIS, 23, offset),
+    )
 
     answer = await client.patch(f"/api/v1/tenants/{tenant.slug}", json={"timezone": "Asia/Tokyo"}, headers=ADMIN)
     assert answer.status_code == 200
     # The next tick moves the night to Tokyo's, without running anything before it.
     assert await claim_connector_runs(sessionmaker, enabled["enabled_at"] + timedelta(seconds=1)) == []
     tokyo = await schedule_row(migrated_database)
-    assert (tokyo["timezone"], tokyo["due_at"]) == ("Asia/Tokyo", next_due(enabled["enabled_at"], "Asia/Tokyo", 23))
+    tokyo_due = next_due(enabled["enabled_at"], "Asia/Tokyo", 23, offset)
+    assert (tokyo["timezone"], tokyo["due_at"]) == ("Asia/Tokyo", tokyo_due)
 
     for change in ({"settings": {"stats_sync": {"enabled": False}}}, {"enabled": False}):
         await settings_patch(client, tenant, **NIGHTLY)
