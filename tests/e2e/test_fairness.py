@@ -3,12 +3,12 @@
 import asyncio
 import contextlib
 import itertools
-import time
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import WEBHOOK, drain_queue, run_of
+from tests.e2e.test_recovery import wait_for_run
 from tests.factories import TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.sandbox_server import LuccaAccount, SandboxServer
 
@@ -44,15 +44,12 @@ async def test_a_neighbours_hire_is_not_held_up_by_a_slow_backlog(
     workers = [asyncio.create_task(drain_queue()) for _ in range(2)]
     try:
         await asyncio.sleep(1)  # the backlog fills every worker slot first
-        posted = time.monotonic()
         neighbour = await post_hire(client, other, 0)
-        while (run := await run_of(client, other, neighbour))["status"] in ("queued", "running"):
-            assert time.monotonic() - posted < 8, "the neighbour's hire waits behind the backlog"
-            await asyncio.sleep(0.1)
-        waited = time.monotonic() - posted
+        run = await wait_for_run(client, other, neighbour, 120)  # a guard against hanging, not a measure
         assert run["status"] == "succeeded" and run["counts"]["created"] == 1
         statuses = [(await run_of(client, slow, run_id))["status"] for run_id in backlog]
-        assert statuses.count("succeeded") < BACKLOG // 2, (waited, statuses)  # the backlog is still working
+        # The neighbour's hire went through while most of the backlog was still waiting: it did not queue behind it.
+        assert statuses.count("succeeded") < BACKLOG // 2, statuses
     finally:
         for worker in workers:
             worker.cancel()
