@@ -2,9 +2,14 @@
 run's counts move with each item, and retries read the items that went through from it."""
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +17,7 @@ from app.db import Sessionmaker, create_engine, create_sessionmaker
 from app.models import Run, RunEvent, RunItem, Tenant
 from app.services.cards_users import settled_before
 from app.services.run_log import RunLog
+from tests.conftest import ROOT, TEST_DATABASE
 
 
 @pytest.fixture
@@ -99,3 +105,46 @@ async def test_a_retry_redoes_only_what_did_not_go_through_in_its_lineage(sessio
     third = await new_run(sessionmaker, retry_of=second.id)
     assert await settled_before(sessionmaker, third) == {"1", "3"}
     assert await settled_before(sessionmaker, first) == set()
+
+
+def alembic(database_url: str, *command: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "alembic", *command], cwd=ROOT, check=True, env=env, capture_output=True)
+
+
+async def test_the_migration_moves_earlier_runs_done_items_into_the_ledger(migrated_database: str) -> None:
+    """Runs made before the ledger keep their items (and a downgrade puts them back in the state)."""
+    name = f"{TEST_DATABASE}_ledger_migration"
+    postgres = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["dropdb", *postgres, "--if-exists", "--force", name], check=True)
+    subprocess.run(["createdb", *postgres, name], check=True)
+    url = migrated_database.rsplit("/", 1)[0] + f"/{name}"
+    connection = None
+    try:
+        alembic(url, "upgrade", "0019")
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        tenant = await connection.fetchval(
+            """INSERT INTO tenants (id, slug, name, timezone, key_hash, lucca_base_url, lucca_api_key_encrypted,
+               rate_limit_requests, rate_limit_per_seconds, created_at, updated_at)
+               VALUES (gen_random_uuid(), 'old', 'Old', 'Europe/Paris', 'h', 'https://x', 'x', 50, 60, now(), now())
+               RETURNING id"""
+        )
+        state = {"done_items": {"1": "created", "2": "failed"}, "pages_done": 3}
+        run = await connection.fetchval(
+            """INSERT INTO runs (id, tenant_id, connector, operation, trigger, status, counts, input, state,
+               created_at, retry_at, failed_attempts, lock_waits)
+               VALUES (gen_random_uuid(), $1, 'cards', 'users_import', 'api', 'running', '{}', '{}', $2::jsonb,
+               now(), now(), 0, 0) RETURNING id""",
+            tenant,
+            json.dumps(state),
+        )
+        alembic(url, "upgrade", "0020")
+        ledger = await connection.fetch("SELECT item_id, outcome FROM run_items WHERE run_id = $1 ORDER BY 1", run)
+        assert [tuple(row) for row in ledger] == [("1", "created"), ("2", "failed")]
+        assert json.loads(await connection.fetchval("SELECT state FROM runs WHERE id = $1", run)) == {"pages_done": 3}
+        alembic(url, "downgrade", "0019")
+        assert json.loads(await connection.fetchval("SELECT state FROM runs WHERE id = $1", run)) == state
+    finally:
+        if connection is not None:
+            await connection.close()
+        subprocess.run(["dropdb", *postgres, "--if-exists", "--force", name], check=True)
