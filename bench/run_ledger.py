@@ -9,8 +9,7 @@ ways, alternated in rounds on the same database (the median round is reported):
 - **ledger**: `RunLog.item` as it is (a `run_items` row, the run's count moved by one);
 - **state map** (the baseline): `RunLog.item` of main before the ledger, copied below: the run's row locked, its
   whole `done_items` map read, copied with the item added, and written back.
-Each item also writes its event, as a job does. The ledger is also timed over whole runs of each size (every item
-recorded from the first). Target: the ledger's cost per item at the largest size / at the smallest <= 1.2.
+Each item also writes its event, as a job does. Target: the ledger's cost per item at the largest size / at the smallest <= 1.2.
 Exit status 0 when the target holds, 1 otherwise.
 """
 
@@ -119,12 +118,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> dict[str, Any]
                     per_item = await end_of_run(sessionmaker, tenant.id, way, size, args.window)
                     rounds[way][size].append(per_item)
                     say(f"round {round_number}: {way}, run of {size}: {per_item:.3f} ms per item (last {args.window})")
-        whole: dict[int, float] = {}
-        for size in args.sizes:
-            run_id = await new_run(sessionmaker, tenant.id, size)
-            whole[size] = await timed_items(sessionmaker, ledger_item, run_id, 1, size)
-            say(f"ledger, whole run of {size}: {whole[size]:.3f} ms per item")
-        return {"rounds": rounds, "ledger_whole_run_ms": whole}
+        return {"rounds": rounds}
     finally:
         await engine.dispose()
 
@@ -140,13 +134,10 @@ def evaluate(args: argparse.Namespace, measured: dict[str, Any]) -> list[Check]:
     ]
     baseline = median["state map"][large] / median["state map"][small]
     ledger = median["ledger"][large] / median["ledger"][small]
-    whole = measured["ledger_whole_run_ms"]
     return [
         *checks,
         Check(f"state map (baseline): {large} / {small}", f"{baseline:.2f}"),
         Check(f"ledger: {large} / {small}", f"{ledger:.2f}", f"<= {TARGET_RATIO}", ledger <= TARGET_RATIO),
-        Check(f"ledger, whole runs: ms per item at {small}; at {large}", f"{whole[small]:.3f}; {whole[large]:.3f}"),
-        Check(f"ledger, whole runs: {large} / {small}", f"{whole[large] / whole[small]:.2f}"),
     ]
 
 
