@@ -205,14 +205,14 @@ class Processes:
         self.log_dir = RESULTS_DIR / "logs" / f"{bench}-{timestamp()}"
         self.services: list[Service] = []
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Service:
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path = ROOT) -> Service:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("wb") as log_file:
             # A session of its own: a Ctrl-C reaches the benchmark only, which then stops its children in order.
             process = subprocess.Popen(
                 list(argv),
-                cwd=ROOT,
+                cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -271,9 +271,11 @@ def start_api(processes: Processes, config: ServiceConfig, name: str = "api", ap
     return endpoint
 
 
-def start_worker(processes: Processes, config: ServiceConfig, name: str = "worker") -> Service:
-    """One arq worker process (it has no readiness endpoint: it starts taking jobs once connected)."""
-    return processes.start(name, [sys.executable, "-m", "arq", "app.workers.WorkerSettings"], config.environ())
+def start_worker(processes: Processes, config: ServiceConfig, name: str = "worker", tree: Path = ROOT) -> Service:
+    """One arq worker process (it has no readiness endpoint: it starts taking jobs once connected), running the
+    code of `tree` (another checkout, for a baseline measured in the same run)."""
+    argv = [sys.executable, "-m", "arq", "app.workers.WorkerSettings"]
+    return processes.start(name, argv, config.environ(), cwd=tree)
 
 
 def worker_started(worker: Service) -> float | None:

@@ -20,11 +20,11 @@ from app.models.directory import (  # noqa: F401 (registers the tables)
 )
 from app.models.elevo import ElevoPersonLeftOut, ElevoPersonSent, ElevoPushState  # noqa: F401 (registers the tables)
 from app.models.link import Link
-from app.models.run import FINISHED, Run, RunEvent
+from app.models.run import FINISHED, Run, RunEvent, RunItem
 from app.models.schedule import Schedule
 from app.models.tenant import Tenant
 
 __all__ = [
     "FINISHED", "Base", "CardsEvent", "CardsStatsPushed", "Connector", "ConsoleLink", "Delivery", "Link", "Run",
-    "RunEvent", "Schedule", "Tenant",
+    "RunEvent", "RunItem", "Schedule", "Tenant",
 ]  # fmt: skip

@@ -26,6 +26,9 @@ class CardsUserLink(UUIDKey, Timestamps, Base):
     space_id: Mapped[str] = mapped_column(String(200))
     lucca_user_id: Mapped[int]
     cards_user_id: Mapped[int] = mapped_column(BigInteger)
+    # The run whose create made this Cards user (None: found by e-mail): an attempt of that run that finds the
+    # link counts the person as created, not linked.
+    created_by_run: Mapped[uuid.UUID | None]
 
 
 class CardsGroupLink(UUIDKey, Timestamps, Base):

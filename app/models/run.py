@@ -35,7 +35,8 @@ class Run(UUIDKey, Base):
     trigger: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # What the run works on (e.g. the candidate), and what it has done so far (survives a crash).
+    # What the run works on (e.g. the candidate), and its progress within an item (survives a crash); the items
+    # it has done are in its ledger (RunItem).
     input: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
@@ -77,3 +78,15 @@ class RunEvent(Base):
     subject_folded: Mapped[str | None] = mapped_column(Text, Computed("fold_text(subject)", persisted=True))
     action: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
+
+
+class RunItem(Base):
+    """The run's ledger: one row per item whose outcome it counted, written once (the primary key), so recording
+    an item costs the same whatever the run's size, and an item done twice is counted once."""
+
+    __tablename__ = "run_items"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -409,7 +409,7 @@ async def process_changes(services: Services, run: Run, tenant: Tenant, connecto
             query = row_query(tenant.id).where(Employee.lucca_id.in_(run.input["lucca_ids"]))
             rows = [Row._make(row) for row in await session.execute(query.order_by(Employee.lucca_id))]
             scene = await load_scene(session, tenant, settings, rows, fresh=False)
-        done = log.state.get("done_items", {})
+        done = await log.done_items()
         tasks = {
             row.id: task
             for row in rows
@@ -604,7 +604,7 @@ class Follower:
         if self.scene.follow.leavers == "delete":
             deleted = await self.space.cards.delete_user(cards_id)
             await forget_user_link(self.services.sessionmaker, self.tenant.id, self.space.space_id, row.id)
-            self.space.links.pop(row.id, None)
+            self.space.unlink(row.id)
             said = f"Cards user {cards_id} deleted" if deleted else f"Cards user {cards_id} was already deleted"
             await self.done(row, "suspended", "suspend", f"Left the company ({why}): {said}.")
             return
@@ -631,7 +631,7 @@ class Follower:
         """The linked Cards user is no longer in the space (deleted in Cards): the link goes, and a current person
         who should be in Cards is created again."""
         await forget_user_link(self.services.sessionmaker, self.tenant.id, self.space.space_id, row.id)
-        self.space.links.pop(row.id, None)
+        self.space.unlink(row.id)
         self.scene.views.pop(row.id, None)
         if not left(row, self.scene.today) and self.scene.in_scope(row):
             await self.create(row)

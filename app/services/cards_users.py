@@ -7,7 +7,8 @@ waits for it on the run's backoff schedule (DirectoryLoading), starting that syn
 
 An import is a run whose items are people, each checkpointed as it finishes (RunLog.item), so an attempt cut by
 the job's deadline or a dying worker resumes where it stopped. A person created in Cards whose checkpoint was lost
-is found by e-mail by the next attempt, which lists the space's users afresh, and linked: never created twice.
+is found by the next attempt (by the create noted before it was sent, or by the link the run wrote after it), never
+created twice, and counts as created by the run.
 One import at a time per Cards space (an account lock), so that two runs never create the same person.
 """
 
@@ -29,7 +30,7 @@ from app.db import Sessionmaker
 from app.directory import reads
 from app.directory.readiness import wait_for_directory
 from app.directory.reads import Person
-from app.models import Connector, Run, Tenant
+from app.models import Connector, Run, RunItem, Tenant
 from app.schemas.cards import CardsSettings
 from app.schemas.cards_imports import (
     CardsDepartmentList,
@@ -42,6 +43,7 @@ from app.schemas.directory_load import DirectoryLoad
 from app.services.connectors import connector_settings, enabled_connector
 from app.services.context import Services
 from app.services.links import (
+    created_by,
     creates_sent,
     group_links,
     note_create_sent,
@@ -242,9 +244,16 @@ class CardsSpace:
     links: dict[int, int]
     # Creates sent and not linked yet, by Lucca id: the e-mail each was sent with.
     sent: dict[int, str]
+    # Lucca ids whose link this run's create made (an earlier attempt's, whose item was not counted).
+    created: set[int]
     by_email: dict[str, CardsUser] = field(default_factory=dict)
     by_id: dict[int, CardsUser] = field(default_factory=dict)
     listed: bool = False
+    # Lucca id by Cards user id: the other side of `links`, so that linking someone costs the same for any space.
+    holders: dict[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.holders = {cards_id: lucca_id for lucca_id, cards_id in self.links.items()}
 
     def remember(self, user: CardsUser) -> None:
         self.by_id[user.id] = user
@@ -281,18 +290,27 @@ class CardsSpace:
         """The space's user with this e-mail (case-folded): only a listed space knows."""
         return self.by_email.get(key) if self.listed else None
 
-    async def link(self, person: Person, user: CardsUser) -> None:
-        await save_user_link(self.sessionmaker, self.tenant_id, self.space_id, person.id, user.id)
-        self.links = {lucca_id: cards_id for lucca_id, cards_id in self.links.items() if cards_id != user.id}
+    async def link(self, person: Person, user: CardsUser, *, created: bool = False) -> None:
+        """Link the person to this user (`created`: by this run's create); its link to someone else goes."""
+        run_id = self.log.run_id if created else None
+        await save_user_link(self.sessionmaker, self.tenant_id, self.space_id, person.id, user.id, run_id)
+        self.unlink(self.holders.get(user.id, person.id))
+        self.unlink(person.id)
         self.links[person.id] = user.id
+        self.holders[user.id] = person.id
+        if created:
+            self.created.add(person.id)
+
+    def unlink(self, lucca_id: int) -> None:
+        """Forget the person's link here (save_user_link or forget_user_link changed the stored one)."""
+        cards_id = self.links.pop(lucca_id, None)
+        if cards_id is not None and self.holders.get(cards_id) == lucca_id:
+            del self.holders[cards_id]
+        self.created.discard(lucca_id)
 
 
 def item_id(person: Person) -> str:
     return str(person.id)
-
-
-def is_done(log: RunLog, item: str) -> bool:
-    return item in log.state.get("done_items", {})
 
 
 @asynccontextmanager
@@ -319,34 +337,32 @@ async def open_space(
     async with services.sessionmaker() as session:
         links = await user_links(session, tenant.id, settings.space_id)
         sent = await creates_sent(session, tenant.id, settings.space_id)
-    space = CardsSpace(cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links, sent)
+        created = await created_by(session, tenant.id, settings.space_id, log.run_id)
+    space = CardsSpace(
+        cards, settings.space_id, tenant.id, services.sessionmaker, log, source, notify, links, sent, created
+    )
     if listed:
         await space.list_users()
     return space
 
 
 async def settled_before(sessionmaker: Sessionmaker, run: Run) -> set[str]:
-    """The items that went through in the runs this one retries: a retry redoes only the others (the failures,
-    and what a run that gave up never reached)."""
-    settled: set[str] = set()
-    seen = {run.id}
+    """The items that went through in the runs this one retries (their ledgers): a retry redoes only the others
+    (the failures, and what a run that gave up never reached)."""
+    lineage: list[uuid.UUID] = []
     retried = run.retry_of
     async with sessionmaker() as session:
-        while retried is not None and retried not in seen:
-            seen.add(retried)
-            row = (await session.execute(select(Run.state, Run.retry_of).where(Run.id == retried))).one_or_none()
-            if row is None:
-                break
-            state, retried = row
-            done: dict[str, str] = state.get("done_items", {})
-            settled |= {item for item, outcome in done.items() if outcome in WENT_THROUGH}
-    return settled
+        while retried is not None and retried not in lineage and retried != run.id:
+            lineage.append(retried)
+            retried = await session.scalar(select(Run.retry_of).where(Run.id == retried))
+        went_through = select(RunItem.item_id).where(RunItem.run_id.in_(lineage), RunItem.outcome.in_(WENT_THROUGH))
+        return set(await session.scalars(went_through)) if lineage else set()
 
 
 async def count_items(sessionmaker: Sessionmaker, log: RunLog, items: Iterable[str]) -> None:
     """The run's total, known once it has read Lucca: the items it has done and those it is about to do (read
     again on each attempt, as people come and go)."""
-    total = len(set(log.state.get("done_items", {})) | set(items))
+    total = len(await log.done_items() | set(items))
     async with sessionmaker.begin() as session:
         run = await session.scalar(select(Run).where(Run.id == log.run_id).with_for_update())
         assert run is not None
@@ -363,6 +379,9 @@ async def ensure_account(
     """
     linked_id = space.links.get(person.id)
     linked = await space.user(linked_id) if linked_id is not None else None
+    if linked is not None and person.id in space.created:
+        # This run's create, linked by an attempt cut (its deadline, a dying worker) before it counted the person.
+        return Account(linked, created=True, said=f"Created in Cards as user {linked.id} by an earlier attempt.")
     if linked is not None:
         return Account(linked, created=False, said=f"Already in Cards as user {linked.id}.")
     problem = directory.problem(person)
@@ -376,7 +395,7 @@ async def ensure_account(
         ours = space.by_email.get(space.sent[person.id].casefold())
         if ours is not None:
             # An earlier attempt's create whose answer was lost (the e-mail may have changed in Lucca since).
-            await space.link(person, ours)
+            await space.link(person, ours, created=True)
             said = f"Created in Cards as user {ours.id} by an earlier attempt."
             return Account(ours, created=True, said=said, earlier=True)
     found = await space.with_email(key)
@@ -404,7 +423,7 @@ async def ensure_account(
         await space.log.item(item_id(person), "failed", "fail", subject_of(person), refused.message)
         return None
     space.remember(user)
-    await space.link(person, user)
+    await space.link(person, user, created=True)
     invited = "invited by e-mail" if space.notify else "not notified"
     return Account(
         user, created=True, said=f"Created in Cards as user {user.id} (signs in with {space.source}, {invited})."
@@ -428,7 +447,8 @@ async def process_users_import(services: Services, run: Run, tenant: Tenant, con
         for lucca_id in unknown:
             message = "No current employee has this Lucca id (a former employee, or no such user): not imported."
             await log.item(str(lucca_id), "skipped", "skip", f"Lucca {lucca_id}", message)
-        remaining = [person for person in wanted if not is_done(log, item_id(person))]
+        done = await log.done_items()
+        remaining = [person for person in wanted if item_id(person) not in done]
         if not remaining:
             return
         source = request.login_mode or settings.login_mode
@@ -495,7 +515,8 @@ async def process_departments_import(
         for department_id in unknown:
             if f"department-{department_id}" not in settled:
                 await skip_department(log, department_id, departments.get(department_id))
-        if all(is_done(log, item) for item in items) and all(members.values()):
+        done = await log.done_items()
+        if all(item in done for item in items) and all(members.values()):
             return
         space = await open_space(
             services, tenant, settings, log, source=settings.login_mode, notify=settings.notify_created_users
@@ -546,7 +567,7 @@ async def import_department(
         await space.log.event("note", name, said)
         return
     for person in members:
-        if is_done(space.log, item_id(person)):
+        if await space.log.is_done(item_id(person)):
             continue
         account = await ensure_account(space, person, directory)
         if account is not None:

@@ -22,7 +22,7 @@ from app.services import cards_follow, cards_stats, cards_users, elevo, softgard
 from app.services.connectors import SettingsOutdated
 from app.services.context import Services
 from app.services.locks import LockBusy, LockLost
-from app.services.run_log import Action, Level, Outcome, RunLog, finish_run
+from app.services.run_log import Action, Level, Outcome, RunLog, finish_run, items_done
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
     # The run's place in the backoff schedule: its partner calls continue it, across job attempts too.
     streak = FailureStreak(run.failed_attempts, run.failing_since)
     run_log = ProgressLog(services.sessionmaker, run_id, run.state, streak)
-    if every_item_done(run):
+    if await every_item_done(services.sessionmaker, run):
         # An earlier attempt did the work and stopped (its deadline, a dying worker) just before closing the run.
         await finish_run(services.sessionmaker, run_id)
         return None
@@ -151,24 +151,26 @@ class ProgressLog(RunLog):
         subject: str,
         message: str,
         level: Level | None = None,
-    ) -> None:
-        before = items_done(self.state)
-        await super().item(item_id, outcome, action, subject, message, level)
-        if items_done(self.state) > before:
+    ) -> bool:
+        counted = await super().item(item_id, outcome, action, subject, message, level)
+        if counted:
             self.progressed = True
             self.streak.failures = 0
             self.streak.since = None
+        return counted
 
 
-def items_done(state: dict[str, Any]) -> int:
-    """How many items of a run have their outcome recorded (the run's checkpoints, kept in its state); a run that
-    reads in pages (the directory's full sync) counts the pages it wrote."""
-    return len(state.get("done_items", {})) + int(state.get("pages_done", 0))
+async def progress_of(sessionmaker: Sessionmaker, run_id: uuid.UUID) -> int:
+    """How many items of a run have their outcome recorded (its ledger); a run that reads in pages (the
+    directory's full sync) counts the pages it wrote (kept in its state)."""
+    async with sessionmaker() as session:
+        state = await session.scalar(select(Run.state).where(Run.id == run_id))
+        return await items_done(session, run_id) + int((state or {}).get("pages_done", 0))
 
 
-def every_item_done(run: Run) -> bool:
+async def every_item_done(sessionmaker: Sessionmaker, run: Run) -> bool:
     total = run.counts.get("total", 0)
-    return bool(total) and items_done(run.state) >= total
+    return bool(total) and await progress_of(sessionmaker, run.id) >= total
 
 
 async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float, done_before: int) -> float | None:
@@ -180,8 +182,9 @@ async def overran(services: Services, run_id: uuid.UUID, deadline_seconds: float
         run = await session.get(Run, run_id)
     if run is None or run.status in FINISHED:
         return None
-    if items_done(run.state) > done_before:
-        log.info("run %s goes on in a new attempt after %d more item(s)", run_id, items_done(run.state) - done_before)
+    done = await progress_of(services.sessionmaker, run_id)
+    if done > done_before:
+        log.info("run %s goes on in a new attempt after %d more item(s)", run_id, done - done_before)
         return await reschedule(services, run_id, FailureStreak(), 0.0)
     streak = FailureStreak(run.failed_attempts, run.failing_since)
     streak.failed(utcnow())

@@ -63,6 +63,18 @@ async def creates_sent(session: AsyncSession, tenant_id: uuid.UUID, space_id: st
     return {key: value for key, value in rows}
 
 
+async def created_by(session: AsyncSession, tenant_id: uuid.UUID, space_id: str, run_id: uuid.UUID) -> set[int]:
+    """The Lucca ids whose Cards user this run's create made (save_user_link's `created_by_run`)."""
+    rows = await session.scalars(
+        select(CardsUserLink.lucca_user_id).where(
+            CardsUserLink.tenant_id == tenant_id,
+            CardsUserLink.space_id == space_id,
+            CardsUserLink.created_by_run == run_id,
+        )
+    )
+    return set(rows)
+
+
 async def note_create_sent(
     sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int, email: str
 ) -> None:
@@ -90,8 +102,14 @@ async def group_links(session: AsyncSession, tenant_id: uuid.UUID, space_id: str
 
 
 async def save_user_link(
-    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, space_id: str, lucca_user_id: int, cards_user_id: int
+    sessionmaker: Sessionmaker,
+    tenant_id: uuid.UUID,
+    space_id: str,
+    lucca_user_id: int,
+    cards_user_id: int,
+    created_by_run: uuid.UUID | None = None,
 ) -> None:
+    """Link the employee to the Cards user; `created_by_run`: the run whose create made that user."""
     where = (CardsUserLink.tenant_id == tenant_id, CardsUserLink.space_id == space_id)
     statement = insert(CardsUserLink).values(
         id=uuid.uuid4(),
@@ -99,6 +117,7 @@ async def save_user_link(
         space_id=space_id,
         lucca_user_id=lucca_user_id,
         cards_user_id=cards_user_id,
+        created_by_run=created_by_run,
     )
     async with sessionmaker.begin() as session:
         # A Cards user is one employee: linked to someone else before (an e-mail that moved), that link goes.
@@ -110,7 +129,7 @@ async def save_user_link(
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=[CardsUserLink.tenant_id, CardsUserLink.space_id, CardsUserLink.lucca_user_id],
-                set_={"cards_user_id": cards_user_id, "updated_at": utcnow()},
+                set_={"cards_user_id": cards_user_id, "created_by_run": created_by_run, "updated_at": utcnow()},
             )
         )
         # Linked: a create sent for them is settled.

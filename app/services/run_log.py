@@ -1,18 +1,20 @@
 """What a running job writes down as it goes: events, item outcomes, its own progress, and the end.
 
 Each write is its own committed transaction, so progress shows while the run works and survives a crash.
-Item outcomes are recorded once per item id, so a job that runs twice never counts an item twice.
+Item outcomes are recorded once per item id in the run's ledger (run_items), so a job that runs twice never counts
+an item twice; recording one costs the same whatever the run's size (a row, and the run's counts moved by one).
 """
 
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Text, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Sessionmaker
 from app.metrics import metrics
-from app.models import Run, RunEvent
+from app.models import Run, RunEvent, RunItem
 from app.models.base import utcnow
 
 Level = Literal["info", "warning", "error"]
@@ -27,6 +29,8 @@ class RunLog:
         self._sessionmaker = sessionmaker
         self.run_id = run_id
         self.state = dict(state)
+        # The items counted, read from the ledger once per attempt (when first asked) and kept current.
+        self._done: set[str] | None = None
 
     async def _locked_run(self, session: AsyncSession) -> Run:
         run = await session.scalar(select(Run).where(Run.id == self.run_id).with_for_update())
@@ -46,6 +50,16 @@ class RunLog:
             run.state = {**run.state, key: value}
             self.state = run.state
 
+    async def done_items(self) -> set[str]:
+        """The ids of the items this run has counted (in any attempt)."""
+        if self._done is None:
+            async with self._sessionmaker() as session:
+                self._done = set(await session.scalars(select(RunItem.item_id).where(RunItem.run_id == self.run_id)))
+        return self._done
+
+    async def is_done(self, item_id: str) -> bool:
+        return item_id in await self.done_items()
+
     async def item(
         self,
         item_id: str,
@@ -54,19 +68,40 @@ class RunLog:
         subject: str,
         message: str,
         level: Level | None = None,
-    ) -> None:
-        """Count one item's outcome with the event that explains it, unless this item was already counted."""
+    ) -> bool:
+        """Count one item's outcome with the event that explains it, unless this item was already counted;
+        True when it was counted now."""
         async with self._sessionmaker.begin() as session:
-            run = await self._locked_run(session)
-            done: dict[str, str] = run.state.get("done_items", {})
-            if item_id in done:
-                return
-            run.state = {**run.state, "done_items": {**done, item_id: outcome}}
-            run.counts = {**run.counts, outcome: run.counts.get(outcome, 0) + 1}
-            if outcome == "failed" and run.error is None:
-                run.error = sentence(message)
-            session.add(_event(self.run_id, action, subject, message, level))
-            self.state = run.state
+            # The ledger's key decides, whichever attempt or worker got there first (a second insert waits for
+            # the first's transaction, then does nothing).
+            inserted = await session.scalar(
+                insert(RunItem)
+                .values(run_id=self.run_id, item_id=item_id, outcome=outcome, at=utcnow())
+                .on_conflict_do_nothing()
+                .returning(RunItem.item_id)
+            )
+            if inserted is not None:
+                await session.execute(counted(self.run_id, outcome, message))
+                session.add(_event(self.run_id, action, subject, message, level))
+        if self._done is not None:
+            self._done.add(item_id)
+        return inserted is not None
+
+
+def counted(run_id: uuid.UUID, outcome: Outcome, message: str) -> Any:
+    """The run's count of `outcome` moved by one in place (its first failure says why the run failed)."""
+    count = func.coalesce(cast(Run.counts[outcome].astext, Integer), 0) + 1
+    values: dict[str, Any] = {
+        "counts": Run.counts.op("||")(func.jsonb_build_object(cast(literal(outcome), Text), count))
+    }
+    if outcome == "failed":
+        values["error"] = func.coalesce(Run.error, sentence(message))
+    return update(Run).where(Run.id == run_id).values(values)
+
+
+async def items_done(session: AsyncSession, run_id: uuid.UUID) -> int:
+    """How many items the run has counted: its ledger's rows (one count per attempt, not per item)."""
+    return await session.scalar(select(func.count()).select_from(RunItem).where(RunItem.run_id == run_id)) or 0
 
 
 async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str | None = None) -> Run:

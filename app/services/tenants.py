@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.crypto import SecretBox, hash_token, new_tenant_key
 from app.db import Sessionmaker
 from app.errors import Conflict, NotFound, invalid_field
-from app.models import Base, Run, RunEvent, Schedule, Tenant
+from app.models import Base, Run, RunEvent, RunItem, Schedule, Tenant
 from app.models.base import utcnow
 from app.schemas.common import partner_url_problem
 from app.schemas.tenant import (
@@ -208,6 +208,7 @@ def merge_oauth(tenant: Tenant, box: SecretBox, patch: OAuthPatch, allow_http: b
 PURGE_BATCH_ROWS = 2_000
 PURGE_BATCH_RUNS = 200
 RUN_EVENTS = Base.metadata.tables[RunEvent.__tablename__]
+RUN_ITEMS = Base.metadata.tables[RunItem.__tablename__]
 INDEXES_ONLY = text("SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)")
 
 
@@ -246,8 +247,8 @@ async def purge_tenant(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None
 
 
 async def purge_runs(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None:
-    """The tenant's runs, a few at a time: their events in batches, then the runs (their deliveries go with the
-    tenant's other rows)."""
+    """The tenant's runs, a few at a time: their events and ledgers in batches, then the runs (their deliveries go
+    with the tenant's other rows)."""
     while True:
         async with purge_transaction(sessionmaker) as connection:
             page = await connection.execute(select(Run.id).where(Run.tenant_id == tenant_id).limit(PURGE_BATCH_RUNS))
@@ -255,6 +256,8 @@ async def purge_runs(sessionmaker: Sessionmaker, tenant_id: uuid.UUID) -> None:
         if not run_ids:
             return
         while await delete_batch(sessionmaker, RUN_EVENTS, RunEvent.run_id.in_(run_ids)):
+            pass
+        while await delete_batch(sessionmaker, RUN_ITEMS, RunItem.run_id.in_(run_ids)):
             pass
         async with purge_transaction(sessionmaker) as connection:
             await connection.execute(delete(Run).where(Run.id.in_(run_ids)))

@@ -14,7 +14,7 @@ from app.models import Run, Tenant
 from app.models.base import utcnow
 from app.queue import enqueue_purge, enqueue_run
 from app.services.context import Services
-from app.services.execution import execute_run, items_done, overran
+from app.services.execution import execute_run, overran, progress_of
 from app.services.retention import purge_expired_runs
 from app.services.tenants import deleted_tenants, purge_tenant
 
@@ -37,7 +37,7 @@ async def run_execute(ctx: JobContext, run_id: str) -> None:
     services: Services = ctx["services"]
     deadline = job_deadline(services)
     run = uuid.UUID(run_id)
-    done_before = await items_done_of(services, run)
+    done_before = await progress_of(services.sessionmaker, run)
     try:
         async with asyncio.timeout(deadline):
             delay = await execute_run(services, run)
@@ -86,12 +86,6 @@ async def runs_retention(ctx: JobContext) -> int | None:
         "retention deleted %d run(s) finished more than %d days ago", deleted, services.settings.run_retention_days
     )
     return deleted
-
-
-async def items_done_of(services: Services, run_id: uuid.UUID) -> int:
-    async with services.sessionmaker() as session:
-        state = await session.scalar(select(Run.state).where(Run.id == run_id))
-    return items_done(state or {})
 
 
 async def runs_sweep(ctx: JobContext) -> int:

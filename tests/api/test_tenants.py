@@ -215,10 +215,29 @@ async def rows_of(database_url: str, tenant_id: uuid.UUID) -> dict[str, int]:
             "SELECT count(*) FROM run_events JOIN runs ON runs.id = run_events.run_id WHERE runs.tenant_id = $1",
             tenant_id,
         )
+        counts["run_items"] = await connection.fetchval(
+            "SELECT count(*) FROM run_items JOIN runs ON runs.id = run_items.run_id WHERE runs.tenant_id = $1",
+            tenant_id,
+        )
         counts["tenants"] = await connection.fetchval("SELECT count(*) FROM tenants WHERE id = $1", tenant_id)
     finally:
         await connection.close()
     return counts
+
+
+async def fill_ledgers(database_url: str, tenant_id: uuid.UUID, items_per_run: int) -> None:
+    """Each of the tenant's runs gets `items_per_run` items in its ledger."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            """INSERT INTO run_items (run_id, item_id, outcome, at)
+               SELECT runs.id, item::text, 'created', now() FROM runs, generate_series(1, $2) AS item
+               WHERE runs.tenant_id = $1""",
+            tenant_id,
+            items_per_run,
+        )
+    finally:
+        await connection.close()
 
 
 async def tenant_id_of(database_url: str, slug: str) -> uuid.UUID:
@@ -296,6 +315,7 @@ async def test_the_purge_goes_on_where_a_dead_worker_left_it(
     await create_tenant(client, "acme")
     acme_id = await tenant_id_of(migrated_database, "acme")
     await fill_tenant(migrated_database, acme_id, runs=300, events_per_run=20, cards=3_000)
+    await fill_ledgers(migrated_database, acme_id, items_per_run=20)
     before = await rows_of(migrated_database, acme_id)
     assert (await client.delete("/api/v1/tenants/acme", headers=ADMIN)).status_code == 204
     services = app.state.services

@@ -94,8 +94,11 @@ async def test_a_job_whose_items_are_all_done_only_closes_the_run(
     connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
     try:
         await connection.execute(
-            """UPDATE runs SET status = 'running', state = '{"done_items": {"candidate": "created"}}',
-               counts = jsonb_set(counts, '{created}', '1') WHERE id = $1""",
+            """UPDATE runs SET status = 'running', counts = jsonb_set(counts, '{created}', '1') WHERE id = $1;""",
+            uuid.UUID(run_id),
+        )
+        await connection.execute(
+            "INSERT INTO run_items (run_id, item_id, outcome, at) VALUES ($1, 'candidate', 'created', now())",
             uuid.UUID(run_id),
         )
     finally:
