@@ -17,10 +17,10 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, select, upda
 from sqlalchemy.orm import aliased
 
 from app.db import Sessionmaker
-from app.models import Delivery, Run, RunEvent
+from app.models import Delivery, Run, RunEvent, RunItem
 from app.models.base import utcnow
 from app.models.run import FINISHED
-from app.services.tenants import RUN_EVENTS, delete_batch, purge_transaction
+from app.services.tenants import RUN_EVENTS, RUN_ITEMS, delete_batch, purge_transaction
 
 RUNS_PER_BATCH = 500
 # After each transaction of the purge, a rest at least this long and as long as the transaction took: the purge
@@ -72,11 +72,13 @@ async def rest(started: float, pause: float) -> None:
 
 
 async def delete_events(sessionmaker: Sessionmaker, run_ids: list[uuid.UUID], pause: float) -> None:
-    while True:
-        started = time.monotonic()
-        if not await delete_batch(sessionmaker, RUN_EVENTS, RunEvent.run_id.in_(run_ids)):
-            return
-        await rest(started, pause)
+    """The runs' events and ledgers, a batch at a time (a run of 20,000 people holds as many of each)."""
+    for table, run_id in ((RUN_EVENTS, RunEvent.run_id), (RUN_ITEMS, RunItem.run_id)):
+        while True:
+            started = time.monotonic()
+            if not await delete_batch(sessionmaker, table, run_id.in_(run_ids)):
+                break
+            await rest(started, pause)
 
 
 async def delete_runs(sessionmaker: Sessionmaker, run_ids: list[uuid.UUID], cutoff: datetime) -> int:
