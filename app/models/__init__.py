@@ -1,5 +1,6 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
+from app.models.alert import AlertChannel, AlertDelivery, AlertProblem
 from app.models.base import Base
 from app.models.cards import (  # noqa: F401 (registers the tables)
     CardsFollowedPerson,
@@ -25,6 +26,6 @@ from app.models.schedule import Schedule
 from app.models.tenant import Tenant
 
 __all__ = [
-    "FINISHED", "Base", "CardsEvent", "CardsStatsPushed", "Connector", "ConsoleLink", "Delivery", "Link", "Run",
-    "RunEvent", "RunItem", "Schedule", "Tenant",
+    "FINISHED", "AlertChannel", "AlertDelivery", "AlertProblem", "Base", "CardsEvent", "CardsStatsPushed", "Connector",
+    "ConsoleLink", "Delivery", "Link", "Run", "RunEvent", "RunItem", "Schedule", "Tenant",
 ]  # fmt: skip
