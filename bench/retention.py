@@ -72,8 +72,8 @@ INSERT_DELIVERIES = """
     FROM runs WHERE tenant_id = $1
 """
 INSERT_EVENTS = """
-    INSERT INTO run_events (run_id, at, level, subject, action, message)
-    SELECT id, created_at, 'info', 'zoe.muller' || n || '@personal.example', 'create', 'Created in Lucca.'
+    INSERT INTO run_events (run_id, tenant_id, at, level, subject, action, message)
+    SELECT id, tenant_id, created_at, 'info', 'zoe.muller' || n || '@personal.example', 'create', 'Created in Lucca.'
     FROM runs, generate_series(1, $2) AS n WHERE tenant_id = $1
 """
 LEFT = """

@@ -58,7 +58,7 @@ async def state_map_item(sessionmaker: Sessionmaker, run_id: uuid.UUID, item_id:
             return
         run.state = {**run.state, "done_items": {**done, item_id: "created"}}
         run.counts = {**run.counts, "created": run.counts.get("created", 0) + 1}
-        session.add(_event(run_id, "create", item_id, "Created in Cards.", None))
+        session.add(_event(run_id, run.tenant_id, "create", item_id, "Created in Cards.", None))
 
 
 async def ledger_item(sessionmaker: Sessionmaker, run_id: uuid.UUID, item_id: str) -> None:

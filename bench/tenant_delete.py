@@ -69,8 +69,8 @@ INSERT_DELIVERIES = """
     SELECT gen_random_uuid(), $1, 'softgarden', id::text, id, '{}', now() FROM runs WHERE tenant_id = $1
 """
 INSERT_EVENTS = """
-    INSERT INTO run_events (run_id, at, level, subject, action, message)
-    SELECT id, now(), 'info', 'Zoë Müller', 'created', 'Created in Lucca.' FROM runs, generate_series(1, $2)
+    INSERT INTO run_events (run_id, tenant_id, at, level, subject, action, message)
+    SELECT id, tenant_id, now(), 'info', 'Zoë Müller', 'created', 'Created in Lucca.' FROM runs, generate_series(1, $2)
     WHERE tenant_id = $1
 """
 INSERT_CARDS_EVENTS = """

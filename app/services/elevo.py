@@ -229,7 +229,7 @@ async def record_unchanged(
             assert run is not None
             run.counts = {**run.counts, "total": 0}
             note = "Nothing uploaded: the file would be the same as the last one Elevo's server took"
-            await session.execute(insert(RunEvent), [event(run_id, "note", "people file", note)])
+            await session.execute(insert(RunEvent), [event(run, "note", "people file", note)])
 
 
 async def remember_push(
@@ -398,10 +398,10 @@ async def record_upload(
         left_out = {person.lucca_id: person for person in people.left_out}
         unchanged = Counter(person.kind for person in skipped) - Counter(person.kind for person in news)
         events = [
-            event(run_id, "note", where, message),
-            *(skip_event(run_id, person) for person in news),
-            *([unchanged_event(run_id, unchanged)] if unchanged else []),
-            *(suspend_event(run_id, *row, left_out.get(row[0])) for row in suspended),
+            event(run, "note", where, message),
+            *(skip_event(run, person) for person in news),
+            *([unchanged_event(run, unchanged)] if unchanged else []),
+            *(suspend_event(run, *row, left_out.get(row[0])) for row in suspended),
         ]
         for event_rows in batches(events):
             await session.execute(insert(RunEvent), event_rows)
@@ -441,12 +441,12 @@ def batches(items: Sequence[Item], size: int = BATCH_ROWS) -> Iterator[Sequence[
         yield items[start : start + size]
 
 
-def skip_event(run_id: uuid.UUID, person: LeftOut) -> dict[str, Any]:
+def skip_event(run: Run, person: LeftOut) -> dict[str, Any]:
     message = f"Left out of the file ({person.reason}; Lucca user {person.lucca_id}, {person.name})"
-    return event(run_id, "skip", person.email or person.name, message)
+    return event(run, "skip", person.email or person.name, message)
 
 
-def unchanged_event(run_id: uuid.UUID, kinds: Counter[str]) -> dict[str, Any]:
+def unchanged_event(run: Run, kinds: Counter[str]) -> dict[str, Any]:
     """One event for everyone left out whom nothing changed for (see `is_news`), counted by kind of reason."""
     again = ", ".join(f"{count:,} {kind}" for kind, count in sorted(kinds.items()) if kind != DEPARTED)
     parts = [f"{kinds[DEPARTED]:,} departed, none of them in the last file"] if kinds[DEPARTED] else []
@@ -454,17 +454,17 @@ def unchanged_event(run_id: uuid.UUID, kinds: Counter[str]) -> dict[str, Any]:
     total = kinds.total()
     subject = f"{total:,} {'person' if total == 1 else 'people'}"
     message = f"Also left out, not named one by one as nothing changed for them: {'; '.join(parts)}"
-    return event(run_id, "skip", subject, f"{message} (the preview names each)")
+    return event(run, "skip", subject, f"{message} (the preview names each)")
 
 
-def suspend_event(run_id: uuid.UUID, lucca_id: int, email: str, name: str, now: LeftOut | None) -> dict[str, Any]:
+def suspend_event(run: Run, lucca_id: int, email: str, name: str, now: LeftOut | None) -> dict[str, Any]:
     why = now.reason if now is not None else "no longer listed by Lucca"
     message = f"In the last file, not in this one ({why}; Lucca user {lucca_id}, {name}): Elevo suspends them"
-    return event(run_id, "suspend", email, message)
+    return event(run, "suspend", email, message)
 
 
-def event(run_id: uuid.UUID, action: Action, subject: str, message: str) -> dict[str, Any]:
+def event(run: Run, action: Action, subject: str, message: str) -> dict[str, Any]:
     """An event's row, written with the others in the upload's transaction (RunLog writes one per transaction)."""
     cut = subject if len(subject) <= SUBJECT_CHARS else subject[: SUBJECT_CHARS - 1] + "…"
-    return {"run_id": run_id, "action": action, "subject": cut, "message": sentence(message), "level": "info",
-            "at": utcnow()}  # fmt: skip
+    return {"run_id": run.id, "tenant_id": run.tenant_id, "action": action, "subject": cut,
+            "message": sentence(message), "level": "info", "at": utcnow()}  # fmt: skip

@@ -40,8 +40,8 @@ class RunLog:
     async def event(self, action: Action, subject: str, message: str, level: Level | None = None) -> None:
         async with self._sessionmaker.begin() as session:
             # One writer at a time (as `item`), so a run's event ids grow in commit order: pages read by id.
-            await self._locked_run(session)
-            session.add(_event(self.run_id, action, subject, message, level))
+            run = await self._locked_run(session)
+            session.add(_event(run.id, run.tenant_id, action, subject, message, level))
 
     async def remember(self, key: str, value: Any) -> None:
         """Save a piece of progress (e.g. the login about to be created) before acting on it."""
@@ -81,8 +81,9 @@ class RunLog:
                 .returning(RunItem.item_id)
             )
             if inserted is not None:
-                await session.execute(counted(self.run_id, outcome, message))
-                session.add(_event(self.run_id, action, subject, message, level))
+                tenant_id = await session.scalar(counted(self.run_id, outcome, message).returning(Run.tenant_id))
+                assert tenant_id is not None
+                session.add(_event(self.run_id, tenant_id, action, subject, message, level))
         if self._done is not None:
             self._done.add(item_id)
         return inserted is not None
@@ -131,9 +132,12 @@ def sentence(message: str) -> str:
     return message if not message or message.endswith((".", "!", "?")) else f"{message}."
 
 
-def _event(run_id: uuid.UUID, action: Action, subject: str, message: str, level: Level | None) -> RunEvent:
+def _event(
+    run_id: uuid.UUID, tenant_id: uuid.UUID, action: Action, subject: str, message: str, level: Level | None
+) -> RunEvent:
     return RunEvent(
         run_id=run_id,
+        tenant_id=tenant_id,
         action=action,
         # The column holds 300 characters: a longer subject (a partner's long name or e-mail) is cut, visibly.
         subject=subject if len(subject) <= 300 else subject[:299] + "…",

@@ -87,10 +87,10 @@ def runs_query(
 ) -> Select[Run]:
     """`list_runs`' query.
 
-    The planner picks how to meet `subject`: from 3 characters on, the events' trigram index can find the events
-    first (then their runs, the tenant's kept); when it expects many, or the needle is shorter (no trigram), it
-    reads the tenant's runs newest first, each one's events by run, until `limit` are found. Either way the answer
-    is exact; a short needle that is rare reads many events.
+    The planner picks how to meet `subject`: from 3 characters on, the index of (tenant, trigrams) can find the
+    tenant's events first (then their runs); when it expects many, or the needle is shorter (no trigram), it reads
+    the tenant's runs newest first, each one's events by run, until `limit` are found. Either way the answer is
+    exact; a short needle that is rare reads many events.
     """
     query = select(Run).where(Run.tenant_id == tenant_id)
     for column, value in ((Run.connector, connector), (Run.operation, operation), (Run.status, status)):
@@ -99,7 +99,11 @@ def runs_query(
     if subject:
         pattern = func.concat("%", func.fold_text(like_literal(subject)), "%")
         query = query.where(
-            exists().where(RunEvent.run_id == Run.id, RunEvent.subject_folded.like(pattern, escape="\\"))
+            exists().where(
+                RunEvent.run_id == Run.id,
+                RunEvent.tenant_id == tenant_id,
+                RunEvent.subject_folded.like(pattern, escape="\\"),
+            )
         )
     return query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
 

@@ -40,7 +40,8 @@ CLAIM_AND_QUEUE = """
 """
 FIRST_RUN = "SELECT run_id FROM deliveries WHERE tenant_id = $1 AND source = $2 AND external_id = $3"
 SKIP_EVENT = """
-    INSERT INTO run_events (run_id, at, level, subject, action, message) VALUES ($1, $2, 'info', $3, 'skip', $4)
+    INSERT INTO run_events (run_id, tenant_id, at, level, subject, action, message)
+    VALUES ($1, $2, $3, 'info', $4, 'skip', $5)
 """
 
 # Any list of texts will do to tell a hire: the settings' own rules are the run's to apply.
@@ -101,7 +102,12 @@ async def receive_hire(connection: asyncpg.Connection, target: WebhookTarget, ca
         async with connection.transaction():
             run_id = await connection.fetchval(CLAIM_AND_QUEUE, *values)
             await connection.execute(
-                SKIP_EVENT, run_id, received_at, subject_of(candidate), skip_reason(candidate, statuses)
+                SKIP_EVENT,
+                run_id,
+                target.tenant_id,
+                received_at,
+                subject_of(candidate),
+                skip_reason(candidate, statuses),
             )
         metrics.inc("webhook_deliveries_total", source=SOURCE, outcome="other_status")
         return Receipt(run_id, duplicate=False, queued=False)

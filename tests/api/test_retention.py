@@ -40,8 +40,9 @@ async def end(db: asyncpg.Connection, run_id: uuid.UUID, status: str, days_ago: 
         run_id, status, timedelta(days=days_ago or RETENTION_DAYS + 10), finished,
     )  # fmt: skip
     await db.execute(
-        "INSERT INTO run_events (run_id, at, level, subject, action, message) "
-        "SELECT $1, now(), 'info', 'p' || n, 'note', 'Event.' FROM generate_series(1, 3) AS n",
+        "INSERT INTO run_events (run_id, tenant_id, at, level, subject, action, message) "
+        "SELECT $1, (SELECT tenant_id FROM runs WHERE id = $1), now(), 'info', 'p' || n, 'note', 'Event.' "
+        "FROM generate_series(1, 3) AS n",
         run_id,
     )
 

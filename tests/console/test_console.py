@@ -551,8 +551,9 @@ async def test_a_long_run_s_events_are_read_page_by_page(
     connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
     try:
         await connection.execute(
-            "INSERT INTO run_events (run_id, at, level, subject, action, message) SELECT $1, now(), 'info', "
-            "'person' || n || '@acme.fr', 'note', 'Event ' || n || '.' FROM generate_series(2, 1200) AS n",
+            "INSERT INTO run_events (run_id, tenant_id, at, level, subject, action, message) SELECT $1, "
+            "(SELECT tenant_id FROM runs WHERE id = $1), now(), 'info', 'person' || n || '@acme.fr', 'note', "
+            "'Event ' || n || '.' FROM generate_series(2, 1200) AS n",
             run_id,
         )
     finally:

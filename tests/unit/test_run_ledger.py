@@ -72,6 +72,16 @@ async def test_an_item_recorded_twice_is_counted_once(sessionmaker: Sessionmaker
     assert "done_items" not in stored_run.state
 
 
+async def test_events_carry_their_runs_tenant(sessionmaker: Sessionmaker) -> None:
+    """The search by person reads a tenant's events by the tenant they hold."""
+    run = await new_run(sessionmaker)
+    log = RunLog(sessionmaker, run.id, {})
+    await log.event("note", "people", "Started")
+    await log.item("1", "created", "create", "a@acme.fr", "Created")
+    _, events, _ = await stored(sessionmaker, run.id)
+    assert len(events) == 2 and {event.tenant_id for event in events} == {run.tenant_id}
+
+
 async def test_writers_racing_for_the_same_items_count_each_once(sessionmaker: Sessionmaker) -> None:
     """Two attempts at once (a worker thought dead, and the next): every item is counted exactly once."""
     run = await new_run(sessionmaker)
