@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-from sqlalchemy import literal
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -147,7 +146,7 @@ async def cases_of(connection: asyncpg.Connection, tenant_id: uuid.UUID) -> list
     """What an admin looks for: one person's e-mail (seen in an old run), a name typed without accents, someone
     never seen, two letters, and the runs list's filters."""
     email = await connection.fetchval(
-        "SELECT subject FROM run_events JOIN runs ON runs.id = run_id WHERE tenant_id = $1 AND subject LIKE '%@%' "
+        "SELECT subject FROM run_events JOIN runs ON runs.id = run_id WHERE runs.tenant_id = $1 AND subject LIKE '%@%' "
         "ORDER BY runs.created_at LIMIT 1",
         tenant_id,
     )
@@ -177,7 +176,7 @@ def case_sql(tenant_id: uuid.UUID, params: dict[str, str], events_tenant: bool =
     sql = as_sql(query)
     if events_tenant or "subject" not in params:
         return sql
-    condition = f"run_events.tenant_id = {as_sql(literal(tenant_id))} AND "
+    condition = f"run_events.tenant_id = '{tenant_id}' AND "
     if condition not in sql:
         raise BenchError(f"the search's events are not filtered by tenant as expected: {sql}")
     return sql.replace(condition, "")
