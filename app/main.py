@@ -20,6 +20,7 @@ from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMB
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
 from app.routers import (
+    alert_problems,
     cards,
     cards_stats,
     connector_checks,
@@ -115,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     routers = (
-        webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations
+        webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations,
+        alert_problems,
     )  # fmt: skip
     for module in (*routers, console):
         app.include_router(module.router)
