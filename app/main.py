@@ -21,6 +21,7 @@ from app.logging import configure_logging
 from app.metrics import Flusher, metrics
 from app.query_params import refuse_unknown_query_parameters
 from app.routers import (
+    alert_problems,
     cards,
     cards_stats,
     connector_checks,
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # The JSON API refuses query parameters it does not define (contract 3). Webhooks take partners' payloads as
     # they come; the probes, metrics and the console's page take none.
-    api = (tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory)
+    api = (tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, alert_problems)
     for module in api:
         app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
     for module in (webhooks, operations, console):
