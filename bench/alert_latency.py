@@ -225,6 +225,14 @@ def leaked(measured: Measured) -> int:
     return sum(1 for one in measured.arrivals if any(key in one.body for key in keys))
 
 
+def with_run_address(measured: Measured) -> int:
+    """Problem alerts holding the console's address of their run (`…/console#/tenants/{slug}/runs/{run id}`)."""
+    addresses = {
+        hire.slug: f"{PUBLIC_BASE_URL}/console#/tenants/{hire.slug}/runs/{hire.run['id']}" for hire in measured.hires
+    }
+    return sum(1 for one in measured.arrivals if one.at >= measured.tests_ended_at and addresses[one.slug] in one.body)
+
+
 def evaluate(args: argparse.Namespace, measured: Measured) -> list[Check]:
     problem_alerts = [one for one in measured.arrivals if one.at >= measured.tests_ended_at]
     per_channel = [
@@ -245,6 +253,8 @@ def evaluate(args: argparse.Namespace, measured: Measured) -> list[Check]:
               "1", set(per_channel) == {1}),
         Check("webhook alerts verified (standardwebhooks)", f"{sum(one.verified for one in webhooks)} / {len(webhooks)}",
               "all", bool(webhooks) and all(one.verified for one in webhooks)),
+        Check("alerts giving the console address of their run", f"{with_run_address(measured)} / {len(problem_alerts)}",
+              "all", with_run_address(measured) == len(problem_alerts)),
         Check("alerts holding a tenant key or token", str(leaked(measured)), "0", leaked(measured) == 0),
     ]  # fmt: skip
     for kind in KINDS:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,17 +78,21 @@ class SmtpRecorder:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         at = time.time()
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        mail: Message = email.message_from_bytes(content, policy=default_policy)
+        mail = email.message_from_bytes(content, policy=default_policy)
+        assert isinstance(mail, EmailMessage)
+        # Decoded (not quoted-printable), so that what it says can be searched.
+        parts = [mail.get_body((subtype,)) for subtype in ("plain", "html")]
+        text = "\n".join(part.get_content() for part in parts if isinstance(part, EmailMessage))
         for recipient in envelope.rcpt_tos:
             self.arrivals.add(
                 Arrival(
                     at=at,
                     slug=slug_of_address(recipient),
                     kind="email",
-                    alert_id=str(mail.get("Message-ID", "")).strip("<>").split("@", 1)[0],
-                    event=str(mail.get("Subject", "")),
+                    alert_id=str(mail.get("Message-ID", "")).strip(" <>").split("@", 1)[0],
+                    event=str(mail.get("Subject", "")).strip(),
                     verified=True,
-                    body=content.decode(errors="replace"),
+                    body=text,
                 )
             )
         return "250 Message accepted"
