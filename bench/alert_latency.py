@@ -38,6 +38,7 @@ from bench.harness import (
     ServiceConfig,
     Tenant,
     create_softgarden_tenant,
+    errors_logged,
     exit_on_sigterm,
     expect,
     finish,
@@ -112,6 +113,7 @@ class Measured:
     problems: dict[str, list[dict[str, Any]]]
     arrivals: list[Arrival]
     tests_ended_at: float
+    errors_logged: int  # by the API and the workers
     log_dir: str
 
 
@@ -154,8 +156,9 @@ def measure(args: argparse.Namespace) -> Measured:
     ):
         config = private_state(processes, DATABASE, {"SMTP_URL": smtp_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
         api = start_api(processes, config)
-        for number in range(args.workers):
-            worker_started(start_worker(processes, config, name=f"worker-{number}"))
+        workers = [start_worker(processes, config, name=f"worker-{number}") for number in range(args.workers)]
+        for worker in workers:
+            worker_started(worker)
         with httpx.Client(base_url=api.url, timeout=30.0) as client:
             say(f"making {args.problems} tenants, each with an e-mail and a webhook channel")
             tenants = [alerted_tenant(client, config, f"alerts-{number:04d}", receiver, webhook_secrets)
@@ -172,7 +175,8 @@ def measure(args: argparse.Namespace) -> Measured:
             wait_for_alerts(arrivals, [tenant.slug for tenant in tenants], tests_ended_at, args.timeout)
             time.sleep(SETTLE_SECONDS)
             problems = {tenant.slug: list_problems(client, tenant) for tenant in tenants}
-    return Measured(tenants, tests, hires, problems, arrivals.all(), tests_ended_at, str(processes.log_dir))
+        errors = sum(errors_logged(service) for service in (api.service, *workers))
+    return Measured(tenants, tests, hires, problems, arrivals.all(), tests_ended_at, errors, str(processes.log_dir))
 
 
 def alerted_tenant(
@@ -246,6 +250,7 @@ def evaluate(args: argparse.Namespace, measured: Measured) -> list[Check]:
     tests_ok = all(channel["ok"] for test in measured.tests for channel in test.channels)
     to_finish = [hire.finished_at - hire.answered_at for hire in measured.hires if hire.finished_at is not None]
     checks = [
+        Check("errors logged by the API and workers", str(measured.errors_logged), "0", measured.errors_logged == 0),
         Check("runs failed", f"{failed} / {len(measured.hires)}", "all", failed == len(measured.hires)),
         Check("open problems per tenant (API)", f"{min(open_problems, default=0)}..{max(open_problems, default=0)}",
               "1", set(open_problems) == {1}),

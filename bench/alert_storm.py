@@ -37,6 +37,7 @@ from bench.harness import (
     ServiceConfig,
     Tenant,
     create_softgarden_tenant,
+    errors_logged,
     exit_on_sigterm,
     finish,
     print_table,
@@ -210,7 +211,8 @@ def round_names(pairs: int) -> list[str]:
     return names
 
 
-def measure(args: argparse.Namespace) -> tuple[list[Round], str]:
+def measure(args: argparse.Namespace) -> tuple[list[Round], int, str]:
+    """The rounds, the errors the API and the workers logged, and where their logs are."""
     arrivals, webhook_secrets = Arrivals(), WebhookSecrets()
     with (
         smtp_sink(arrivals) as smtp_url,
@@ -219,14 +221,16 @@ def measure(args: argparse.Namespace) -> tuple[list[Round], str]:
     ):
         config = private_state(processes, DATABASE, {"SMTP_URL": smtp_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
         api = start_api(processes, config)
-        for number in range(args.workers):
-            worker_started(start_worker(processes, config, name=f"worker-{number}"))
+        workers = [start_worker(processes, config, name=f"worker-{number}") for number in range(args.workers)]
+        for worker in workers:
+            worker_started(worker)
         with httpx.Client(base_url=api.url, timeout=30.0) as client:
             rounds = [
                 storm_round(args, config, client, api.service.process.pid, receiver, arrivals, webhook_secrets, name)
                 for name in round_names(args.pairs)
             ]
-    return rounds, str(processes.log_dir)
+        errors = sum(errors_logged(service) for service in (api.service, *workers))
+    return rounds, errors, str(processes.log_dir)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -257,7 +261,7 @@ def round_checks(args: argparse.Namespace, one: Round) -> list[Check]:
         Check(f"{one.name}: the open problem's count", str(count), str(failed), count == failed),
     ]  # fmt: skip
     if one.cpu.process_core_share is not None and one.cpu.machine_busy_share is not None:
-        share = f"{one.cpu.process_core_share:.0%} of a core / {one.cpu.machine_busy_share:.0%}"
+        share = f"{one.cpu.process_core_share:.1%} of a core / {one.cpu.machine_busy_share:.0%}"
         checks.append(Check(f"{one.name}: API / machine CPU over wrk's run", share))
     if one.alerted:
         for kind in args.kinds:
@@ -276,8 +280,9 @@ def round_checks(args: argparse.Namespace, one: Round) -> list[Check]:
     return checks
 
 
-def evaluate(args: argparse.Namespace, rounds: list[Round]) -> list[Check]:
-    checks = [check for one in rounds for check in round_checks(args, one)]
+def evaluate(args: argparse.Namespace, rounds: list[Round], errors: int) -> list[Check]:
+    checks = [Check("errors logged by the API and workers", str(errors), "0", errors == 0)]
+    checks += [check for one in rounds for check in round_checks(args, one)]
     quiet = [one.wrk.p99_ms for one in rounds if not one.alerted]
     alerted = [one.wrk.p99_ms for one in rounds if one.alerted]
     ratio = (sum(alerted) / len(alerted)) / (sum(quiet) / len(quiet))
@@ -291,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         say("wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu), then run again.")
         return 2
     exit_on_sigterm()
-    rounds, log_dir = measure(args)
-    checks = evaluate(args, rounds)
+    rounds, errors, log_dir = measure(args)
+    checks = evaluate(args, rounds, errors)
     title = (
         f"Alert storm: {args.hires} failing hires in ~{args.seconds} s per round, wrk -c {args.connections}"
         f" -t {args.threads}, {args.workers} worker(s), alerted channels {', '.join(args.kinds)}"
