@@ -219,7 +219,8 @@ def test_latencies(measured: Measured, kind: str) -> list[float]:
     for test in measured.tests:
         arrived = [one.at for one in measured.arrivals if one.slug == test.slug and one.kind == kind
                    and test.sent_at <= one.at <= test.answered_at]  # fmt: skip
-        latencies.extend(min(arrived) - test.sent_at for _ in arrived[:1])
+        if arrived:
+            latencies.append(min(arrived) - test.sent_at)
     return latencies
 
 

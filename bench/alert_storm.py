@@ -53,7 +53,8 @@ from bench.webhook_ingest import WEBHOOK_PATH, WrkResult, run_wrk, wrk_script
 
 BENCH = "alert_storm"
 DATABASE = "lucca_connectors_bench_alert_storm"
-TARGET_P99_MS = 100.0  # bench.webhook_ingest's target for the webhook
+# The webhook's p99 with alerts against without them; rounds of either kind range widely on this shared machine.
+TARGET_P99_RATIO = 1.2
 SETTLE_SECONDS = 20.0
 
 # Appended to bench.webhook_ingest's script: each connection waits between its requests, and each thread stops
@@ -255,8 +256,7 @@ def round_checks(args: argparse.Namespace, one: Round) -> list[Check]:
               f"{args.hires} each", accepted == stored == failed == args.hires),
         Check(f"{one.name}: non-2xx + socket errors", str(non2xx), "0", non2xx == 0),
         Check(f"{one.name}: first to last run created", f"{one.span_seconds:.1f} s"),
-        Check(f"{one.name}: webhook p50 / p99", f"{wrk.p50_ms:.1f} / {wrk.p99_ms:.1f} ms",
-              f"p99 < {TARGET_P99_MS:.0f} ms", wrk.p99_ms < TARGET_P99_MS),
+        Check(f"{one.name}: webhook p50 / p99", f"{wrk.p50_ms:.1f} / {wrk.p99_ms:.1f} ms"),
         Check(f"{one.name}: last run created → last run finished", f"{one.behind_seconds:.1f} s"),
         Check(f"{one.name}: the open problem's count", str(count), str(failed), count == failed),
     ]  # fmt: skip
@@ -286,7 +286,14 @@ def evaluate(args: argparse.Namespace, rounds: list[Round], errors: int) -> list
     quiet = [one.wrk.p99_ms for one in rounds if not one.alerted]
     alerted = [one.wrk.p99_ms for one in rounds if one.alerted]
     ratio = (sum(alerted) / len(alerted)) / (sum(quiet) / len(quiet))
-    checks.append(Check("webhook p99, alerted ÷ quiet (mean of rounds)", f"{ratio:.2f}"))
+    checks.append(
+        Check(
+            "webhook p99, alerted ÷ quiet (mean of rounds)",
+            f"{ratio:.2f}",
+            f"<= {TARGET_P99_RATIO}",
+            ratio <= TARGET_P99_RATIO,
+        )
+    )
     return checks
 
 
