@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The JSON API refuses query parameters it does not define (contract 3). Webhooks take partners' payloads as
     # they come; the probes, metrics and the console's page take none.
     api = (
-        tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, alerts, alert_problems,
+        tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, alert_problems, alerts,
     )  # fmt: skip
     for module in api:
         app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
