@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import AlertChannel, AlertDelivery, AlertProblem
 from app.models.base import utcnow
 
-Kind = Literal["runs", "credentials", "lucca_webhook", "directory_lag", "schedule"]
+Kind = Literal["runs", "credentials", "lucca_webhook", "lucca_notice", "directory_lag", "schedule"]
 Event = Literal["opened", "reminder", "resolved"]
 REMINDER_AFTER = timedelta(days=1)
 # Reminders made by one tick at most: the next tick goes on (each takes a lock on the problems it reminds of).

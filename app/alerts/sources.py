@@ -1,9 +1,11 @@
 """What each source of problems reports (contract 14), in plain words: runs ending failed or partial, a partner
-refusing the stored credentials, the Lucca webhook subscription failing; the directory's lag and schedules that
+refusing the stored credentials, the Lucca webhook subscription failing, Lucca retiring a path the service reads
+(contract 13); the directory's lag and schedules that
 missed their day are found by the periodic check (app.alerts.checks)."""
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,6 +57,7 @@ def credentials_key(partner: str) -> str:
 
 
 LUCCA_WEBHOOK_KEY = "lucca_webhook"
+LUCCA_NOTICE_KEY = "lucca_notice"
 
 
 async def after_run(session: AsyncSession, run: Run, refused_by: str | None) -> list[uuid.UUID]:
@@ -108,6 +111,16 @@ def lucca_webhook_problem(message: str) -> Problem:
     )
 
 
+def lucca_notice_problem(notices: Sequence[str]) -> Problem:
+    return Problem(
+        key=LUCCA_NOTICE_KEY,
+        kind="lucca_notice",
+        source="lucca",
+        title="Lucca is retiring a path this service reads",
+        message=plain(" ".join(notices)),
+    )
+
+
 def person_of(run_input: dict[str, Any]) -> str | None:
     """The name of the candidate a hire run concerns, when its input holds one."""
     candidate = run_input.get("candidate")
@@ -146,3 +159,13 @@ async def lucca_webhook_noted(session: AsyncSession, tenant_id: uuid.UUID, failu
     if failure is None:
         return await problems.clear(session, tenant_id, [LUCCA_WEBHOOK_KEY])
     return await problems.report(session, tenant_id, lucca_webhook_problem(failure))
+
+
+async def lucca_notices_noted(
+    session: AsyncSession, tenant_id: uuid.UUID, new: Sequence[str], *, cleared: bool = False
+) -> list[uuid.UUID]:
+    """Lucca announced something new about a path the service reads (a Sunset, a 410: `new`), or a complete read
+    heard nothing of the kind (`cleared`), in the caller's transaction."""
+    if cleared:
+        return await problems.clear(session, tenant_id, [LUCCA_NOTICE_KEY])
+    return await problems.report(session, tenant_id, lucca_notice_problem(new)) if new else []

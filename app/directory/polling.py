@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.alerts.sources import credentials_noted
+from app.alerts.sources import credentials_noted, lucca_notices_noted
 from app.clients.http import PartnerAuthFailed, PartnerError
 from app.clients.lucca import PARTNER as LUCCA
 from app.clients.lucca_directory import DirectoryPerson, DirectoryReader, LegacyDirectory
@@ -208,7 +208,9 @@ async def poll_departments(
         await session.execute(
             update(DirectoryState).where(DirectoryState.tenant_id == tenant_id).values(departments_polled_at=started)
         )
-        await store.note_notices(session, tenant_id, reader.notices)
+        new = await store.note_notices(session, tenant_id, reader.notices)
+        deliveries = await lucca_notices_noted(session, tenant_id, new)
+    await enqueue_alerts(services.redis, deliveries)
     return 1
 
 

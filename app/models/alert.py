@@ -49,7 +49,9 @@ class AlertProblem(UUIDKey, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # What makes two reports the same problem, e.g. "runs:softgarden:hire", "credentials:lucca".
     key: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(20))  # runs | credentials | lucca_webhook | directory_lag | schedule
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # runs | credentials | lucca_webhook | lucca_notice | directory_lag | schedule
     # The connector or partner concerned, and the operation for runs and schedules.
     source: Mapped[str] = mapped_column(String(20))
     operation: Mapped[str | None] = mapped_column(String(40))

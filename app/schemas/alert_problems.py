@@ -69,7 +69,7 @@ class AlertRead(BaseModel):
 
 class ProblemRead(BaseModel):
     id: uuid.UUID
-    kind: Literal["runs", "credentials", "lucca_webhook", "directory_lag", "schedule"]
+    kind: Literal["runs", "credentials", "lucca_webhook", "lucca_notice", "directory_lag", "schedule"]
     key: str = Field(description="What makes two reports the same problem, e.g. `runs:softgarden:candidate_hired`.")
     source: str = Field(description="The connector or partner concerned.")
     operation: str | None
