@@ -40,6 +40,8 @@ class AlertProblem(UUIDKey, Base):
         Index("ix_alert_problems_tenant_id_status_opened_at", "tenant_id", "status", "opened_at"),
         # The daily reminders look only at open problems.
         Index("ix_alert_problems_open_alerted_at", "last_alert_at", postgresql_where="status = 'open'"),
+        # Retention finds problems resolved long ago.
+        Index("ix_alert_problems_resolved_at", "resolved_at", postgresql_where="status = 'resolved'"),
         # Deleting a run (retention) sets these to null where they point at it.
         Index("ix_alert_problems_first_run_id", "first_run_id", postgresql_where="first_run_id IS NOT NULL"),
         Index("ix_alert_problems_last_run_id", "last_run_id", postgresql_where="last_run_id IS NOT NULL"),

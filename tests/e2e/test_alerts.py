@@ -25,7 +25,7 @@ from app.directory.polling import poll_tenant
 from app.metrics import render
 from app.models.base import utcnow
 from app.services.context import Services
-from app.services.retention import purge_expired_runs
+from app.services.retention import purge_expired_runs, purge_resolved_problems
 from app.services.tenants import purge_tenant
 from app.workers.alerts import alerts_tick
 from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, run_of
@@ -440,6 +440,23 @@ async def test_retention_and_the_tenant_purge_go_through_problems(
     [problem] = await problems_of(client, tenant, "open")
     assert problem["run_ids"] == {"first": None, "last": None, "resolved_by": None}
     assert problem["console_url"] is None and len(problem["alerts"]) == 1
+
+    # A problem resolved before the cutoff goes with its alerts; an open one stays, however old.
+    await hire(client, tenant, 2)
+    await drain_queue()
+    assert [item["id"] for item in await problems_of(client, tenant, "resolved")] == [problem["id"]]
+    await sql(
+        "UPDATE alert_problems SET resolved_at = now() - interval '100 days' WHERE id = $1", uuid.UUID(problem["id"])
+    )
+    # (Zoë Müller is an employee by now: the next hire fails on the look-up of duplicates instead.)
+    lucca.add_faults({"status": 400, "match": "GET /api/v3/users", "count": 1})
+    await hire(client, tenant, 3)
+    await drain_queue()
+    await sql("UPDATE alert_problems SET opened_at = now() - interval '200 days' WHERE status = 'open'")
+    assert await purge_resolved_problems(services.sessionmaker, 90, pause=0) == 1
+    [still_open] = await problems_of(client, tenant, "open")
+    assert still_open["id"] != problem["id"] and await problems_of(client, tenant, "resolved") == []
+    assert await purge_resolved_problems(services.sessionmaker, 90, pause=0) == 0
 
     tenant_id = await tenant_id_of(tenant.slug)
     assert (await client.delete(f"/api/v1/tenants/{tenant.slug}", headers=ADMIN)).status_code == 204
