@@ -78,6 +78,8 @@ class AlertDelivery(UUIDKey, Base):
         Index("ix_alert_deliveries_pending", "next_attempt_at", postgresql_where="status = 'pending'"),
         Index("ix_alert_deliveries_problem_id", "problem_id"),
         Index("ix_alert_deliveries_channel_id", "channel_id"),
+        # The tenant purge deletes a tenant's deliveries by this key.
+        Index("ix_alert_deliveries_tenant_id", "tenant_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -98,6 +98,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_deliveries_problem_id", "alert_deliveries", ["problem_id"])
     op.create_index("ix_alert_deliveries_channel_id", "alert_deliveries", ["channel_id"])
+    op.create_index("ix_alert_deliveries_tenant_id", "alert_deliveries", ["tenant_id"])
 
 
 def downgrade() -> None:
