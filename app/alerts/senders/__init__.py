@@ -2,6 +2,8 @@
 
 from collections.abc import Awaitable, Callable
 
+from cryptography.fernet import InvalidToken
+
 from app.alerts.message import AlertMessage
 from app.alerts.senders import email, slack, teams, webhook
 from app.alerts.senders.errors import AlertNotSent
@@ -21,4 +23,11 @@ SENDERS: dict[str, Sender] = {
 
 async def send(services: Services, channel: AlertChannel, message: AlertMessage) -> None:
     """Send `message` to `channel` once (no retry here: delivery retries); AlertNotSent says why it was not."""
-    await SENDERS[channel.kind](services, channel, message)
+    try:
+        await SENDERS[channel.kind](services, channel, message)
+    except InvalidToken:
+        # Stored under another SECRET_KEY: no retry will read it.
+        message_words = (
+            "The channel's stored URL or secret cannot be read (SECRET_KEY changed?): set the channel again."
+        )
+        raise AlertNotSent(message_words, retryable=False) from None
