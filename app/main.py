@@ -20,6 +20,7 @@ from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMB
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
 from app.routers import (
+    alert_problems,
     alerts,
     cards,
     cards_stats,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations,
-        alerts,
+        alerts, alert_problems,
     )  # fmt: skip
     for module in (*routers, console):
         app.include_router(module.router)

@@ -122,3 +122,12 @@ async def make_deliveries(
         ]  # fmt: skip
         await session.execute(insert(AlertDelivery), rows)
     return ids
+
+
+def console_url(public_base_url: str | None, slug: str, run_id: uuid.UUID | None) -> str | None:
+    """The console's page of the run (or of the tenant, for a problem no run shows), without any token: the
+    reader signs in; None when the service does not know its public address."""
+    if public_base_url is None:
+        return None
+    page = f"#/tenants/{slug}" if run_id is None else f"#/tenants/{slug}/runs/{run_id}"
+    return f"{public_base_url}/console{page}"

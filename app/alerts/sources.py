@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts import problems
 from app.alerts.problems import Problem
 from app.models import Run
+from app.queue import enqueue_alerts
+from app.services.context import Services
 
 # What a connector's runs of an operation are, as the alert's title names them.
 RUN_WORDS = {
@@ -120,3 +122,27 @@ def plain(message: str) -> str:
     """One short paragraph, without e-mail addresses."""
     message = EMAIL.sub("(an e-mail address)", " ".join(message.split()))
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+async def credentials_seen(services: Services, tenant_id: uuid.UUID, partner: str, refusal: str | None) -> None:
+    """A call with the partner's stored credentials was refused (`refusal`: its words) or went through (None),
+    outside any run (a connection check): its problem reported or cleared, the alerts queued once committed."""
+    async with services.sessionmaker.begin() as session:
+        deliveries = await credentials_noted(session, tenant_id, partner, refusal)
+    await enqueue_alerts(services.redis, deliveries)
+
+
+async def credentials_noted(
+    session: AsyncSession, tenant_id: uuid.UUID, partner: str, refusal: str | None
+) -> list[uuid.UUID]:
+    """The same in the caller's transaction; returns the deliveries made."""
+    if refusal is None:
+        return await problems.clear(session, tenant_id, [credentials_key(partner)])
+    return await problems.report(session, tenant_id, credentials_problem(partner, refusal))
+
+
+async def lucca_webhook_noted(session: AsyncSession, tenant_id: uuid.UUID, failure: str | None) -> list[uuid.UUID]:
+    """The Lucca webhook subscription failed (`failure`: why) or is active (None), in the caller's transaction."""
+    if failure is None:
+        return await problems.clear(session, tenant_id, [LUCCA_WEBHOOK_KEY])
+    return await problems.report(session, tenant_id, lucca_webhook_problem(failure))
