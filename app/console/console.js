@@ -1371,8 +1371,9 @@ async function alertsView(context, slug) {
         fill(tested, h("p", { class: "loading" }, "Sending…"));
         try {
           const result = await api("POST", `${base}/test`);
-          fill(tested, result.channels.length ? h("ul", { class: "checks" }, result.channels.map((check, index) => {
-            const where = channels[index] ? channelTarget(channels[index]) : "";
+          fill(tested, result.channels.length ? h("ul", { class: "checks" }, result.channels.map((check) => {
+            const channel = channels.find((saved) => saved.id === check.id);
+            const where = channel ? channelTarget(channel) : "";
             return h("li", { class: check.ok ? "ok" : "fail" },
               h("strong", {}, `${check.ok ? "✓" : "✗"} ${CHANNEL_KINDS[check.kind] || check.kind}${where ? ` (${where})` : ""}: `), check.message);
           })) : empty("No channel to test: add one and save first."));
@@ -1404,7 +1405,8 @@ function channelsForm(base, channels, zone, onSaved) {
     const legend = h("legend", {});
     const last = channel.last_alert;
     const fieldset = h("fieldset", { class: "channel" }, legend, kind.wrapper, slot,
-      last ? h("p", { class: "hint" }, `Last alert: ${DELIVERY_STATES[last.status] || last.status}, ${formatDate(last.at, zone)}${last.error ? ` (${last.error})` : ""}`) : null,
+      last ? h("p", { class: "hint" }, `Last alert (${ALERT_EVENTS[last.event] || last.event}): ${DELIVERY_STATES[last.status] || last.status}, `
+        + `${formatDate(last.at, zone)}${last.error ? ` (${last.error})` : ""}`) : null,
       button("Remove this channel", () => {
         entries.splice(entries.indexOf(entry), 1);
         fieldset.remove();
@@ -1470,21 +1472,24 @@ function channelsForm(base, channels, zone, onSaved) {
   return form;
 }
 
-// Each alert of a problem to each channel: sent, waiting (with its attempts and last error) or not delivered.
+// Each alert of a problem to each channel: sent (when), waiting (its attempts so far and the next one), or not
+// delivered; with the last attempt's error.
 function alertLines(alerts, zone) {
   if (!alerts.length) return "None (no channel when it opened)";
   return h("ul", { class: "alerts" }, alerts.map((alert) => {
-    const state = DELIVERY_STATES[alert.status] || alert.status;
-    const when = alert.sent_at ? ` ${formatDate(alert.sent_at, zone)}` : "";
-    const tries = alert.status === "sent" || !alert.attempts ? "" : ` after ${plural(alert.attempts, "attempt")}`;
+    let state = `${DELIVERY_STATES[alert.status] || alert.status}`;
+    if (alert.status === "sent") state += ` ${formatDate(alert.sent_at, zone)}`;
+    else if (alert.status === "failed") state += ` after ${plural(alert.attempts, "attempt")}`;
+    else if (alert.attempts) state += ` (${plural(alert.attempts, "attempt")} so far, the next ${formatDate(alert.next_attempt_at, zone)})`;
     return h("li", { class: `alert-${alert.status}` },
-      `${CHANNEL_KINDS[alert.channel_kind] || alert.channel_kind}, ${ALERT_EVENTS[alert.event] || alert.event}: ${state}${when}${tries}`,
-      alert.error ? ` (${alert.error})` : "");
+      `${CHANNEL_KINDS[alert.channel_kind] || alert.channel_kind}, ${ALERT_EVENTS[alert.event] || alert.event}: ${state}`,
+      alert.error ? ` · ${alert.error}` : "");
   }));
 }
 
 function problemRuns(slug, problem) {
-  const runs = [[problem.last_run_id, "The latest run"], [problem.first_run_id, "The first run"], [problem.resolved_by_run_id, "The run that resolved it"]];
+  const ids = problem.run_ids;
+  const runs = [[ids.last, "The latest run"], [ids.first, "The first run"], [ids.resolved_by, "The run that resolved it"]];
   const shown = runs.filter(([id], index) => id && runs.findIndex(([other]) => other === id) === index);
   return shown.length ? h("ul", { class: "plain" }, shown.map(([id, text]) => h("li", {}, link(tenantPath(slug, `/runs/${id}`), text)))) : "—";
 }
