@@ -427,7 +427,8 @@ function signInView() {
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       input.value = "";
       state.me = null;
-      history.replaceState(null, "", window.location.pathname + "#/");
+      // The page asked for (an alert's link to a run, say) is shown once signed in.
+      if (!window.location.hash.startsWith("#/")) history.replaceState(null, "", window.location.pathname + "#/");
       await render();
     },
   },

@@ -85,8 +85,15 @@ async def test_a_failed_hire_s_problem_is_listed_linked_to_its_run_and_resolved(
     failed = await hire(client, tenant, applicationId="app-1", company="<b>Acme</b> Roma")
     [opened] = await smtp_sink.wait_for(1, within=WAIT_SECONDS)
     assert "Softgarden hires are failing" in opened.message["Subject"]
+    # An alert's link (the console's page of the run, without any token; PUBLIC_BASE_URL is not set in the tests)
+    # opens that page once its reader has signed in.
+    console.open(f"{console.base}/console#/tenants/acme/runs/{failed}")
+    console.type_into("Operator token or tenant key", tenant.key)
+    console.click("Sign in")
+    console.wait_text("Known establishments")
+    assert failed in console.driver.current_url
 
-    console.sign_in(tenant.key)
+    console.go("#/tenants/acme")
     console.wait_text("1 problem open now")
     console.link("see them in Alerts").click()
     console.wait(lambda: len(problem_rows(console)) == 1)
