@@ -196,10 +196,10 @@ def main() -> None:
         f"grep nadia.roux {uploads}/users-*.csv",
         f"curl -sS '{tenant_api}/runs?connector=cards&operation=changes' -H {admin}",
     ]
-    # Inès Dupré's hire names a company Lucca does not know: the run fails, its problem opens, an e-mail goes.
+    # Hugo Lefèvre's hire names a company Lucca does not know: the run fails, its problem opens, an e-mail goes.
     alert_curls = [
-        hire_curl(args.api, token, candidateId="c-992", firstName="Inès", lastName="Dupré",
-                  email="ines.dupre@perso.fr", company=FAILING_COMPANY),
+        hire_curl(args.api, token, candidateId="c-992", firstName="Hugo", lastName="Lefèvre",
+                  email="hugo.lefevre@perso.fr", company=FAILING_COMPANY),
         ".venv/bin/python -m app.dev.smtp_sink --read",
         f"curl -sS '{tenant_api}/alerts/problems?status=open' -H {admin}",
     ]  # fmt: skip
@@ -228,7 +228,7 @@ def main() -> None:
         "a new file with her a minute at most after the previous one (push_on_change). What Cards' runs did:\n\n"
         + "".join(f"  {curl}\n" for curl in follow_curls)
         + "\nAlerts go by e-mail to hr@acme.fr through a local SMTP server, which keeps each message as a file in\n"
-        f"{MAIL_DIRECTORY}. Hire Inès Dupré for a company Lucca does not know: the hire fails, and within\n"
+        f"{MAIL_DIRECTORY}. Hire Hugo Lefèvre for a company Lucca does not know: the hire fails, and within\n"
         "seconds the alert (what failed, how many times, the run's page in the console) is there; the problem stays\n"
         "open (the console's Alerts page lists it) until a hire succeeds, which sends one more e-mail to say so:\n\n"
         + "".join(f"  {curl}\n" for curl in alert_curls)
