@@ -143,6 +143,12 @@ def hire_curl(api_url: str, token: str, **changes: str) -> str:
     return post_curl(url, shlex.quote(f"Authorization: Bearer {token}"), json.dumps(body, ensure_ascii=False))
 
 
+def failing_hire_curl(api_url: str, token: str) -> str:
+    """Hugo Lefèvre's hire names a company Lucca does not know: the run fails, its problem opens, an alert goes."""
+    return hire_curl(api_url, token, candidateId="c-992", firstName="Hugo", lastName="Lefèvre",
+                     email="hugo.lefevre@perso.fr", company=FAILING_COMPANY)  # fmt: skip
+
+
 def lucca_hire_curl(lucca_url: str) -> str:
     """Nadia Roux hired today through the sandbox's Lucca API, as an HR tool would (the demo key is public)."""
     body = {**NEW_HIRE, "dtContractStart": date.today().isoformat()}
@@ -196,10 +202,8 @@ def main() -> None:
         f"grep nadia.roux {uploads}/users-*.csv",
         f"curl -sS '{tenant_api}/runs?connector=cards&operation=changes' -H {admin}",
     ]
-    # Hugo Lefèvre's hire names a company Lucca does not know: the run fails, its problem opens, an e-mail goes.
     alert_curls = [
-        hire_curl(args.api, token, candidateId="c-992", firstName="Hugo", lastName="Lefèvre",
-                  email="hugo.lefevre@perso.fr", company=FAILING_COMPANY),
+        failing_hire_curl(args.api, token),
         ".venv/bin/python -m app.dev.smtp_sink --read",
         f"curl -sS '{tenant_api}/alerts/problems?status=open' -H {admin}",
     ]  # fmt: skip
