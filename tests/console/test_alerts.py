@@ -5,6 +5,8 @@ reaches the mail server, and a failed hire's problem listed and linked to its ru
 import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import WAIT_SECONDS, Console
 from tests.console.test_console import assert_nothing_leaked, hire, hiring_tenant
@@ -20,6 +22,13 @@ def channel_field(console: Console, number: int, label: str) -> WebElement:
     xpath = f"//fieldset[legend='Channel {number}']//label[normalize-space()='{label}']"
     found: WebElement = console.wait(lambda: console.driver.find_element(By.XPATH, xpath))
     return console.driver.find_element(By.ID, found.get_attribute("for"))
+
+
+def save_channels(console: Console) -> None:
+    """Save the channels form and wait for the API's answer: the form is built again from what it saved."""
+    form = console.driver.find_element(By.XPATH, "//form[h2='Channels']")
+    console.click("Save the channels")
+    WebDriverWait(console.driver, WAIT_SECONDS).until(staleness_of(form))
 
 
 def problem_rows(console: Console) -> list[list[str]]:
@@ -51,28 +60,41 @@ async def test_channels_are_set_the_webhook_secret_shown_once_and_a_test_reaches
     addresses = channel_field(console, 1, "Addresses")
     addresses.clear()
     addresses.send_keys("hr@acme.fr")
-    console.click("Save the channels")
+    save_channels(console)
 
-    console.wait_text("The alert channels are saved.")
+    assert "The alert channels are saved." in console.text()
     secret = console.field(f"Signing secret of {hook}").get_attribute("value")
     assert secret and secret.startswith("whsec_")
     assert "it will not be shown again" in console.text()
     stored = await client.get("/api/v1/tenants/acme/alerts", headers=tenant.auth)
     assert [channel["kind"] for channel in stored.json()["channels"]] == ["email", "webhook"]
     assert secret not in stored.text
-    # Saved again with the same URL, the webhook keeps its secret: nothing is shown.
-    console.click("Save the channels")
-    console.wait(lambda: "Webhook signing secret" not in console.text())
+    # Saved again with the same URL, the webhook keeps its secret: nothing is shown. A Slack channel joins them.
+    slack = f"http://127.0.0.1:{free_port()}/services/T000/B000/slack-url-secret"
+    console.click("Add a channel")
+    channel_field(console, 3, "Kind").send_keys("Slack")
+    channel_field(console, 3, "URL").send_keys(slack)
+    save_channels(console)
+    assert "Webhook signing secret" not in console.text()
     console.driver.refresh()
-    console.wait_text("Channel 2")
-    assert secret not in console.driver.page_source
+    console.wait_text("Channel 3")
+    assert secret not in console.driver.page_source and "slack-url-secret" not in console.driver.page_source
+    # Slack's URL is shown masked; saved as shown, every channel stays as it was (the same ids: nothing replaced).
+    assert channel_field(console, 3, "URL").get_attribute("value") == f"{slack.split('/services')[0]}/…"
+    ids = [
+        channel["id"]
+        for channel in (await client.get("/api/v1/tenants/acme/alerts", headers=tenant.auth)).json()["channels"]
+    ]
+    save_channels(console)
+    saved = (await client.get("/api/v1/tenants/acme/alerts", headers=tenant.auth)).json()["channels"]
+    assert [channel["id"] for channel in saved] == ids and len(ids) == 3
 
     console.click("Send a test")
     page = console.wait_text("✓ E-mail (hr@acme.fr): ")
-    assert f"✗ Webhook (signed) ({hook}): " in page
+    assert f"✗ Webhook (signed) ({hook}): " in page and "✗ Slack (http://127.0.0.1:" in page
     [mail] = await smtp_sink.wait_for(1)
     assert mail.recipients == ["hr@acme.fr"]
-    assert_nothing_leaked(console, live_api, [tenant.key, secret])
+    assert_nothing_leaked(console, live_api, [tenant.key, secret, "slack-url-secret"])
 
 
 async def test_a_failed_hire_s_problem_is_listed_linked_to_its_run_and_resolved(
