@@ -4,6 +4,7 @@ sends to each (a real SMTP server and a local HTTP receiver); bad input is a 422
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -217,3 +218,49 @@ async def test_the_test_call_sends_to_each_channel(
     # Nothing configured: nothing to test.
     other = await create_tenant(client, "other")
     assert (await client.post(path(other, "/test"), headers=other.auth)).json() == {"channels": []}
+
+
+def at(hour: int, second: int = 0) -> datetime:
+    return datetime(2026, 12, 6, hour, 0, second, tzinfo=UTC)
+
+
+async def test_each_channel_shows_its_latest_alert(client: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(client, "acme")
+    channels = (await put(client, tenant, CHANNELS[:2])).json()["channels"]
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
+    try:
+        problem = await connection.fetchval(
+            """
+            INSERT INTO alert_problems (id, tenant_id, key, kind, source, status, title, message, count, opened_at,
+                                        last_seen_at, last_alert_at)
+            SELECT gen_random_uuid(), id, 'runs:softgarden:hire', 'runs', 'softgarden', 'open', 'Hires fail', 'x', 1,
+                   now(), now(), now() FROM tenants WHERE slug = 'acme'
+            RETURNING id
+            """
+        )
+        deliveries = [
+            (channels[0]["id"], "opened", "sent", 1, None, at(10), at(10, 5)),
+            (channels[0]["id"], "resolved", "pending", 3, "Slow", at(11), None),
+            (channels[1]["id"], "opened", "failed", 6, "Webhook at hooks.acme.test is unavailable (HTTP 503)", at(10),
+             None),
+        ]  # fmt: skip
+        for channel_id, event, status, attempts, error, created, sent in deliveries:
+            await connection.execute(
+                """
+                INSERT INTO alert_deliveries (id, tenant_id, problem_id, channel_id, event, status, attempts,
+                                              next_attempt_at, error, created_at, sent_at)
+                SELECT gen_random_uuid(), tenant_id, $1, $2::uuid, $3, $4, $5, now(), $6, $7, $8
+                FROM alert_problems WHERE id = $1
+                """,
+                problem, channel_id, event, status, attempts, error, created, sent,
+            )  # fmt: skip
+    finally:
+        await connection.close()
+    read = (await client.get(path(tenant), headers=tenant.auth)).json()["channels"]
+    assert read[0]["last_alert"] == {
+        "event": "resolved", "status": "pending", "attempts": 3, "error": "Slow", "at": "2026-12-06T11:00:00Z"
+    }  # fmt: skip
+    assert read[1]["last_alert"] == {
+        "event": "opened", "status": "failed", "attempts": 6, "at": "2026-12-06T10:00:00Z",
+        "error": "Webhook at hooks.acme.test is unavailable (HTTP 503)",
+    }  # fmt: skip
