@@ -42,7 +42,7 @@ async def open_keys(session: AsyncSession, kind: str) -> set[tuple[uuid.UUID, st
     found = await session.execute(
         select(AlertProblem.tenant_id, AlertProblem.key).where(AlertProblem.status == "open", AlertProblem.kind == kind)
     )
-    return {(tenant_id, key) for tenant_id, key in found.tuples()}
+    return {(tenant_id, key) for tenant_id, key in found}
 
 
 async def check_lag(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
@@ -56,7 +56,7 @@ async def check_lag(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
             func.coalesce(DirectoryState.fresh_at, DirectoryState.last_full_sync_at) < now - LAG_LIMIT,
         )
     )
-    lagging = {tenant_id: (fresh_at, said) for tenant_id, fresh_at, said in found.tuples()}
+    lagging = {tenant_id: (fresh_at, said) for tenant_id, fresh_at, said in found}
     opened = await open_keys(session, "directory_lag")
     deliveries: list[uuid.UUID] = []
     for tenant_id, (fresh_at, said) in lagging.items():
@@ -94,7 +94,7 @@ async def check_schedules(session: AsyncSession, now: datetime) -> list[uuid.UUI
         .where(Tenant.deleted_at.is_(None), Schedule.due_at < now - MISSED_AFTER)
     )
     missed = {(tenant_id, schedule_key(kind, operation)): (kind, operation, due) for tenant_id, kind, operation, due
-              in found.tuples() if due is not None}  # fmt: skip
+              in found if due is not None}  # fmt: skip
     opened = await open_keys(session, "schedule")
     deliveries: list[uuid.UUID] = []
     for (tenant_id, key), (kind, operation, due_at) in missed.items():

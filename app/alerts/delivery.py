@@ -40,7 +40,7 @@ async def deliver(services: Services, delivery_id: uuid.UUID) -> float | None:
         row = found.first()
         if row is None:
             return None
-        delivery, channel, problem, tenant = row.tuple()
+        delivery, channel, problem, tenant = row
         now = utcnow()
         if delivery.next_attempt_at > now:
             return (delivery.next_attempt_at - now).total_seconds()

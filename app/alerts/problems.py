@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +53,9 @@ async def report(
     # Two reports at once: the partial unique index makes the second wait for the first, then count.
     statement = statement.on_conflict_do_update(
         index_elements=[AlertProblem.tenant_id, AlertProblem.key],
-        index_where=AlertProblem.status == "open",
+        # The index's own predicate, as a literal: a bound parameter stops matching it once the statement is
+        # prepared with a generic plan (from its sixth use on a connection).
+        index_where=text("status = 'open'"),
         set_={
             "count": AlertProblem.count + 1,
             "message": statement.excluded.message,

@@ -25,7 +25,7 @@ async def list_problems(
         .order_by(AlertDelivery.created_at, AlertChannel.position)
     )
     by_problem: dict[object, list[AlertRead]] = defaultdict(list)
-    for delivery, kind in alerts.tuples():
+    for delivery, kind in alerts:
         by_problem[delivery.problem_id].append(
             AlertRead(
                 channel_id=delivery.channel_id,
