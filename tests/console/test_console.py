@@ -361,7 +361,11 @@ async def test_screenshots_of_the_main_pages(
         path = f"/api/v1/tenants/acme/connectors/{kind}"
         put = await client.put(path, json={"settings": settings}, headers=tenant.auth)
         assert put.status_code == 200, put.text
-    await hire(client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller")
+    hired = await hire(
+        client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller"
+    )
+    # Done before the failure: a success after it would resolve the problem the Alerts page shows.
+    assert (await wait_for_run(client, tenant, hired, WAIT_SECONDS))["status"] == "succeeded"
     failed = await hire(client, tenant, applicationId="app-2", email="ines@perso.fr", firstName="Inès",
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
     console.sign_in("test-operator-token")
