@@ -615,9 +615,10 @@ async function tenantView(context, slug) {
   }));
   const open = (await problems).items.length;
   if (!context.live()) return;
-  fill(glance, h("p", { class: `notice ${open ? "error" : "ok"}` }, open ? `${plural(open, "problem")} open now: ` : "No problem open now · ",
-    link(tenantPath(slug, "/alerts"), open ? "see them in Alerts" : "Alerts")),
-  h("h2", {}, "Connectors"),
+  fill(glance,
+    h("p", { class: `notice ${open ? "error" : "ok"}` }, open ? `${plural(open, "problem")} open now: ` : "No problem open now · ",
+      link(tenantPath(slug, "/alerts"), open ? "see them in Alerts" : "Alerts")),
+    h("h2", {}, "Connectors"),
     table(["Connector", "State", "Last run", "Its status", "Failures (7 days)", ""], rows));
   append(context.view, await directorySection(context, slug, zone));
 }
@@ -1323,7 +1324,6 @@ async function elevoView(context, slug) {
 // Alerts: where a tenant's alerts go (e-mail, a signed webhook, Slack, Teams), a test, and the problems open now.
 
 const CHANNEL_KINDS = { email: "E-mail", webhook: "Webhook (signed)", slack: "Slack", teams: "Microsoft Teams" };
-const ALERT_EVENTS = { opened: "opened", reminder: "reminder", resolved: "resolved" };
 const DELIVERY_STATES = { pending: "waiting to be sent", sent: "sent", failed: "not delivered" };
 
 function plural(count, word) {
@@ -1406,7 +1406,7 @@ function channelsForm(base, channels, zone, onSaved) {
     const legend = h("legend", {});
     const last = channel.last_alert;
     const fieldset = h("fieldset", { class: "channel" }, legend, kind.wrapper, slot,
-      last ? h("p", { class: "hint" }, `Last alert (${ALERT_EVENTS[last.event] || last.event}): ${DELIVERY_STATES[last.status] || last.status}, `
+      last ? h("p", { class: "hint" }, `Last alert (${last.event}): ${DELIVERY_STATES[last.status] || last.status}, `
         + `${formatDate(last.at, zone)}${last.error ? ` (${last.error})` : ""}`) : null,
       button("Remove this channel", () => {
         entries.splice(entries.indexOf(entry), 1);
@@ -1478,12 +1478,12 @@ function channelsForm(base, channels, zone, onSaved) {
 function alertLines(alerts, zone) {
   if (!alerts.length) return "None (no channel when it opened)";
   return h("ul", { class: "alerts" }, alerts.map((alert) => {
-    let state = `${DELIVERY_STATES[alert.status] || alert.status}`;
+    let state = DELIVERY_STATES[alert.status] || alert.status;
     if (alert.status === "sent") state += ` ${formatDate(alert.sent_at, zone)}`;
     else if (alert.status === "failed") state += ` after ${plural(alert.attempts, "attempt")}`;
     else if (alert.attempts) state += ` (${plural(alert.attempts, "attempt")} so far, the next ${formatDate(alert.next_attempt_at, zone)})`;
     return h("li", { class: `alert-${alert.status}` },
-      `${CHANNEL_KINDS[alert.channel_kind] || alert.channel_kind}, ${ALERT_EVENTS[alert.event] || alert.event}: ${state}`,
+      `${CHANNEL_KINDS[alert.channel_kind] || alert.channel_kind}, ${alert.event}: ${state}`,
       alert.error ? ` · ${alert.error}` : "");
   }));
 }
