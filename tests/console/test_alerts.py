@@ -157,3 +157,24 @@ async def test_a_failed_hire_s_problem_is_listed_linked_to_its_run_and_resolved(
     console.link("The run that resolved it").click()
     console.wait(lambda: fixed in console.driver.current_url)
     assert console.script_errors() == []
+
+
+async def test_an_alert_that_cannot_be_delivered_shows_its_attempts_and_error(
+    client: httpx.AsyncClient, lucca: LuccaAccount, console: Console
+) -> None:
+    tenant = await hiring_tenant(client, lucca)
+    # Nobody listens there: the alert is retried, and the page says so while it waits.
+    hook = f"http://127.0.0.1:{free_port()}/alerts/receiver-token-0123456789abcdef"
+    channels = {"channels": [{"kind": "webhook", "url": hook}]}
+    assert (await client.put("/api/v1/tenants/acme/alerts", json=channels, headers=tenant.auth)).status_code == 200
+    failed = await hire(client, tenant, company="Acme Roma")
+    assert (await wait_for_run(client, tenant, failed, WAIT_SECONDS))["status"] == "failed"
+    console.sign_in(tenant.key)
+    console.link("see them in Alerts").click()
+    # The page reads the problems again while an alert is on its way.
+    [[_, _, _, _, _, alerts]] = console.wait(
+        lambda: [row for row in problem_rows(console) if "attempt" in row[5]] or None
+    )
+    assert alerts.startswith("Webhook (signed), opened: waiting to be sent (")
+    assert " · " in alerts and "receiver-token" not in alerts
+    assert console.script_errors() == []
