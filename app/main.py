@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations,
-        alerts, alert_problems,
+        alert_problems, alerts,
     )  # fmt: skip
     for module in (*routers, console):
         app.include_router(module.router)

@@ -36,7 +36,6 @@ TENANT_LINKS = {
         ("ListConsoleLinks", "list_console_links_api_v1_tenants__slug__console_links_get"),
         ("SetAlerts", "put_alerts_api_v1_tenants__slug__alerts_put"),
         ("ReadAlerts", "read_alerts_api_v1_tenants__slug__alerts_get"),
-        ("TestAlerts", "test_alerts_api_v1_tenants__slug__alerts_test_post"),
     )
 }
 # What a new console link's id leads to.

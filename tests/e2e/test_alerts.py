@@ -22,6 +22,8 @@ from app.alerts.delivery import deliver
 from app.alerts.problems import Problem
 from app.config import Settings
 from app.crypto import SecretBox
+from app.directory.polling import poll_tenant
+from app.metrics import render
 from app.models.base import utcnow
 from app.services.context import Services
 from app.services.retention import purge_expired_runs
@@ -192,6 +194,38 @@ async def test_a_refused_lucca_key_is_a_broken_connection_naming_lucca_never_the
     assert await problems_of(client, tenant, "open") == []
 
 
+async def test_a_connection_check_and_the_directory_poll_see_the_credentials_refused_then_accepted(
+    client: httpx.AsyncClient, lucca: LuccaAccount, receiver: WebhookReceiver, services: Services
+) -> None:
+    revoked = "revoked-key-4f1c9a2e7b"
+    tenant = await add_softgarden(client, await create_tenant(client, "acme", base_url=lucca.base_url, api_key=revoked))
+    await add_channels(tenant.slug, receiver.url)
+    check = await client.post(f"/api/v1/tenants/{tenant.slug}/connectors/softgarden/check", headers=tenant.auth)
+    assert check.status_code == 200 and not check.json()["ok"]
+    tenant_id = await tenant_id_of(tenant.slug)
+    await sql(
+        """INSERT INTO directory_states (tenant_id, sync_progress, last_full_sync_at, fresh_at, webhook_status,
+                                         notices, updated_at) VALUES ($1, 0, now(), now(), 'none', '[]', now())""",
+        tenant_id,
+    )
+    assert await poll_tenant(services, tenant_id, 10) == 0
+    await drain_queue()
+    [problem] = await problems_of(client, tenant, "open")
+    assert problem["key"] == "credentials:lucca" and problem["count"] == 2 and revoked not in json.dumps(problem)
+    assert receiver.events() == [("problem.opened", "Lucca refused the stored credentials (connection broken)")]
+
+    fixed = await client.patch(f"/api/v1/tenants/{tenant.slug}", json={"lucca": {"api_key": lucca.api_key}},
+                               headers=ADMIN)  # fmt: skip
+    assert fixed.status_code == 200
+    assert await poll_tenant(services, tenant_id, 10) > 0
+    await drain_queue()
+    assert [event for event, _ in receiver.events()] == ["problem.opened", "problem.resolved"]
+    check = await client.post(f"/api/v1/tenants/{tenant.slug}/connectors/softgarden/check", headers=tenant.auth)
+    assert check.json()["ok"]
+    await drain_queue()
+    assert await problems_of(client, tenant, "open") == [] and len(receiver.received) == 2
+
+
 async def test_a_webhook_channel_down_for_a_minute_gets_the_alert_once_when_back(
     client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount, receiver: WebhookReceiver
 ) -> None:
@@ -215,6 +249,7 @@ async def test_an_alert_failing_for_15_minutes_is_failed_with_its_error(
     await add_channels(tenant.slug, receiver.url)
     receiver.down_until = float("inf")
     tenant_id = await tenant_id_of(tenant.slug)
+    failed_before = await alerts_failed(services)
     async with services.sessionmaker.begin() as session:
         [delivery_id] = await problems.report(session, tenant_id, Problem("runs:x:y", "runs", "x", "X fails", "Why."))
     assert await deliver(services, delivery_id) is not None  # 503: tried again later
@@ -226,6 +261,14 @@ async def test_an_alert_failing_for_15_minutes_is_failed_with_its_error(
     assert alert["status"] == "failed" and alert["attempts"] == 2 and "unavailable" in alert["error"]
     assert alert["next_attempt_at"] is None
     assert await deliver(services, delivery_id) is None and receiver.refused == 2
+    assert await alerts_failed(services) == failed_before + 1
+
+
+async def alerts_failed(services: Services) -> float:
+    """The service's count of webhook alerts given up on, as /metrics shows it."""
+    sample = 'alerts_failed_total{channel="webhook",event="opened"} '
+    lines = (await render(services.redis, "arq:queue")).splitlines()
+    return next((float(line.removeprefix(sample)) for line in lines if line.startswith(sample)), 0.0)
 
 
 async def test_two_deliverers_at_once_send_once(
