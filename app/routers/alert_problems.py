@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/alerts/problems", tags=["alert
 
 
 @router.get("", response_model=ProblemList, responses=answers(401, 404, 422))
-async def problems(
+async def list_alert_problems(
     request: Request,
     tenant: TenantDep,
     session: SessionDep,

@@ -2,7 +2,6 @@
 channel once (a real SMTP server, a real HTTP receiver), through real arq workers."""
 
 import asyncio
-import base64
 import json
 import os
 import time
@@ -14,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 import app.workers.settings as worker_settings
 from app.alerts import problems
@@ -21,7 +21,6 @@ from app.alerts.checks import check_everything
 from app.alerts.delivery import deliver
 from app.alerts.problems import Problem
 from app.config import Settings
-from app.crypto import SecretBox
 from app.directory.polling import poll_tenant
 from app.metrics import render
 from app.models.base import utcnow
@@ -62,27 +61,17 @@ async def services(clean_state: None) -> AsyncIterator[Services]:
     await started.close()
 
 
-async def add_channels(slug: str, hook_url: str | None, to: list[str] | None = None) -> None:
-    """The tenant's channels, stored as the channels' PUT stores them (URL and signing secret encrypted)."""
-    box = SecretBox(os.environ["SECRET_KEY"])
-    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    connection = await asyncpg.connect(DATABASE)
-    try:
-        tenant_id = await connection.fetchval("SELECT id FROM tenants WHERE slug = $1 AND deleted_at IS NULL", slug)
-        rows: list[tuple[Any, ...]] = []
-        if to:
-            rows.append(("email", json.dumps(to), None, None, None))
-        if hook_url:
-            rows.append(("webhook", "[]", box.encrypt(hook_url), hook_url, box.encrypt(secret)))
-        for position, (kind, recipients, url, shown, signing) in enumerate(rows):
-            await connection.execute(
-                """INSERT INTO alert_channels (id, tenant_id, position, kind, recipients, url_encrypted, url_shown,
-                                               secret_encrypted, created_at)
-                   VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now())""",
-                uuid.uuid4(), tenant_id, position, kind, recipients, url, shown, signing,
-            )  # fmt: skip
-    finally:
-        await connection.close()
+async def add_channels(
+    client: httpx.AsyncClient, tenant: TenantHandle, hook_url: str | None, to: list[str] | None = None
+) -> str | None:
+    """The tenant's channels, set through the API; returns the webhook's signing secret (shown this once)."""
+    channels: list[dict[str, Any]] = [{"kind": "email", "to": to}] if to else []
+    if hook_url:
+        channels.append({"kind": "webhook", "url": hook_url})
+    answer = await client.put(f"/api/v1/tenants/{tenant.slug}/alerts", json={"channels": channels}, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    secret: str | None = next((item["secret"] for item in answer.json()["channels"] if item.get("secret")), None)
+    return secret
 
 
 async def sql(statement: str, *args: Any) -> None:
@@ -118,7 +107,7 @@ async def test_one_alert_per_problem_counted_then_resolved_and_another_kind_its_
 ) -> None:
     monkeypatch.setattr(worker_settings.settings, "public_base_url", "https://connectors.example.com")
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url, ["hr@acme.fr"])
+    secret = await add_channels(client, tenant, receiver.url, ["hr@acme.fr"])
     lucca.add_faults({"status": 400, "match": "POST /api/v3/users", "count": 20})
     first = await hire(client, tenant, 1)
     await drain_queue()
@@ -126,7 +115,9 @@ async def test_one_alert_per_problem_counted_then_resolved_and_another_kind_its_
     [mail] = await smtp_sink.wait_for(1)
     assert receiver.events() == [("problem.opened", HIRES_FAILING)]
     assert mail.recipients == ["hr@acme.fr"] and HIRES_FAILING in mail.message["Subject"]
-    data = receiver.received[0].payload["data"]
+    signed = receiver.received[0]
+    assert Webhook(str(secret)).verify(signed.body, signed.headers)["type"] == "problem.opened"
+    data = signed.payload["data"]
     assert data["console_url"] == f"https://connectors.example.com/console#/tenants/acme/runs/{first}"
     assert "Zoë Müller" in data["message"] and "Lucca refused the new employee" in data["message"]
     # The candidate's name is the only personal data: not their addresses.
@@ -170,7 +161,7 @@ async def test_a_refused_lucca_key_is_a_broken_connection_naming_lucca_never_the
     revoked = "revoked-key-4f1c9a2e7b"
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=revoked)
     await add_softgarden(client, tenant)
-    await add_channels(tenant.slug, receiver.url, ["hr@acme.fr"])
+    await add_channels(client, tenant, receiver.url, ["hr@acme.fr"])
     refused = await hire(client, tenant, 1)
     await hire(client, tenant, 2)
     await drain_queue()
@@ -199,7 +190,7 @@ async def test_a_connection_check_and_the_directory_poll_see_the_credentials_ref
 ) -> None:
     revoked = "revoked-key-4f1c9a2e7b"
     tenant = await add_softgarden(client, await create_tenant(client, "acme", base_url=lucca.base_url, api_key=revoked))
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     check = await client.post(f"/api/v1/tenants/{tenant.slug}/connectors/softgarden/check", headers=tenant.auth)
     assert check.status_code == 200 and not check.json()["ok"]
     tenant_id = await tenant_id_of(tenant.slug)
@@ -230,7 +221,7 @@ async def test_a_webhook_channel_down_for_a_minute_gets_the_alert_once_when_back
     client: httpx.AsyncClient, hiring_tenant: HiringTenant, lucca: LuccaAccount, receiver: WebhookReceiver
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     lucca.add_faults({"status": 400, "match": "POST /api/v3/users", "count": 1})
     receiver.down_until = time.monotonic() + 60
     await hire(client, tenant, 1)
@@ -246,7 +237,7 @@ async def test_an_alert_failing_for_15_minutes_is_failed_with_its_error(
     client: httpx.AsyncClient, hiring_tenant: HiringTenant, receiver: WebhookReceiver, services: Services
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     receiver.down_until = float("inf")
     tenant_id = await tenant_id_of(tenant.slug)
     failed_before = await alerts_failed(services)
@@ -272,10 +263,10 @@ async def alerts_failed(services: Services) -> float:
 
 
 async def test_two_deliverers_at_once_send_once(
-    hiring_tenant: HiringTenant, receiver: WebhookReceiver, services: Services
+    client: httpx.AsyncClient, hiring_tenant: HiringTenant, receiver: WebhookReceiver, services: Services
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     receiver.delay_seconds = 0.5
     async with services.sessionmaker.begin() as session:
         [delivery_id] = await problems.report(
@@ -289,7 +280,7 @@ async def test_two_worker_processes_send_each_alert_once(
     client: httpx.AsyncClient, hiring_tenant: HiringTenant, smtp_sink: SmtpSink, receiver: WebhookReceiver
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url, ["hr@acme.fr"])
+    await add_channels(client, tenant, receiver.url, ["hr@acme.fr"])
     receiver.delay_seconds = 0.2
     engine_services = Services.start(Settings(), pool_size=2)
     try:
@@ -322,7 +313,7 @@ async def test_a_problem_open_for_a_day_gets_one_reminder(
     services: Services,
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url, ["hr@acme.fr"])
+    await add_channels(client, tenant, receiver.url, ["hr@acme.fr"])
     lucca.add_faults({"status": 400, "match": "POST /api/v3/users", "count": 1})
     await hire(client, tenant, 1)
     await drain_queue()
@@ -345,7 +336,7 @@ async def test_the_directory_lagging_and_a_schedule_missing_its_day_open_and_res
     client: httpx.AsyncClient, receiver: WebhookReceiver, services: Services
 ) -> None:
     tenant = await create_tenant(client, "acme")
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     tenant_id = await tenant_id_of(tenant.slug)
     await sql(
         """INSERT INTO directory_states (tenant_id, sync_progress, last_full_sync_at, fresh_at, webhook_status,
@@ -387,7 +378,7 @@ async def test_retention_and_the_tenant_purge_go_through_problems(
     services: Services,
 ) -> None:
     tenant = await hiring_tenant()
-    await add_channels(tenant.slug, receiver.url)
+    await add_channels(client, tenant, receiver.url)
     lucca.add_faults({"status": 400, "match": "POST /api/v3/users", "count": 1})
     old = await hire(client, tenant, 1)
     await drain_queue()
