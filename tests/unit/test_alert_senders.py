@@ -3,7 +3,7 @@ a real SMTP server; failures as AlertNotSent, retryable or final, in words that 
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -120,17 +120,21 @@ async def test_teams_gets_an_adaptive_card(services: Services) -> None:
 @pytest.mark.parametrize(
     ("answer", "retry_after"),
     [
-        (httpx.Response(503, headers={"Retry-After": "7"}), 7.0),
-        (httpx.Response(429, headers={"Retry-After": format_datetime(datetime.now(UTC) + timedelta(seconds=90))}), 90),
-        (httpx.Response(500, text="boom"), None),
-        (httpx.ConnectError("connection refused"), None),
-        (httpx.ReadTimeout("timed out"), None),
+        (lambda: httpx.Response(503, headers={"Retry-After": "7"}), 7.0),
+        # An HTTP date, made when the test runs.
+        (
+            lambda: httpx.Response(429, headers={"Retry-After": format_datetime(datetime.now(UTC) + timedelta(0, 90))}),
+            90,
+        ),
+        (lambda: httpx.Response(500, text="boom"), None),
+        (lambda: httpx.ConnectError("connection refused"), None),
+        (lambda: httpx.ReadTimeout("timed out"), None),
     ],
 )
 async def test_a_receiver_down_is_retryable(
-    services: Services, answer: httpx.Response | Exception, retry_after: float | None
+    services: Services, answer: Callable[[], httpx.Response | Exception], retry_after: float | None
 ) -> None:
-    respx.post(SLACK).mock(side_effect=[answer])
+    respx.post(SLACK).mock(side_effect=[answer()])
     refused = await refusal(services, channel(services, "slack", SLACK))
     assert refused.retryable
     if retry_after is None:
