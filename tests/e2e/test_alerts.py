@@ -29,8 +29,10 @@ from app.services.retention import purge_expired_runs
 from app.services.tenants import purge_tenant
 from app.workers.alerts import alerts_tick
 from tests.e2e.conftest import WEBHOOK, HiringTenant, drain_queue, run_of
+from tests.e2e.directory_helpers import filled_tenant, poll_now, running_services, state_of
 from tests.e2e.test_recovery import worker_process
-from tests.factories import ADMIN, TenantHandle, add_softgarden, create_tenant, hire_body
+from tests.factories import ADMIN, TenantHandle, add_softgarden, create_oauth_tenant, create_tenant, hire_body
+from tests.live_server import LiveServer
 from tests.sandbox_server import LuccaAccount
 from tests.smtp_sink import SmtpSink
 from tests.webhook_receiver import WebhookReceiver
@@ -215,6 +217,32 @@ async def test_a_connection_check_and_the_directory_poll_see_the_credentials_ref
     assert check.json()["ok"]
     await drain_queue()
     assert await problems_of(client, tenant, "open") == [] and len(receiver.received) == 2
+
+
+async def test_the_lucca_webhook_subscription_failing_is_a_problem_resolved_once_active(
+    client: httpx.AsyncClient, lucca: LuccaAccount, receiver: WebhookReceiver, live_api: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Lucca reaches the real server: it is the service's public address here.
+    monkeypatch.setattr(worker_settings, "settings", Settings(public_base_url=live_api.url))
+    scopes = ["employees.readonly", "departments.readonly", "job-positions.readonly", "employments.readonly"]
+    lucca.control("PUT", "/oauth-clients/reader", json={"client_secret": "reader-secret", "scopes": scopes})
+    handle = await create_oauth_tenant(client, "acme", lucca, "reader")
+    await add_channels(client, handle, receiver.url)
+    async with running_services(public_base_url=live_api.url) as services:
+        tenant = await filled_tenant(services)
+        await poll_now(services, tenant.id)  # the poller finds it without an endpoint: registered, refused
+        [problem] = await problems_of(client, handle, "open")
+        assert problem["key"] == "lucca_webhook" and "webhook-endpoints.readwrite" in problem["message"]
+        assert receiver.events() == [("problem.opened", "The Lucca webhook subscription is failing")]
+
+        scopes.append("webhook-endpoints.readwrite")
+        lucca.control("PUT", "/oauth-clients/reader", json={"client_secret": "reader-secret", "scopes": scopes})
+        await services.redis.delete(f"lucca-webhook-retry:{tenant.id}")  # a failed one is tried again every 15 min
+        await poll_now(services, tenant.id)
+        assert (await state_of(services, tenant.id)).webhook_status == "active"
+    assert await problems_of(client, handle, "open") == []
+    assert [event for event, _ in receiver.events()] == ["problem.opened", "problem.resolved"]
 
 
 async def test_a_webhook_channel_down_for_a_minute_gets_the_alert_once_when_back(
