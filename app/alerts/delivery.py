@@ -6,6 +6,7 @@ retried on the backoff of partner calls (contract 1: Retry-After honoured), its 
 the delivery fails for good after the give-up time (15 minutes) or at once when retrying cannot help.
 """
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import cast
@@ -20,6 +21,8 @@ from app.metrics import metrics
 from app.models import AlertChannel, AlertDelivery, AlertProblem, Tenant
 from app.models.base import utcnow
 from app.services.context import Services
+
+log = logging.getLogger(__name__)
 
 # Deliveries re-queued by one tick at most (the next tick takes the rest).
 DUE_PER_TICK = 1000
@@ -50,6 +53,11 @@ async def deliver(services: Services, delivery_id: uuid.UUID) -> float | None:
             await send(services, channel, message)
         except AlertNotSent as failure:
             return note_failure(services, delivery, channel, failure)
+        except Exception:
+            # A fault of ours: recorded and retried like a receiver's, so it too gives up in the end.
+            log.exception("alert delivery %s stopped on an unexpected error; it will be tried again", delivery_id)
+            fault = AlertNotSent("An unexpected error stopped the sending; it will be tried again.", retryable=True)
+            return note_failure(services, delivery, channel, fault)
         delivery.status = "sent"
         delivery.sent_at = utcnow()
         delivery.error = None

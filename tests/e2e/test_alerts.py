@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 import app.workers.settings as worker_settings
-from app.alerts import problems
+from app.alerts import problems, senders
 from app.alerts.checks import check_everything
 from app.alerts.delivery import deliver
 from app.alerts.problems import Problem
@@ -281,6 +281,31 @@ async def test_an_alert_failing_for_15_minutes_is_failed_with_its_error(
     assert alert["next_attempt_at"] is None
     assert await deliver(services, delivery_id) is None and receiver.refused == 2
     assert await alerts_failed(services) == failed_before + 1
+
+
+async def test_a_fault_of_ours_while_sending_is_recorded_and_retried(
+    client: httpx.AsyncClient,
+    hiring_tenant: HiringTenant,
+    receiver: WebhookReceiver,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = await hiring_tenant()
+    await add_channels(client, tenant, receiver.url)
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("a bug in a sender")
+
+    monkeypatch.setitem(senders.SENDERS, "webhook", broken)
+    async with services.sessionmaker.begin() as session:
+        [delivery_id] = await problems.report(
+            session, await tenant_id_of(tenant.slug), Problem("runs:x:y", "runs", "x", "X fails", "Why.")
+        )
+    delay = await deliver(services, delivery_id)
+    [alert] = (await problems_of(client, tenant))[0]["alerts"]
+    assert delay is not None
+    assert alert["status"] == "pending" and alert["attempts"] == 1 and "unexpected error" in alert["error"]
+    assert receiver.received == []
 
 
 async def alerts_failed(services: Services) -> float:
