@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +19,7 @@ from app.errors import install_error_handlers
 from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
+from app.query_params import refuse_unknown_query_parameters
 from app.routers import (
     alert_problems,
     alerts,
@@ -117,11 +118,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (
-        webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations,
-        alert_problems, alerts,
+    # The JSON API refuses query parameters it does not define (contract 3). Webhooks take partners' payloads as
+    # they come; the probes, metrics and the console's page take none.
+    api = (
+        tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, alert_problems, alerts
     )  # fmt: skip
-    for module in (*routers, console):
+    for module in api:
+        app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
+    for module in (webhooks, operations, console):
         app.include_router(module.router)
     # The webhooks are answered before FastAPI's own request handling (app.direct_routes).
     app.add_middleware(DirectRoutes, routes=webhooks.router.routes)
