@@ -88,7 +88,7 @@ def run_problem(run: Run) -> Problem:
 def credentials_problem(partner: str, said: str) -> Problem:
     """A partner refused the stored credentials: named, never shown (the refusal's words hold no secret)."""
     name = partner_name(partner)
-    advice = f"Give {name}'s credentials again in the settings; failed runs can be retried then."
+    advice = f"Give the {name} credentials again in the settings; failed runs can be retried then."
     return Problem(
         key=credentials_key(partner),
         kind="credentials",
