@@ -20,11 +20,7 @@ from tests.e2e.test_recovery import wait_for_run
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.live_server import LiveServer
 from tests.sandbox_server import LuccaAccount, SandboxServer
-
-
-@pytest.fixture
-def lucca(sandbox: SandboxServer) -> LuccaAccount:
-    return sandbox.new_lucca_account()
+from tests.smtp_sink import SmtpSink
 
 
 async def hiring_tenant(client: httpx.AsyncClient, lucca: LuccaAccount, slug: str = "acme") -> TenantHandle:
@@ -352,9 +348,12 @@ async def test_screenshots_of_the_main_pages(
     console: Console,
     screenshots: Path,
     tmp_path: Path,
+    smtp_sink: SmtpSink,
 ) -> None:
     tenant = await hiring_tenant(client, lucca)
     await create_tenant(client, "globex")
+    alerts = {"channels": [{"kind": "email", "to": ["hr@acme.fr", "it@acme.fr"]}]}
+    assert (await client.put("/api/v1/tenants/acme/alerts", json=alerts, headers=tenant.auth)).status_code == 200
     # The preview uploads nothing: the SFTP server need not run.
     sftp = {**SftpSandbox(tmp_path / "elevo", password="x").connection_settings(), "port": 2222}
     elevo = {"sftp": sftp, "schedule_enabled": False}
@@ -362,7 +361,11 @@ async def test_screenshots_of_the_main_pages(
         path = f"/api/v1/tenants/acme/connectors/{kind}"
         put = await client.put(path, json={"settings": settings}, headers=tenant.auth)
         assert put.status_code == 200, put.text
-    await hire(client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller")
+    hired = await hire(
+        client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller"
+    )
+    # Done before the failure: a success after it would resolve the problem the Alerts page shows.
+    assert (await wait_for_run(client, tenant, hired, WAIT_SECONDS))["status"] == "succeeded"
     failed = await hire(client, tenant, applicationId="app-2", email="ines@perso.fr", firstName="Inès",
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
     console.sign_in("test-operator-token")
@@ -371,7 +374,8 @@ async def test_screenshots_of_the_main_pages(
     pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
              ("runs", "#/tenants/acme/runs", "3 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
              ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template"),
-             ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out")]  # fmt: skip
+             ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out"),
+             ("alerts", "#/tenants/acme/alerts", "E-mail, opened: sent")]  # fmt: skip
     for name, route, words in pages:
         console.go(route)
         console.wait_text(words)
