@@ -422,6 +422,14 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     body = {"enabled": True, "settings": sandbox.new_cards_account().connector_settings()}
     assert (await client.put("/api/v1/tenants/acme/connectors/cards", json=body, headers=tenant.auth)).is_success
+    # Enabling Cards started the first full sync; a complete sync's notices replace the kept ones, so the notice
+    # below goes in once it is done.
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (await client.get("/api/v1/tenants/acme/lucca/directory", headers=tenant.auth)).json()[
+        "last_full_sync_at"
+    ] is None:
+        assert asyncio.get_running_loop().time() < deadline, "the first full sync never completed"
+        await asyncio.sleep(0.2)
     # What Lucca announced, as partners word it: shown as text.
     notice = "Lucca will retire <b>/api/v3/users</b> on 2027-06-30 (Sunset header): move to the OAuth API."
     connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
@@ -431,7 +439,7 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
         await connection.close()
     console.sign_in(tenant.key)
     console.wait_text("Lucca directory")
-    page = console.wait_text("Complete")  # the first full sync (enabling Cards started it), refreshed until done
+    page = console.wait_text("Complete")
     for words in ("Employees 3", "Departments 3", "Kept fresh by Polling Lucca", "Webhook None", notice):
         assert words in page, page
     assert console.driver.find_elements(By.CSS_SELECTOR, "main b") == []
