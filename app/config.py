@@ -1,7 +1,8 @@
 """Typed settings, read from the environment and a `.env` file, checked at start-up."""
 
+from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,22 @@ class Settings(BaseSettings):
     # Where Lucca reaches this service's API (`https://connectors.example.com`): with it, tenants with OAuth get
     # Lucca's webhooks at `{public_base_url}/integrations/webhooks/lucca/{token}`; without it they are polled.
     public_base_url: str | None = None
+    # The mail server of e-mail alerts (contract 14): `smtp://[user:password@]host[:port][?from=…]`, `smtps://` for
+    # TLS from the first byte (smtp:// upgrades with STARTTLS when the server offers it). Without it, no e-mail channel.
+    smtp_url: SecretStr | None = None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        smtp_server(value.get_secret_value())
+        return value
+
+    @property
+    def smtp(self) -> "SmtpServer | None":
+        """The mail server of SMTP_URL, None when e-mail alerts are not set up."""
+        return smtp_server(self.smtp_url.get_secret_value()) if self.smtp_url is not None else None
 
     @field_validator("public_base_url")
     @classmethod
@@ -91,6 +108,43 @@ def weak_secret(name: str, value: str) -> str | None:
             '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))")'
         )
     return None
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool  # smtps: TLS from the first byte
+    username: str | None
+    password: str | None
+    sender: str  # the alerts' From address
+
+
+def smtp_server(url: str) -> SmtpServer:
+    """SMTP_URL read; a ValueError that never repeats it (it may hold a password)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP_URL must read smtp://[user:password@]host[:port][?from=address]") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.path not in ("", "/") or parts.fragment:
+        raise ValueError("SMTP_URL must read smtp://[user:password@]host[:port][?from=address] (or smtps://)")
+    query = parse_qs(parts.query)
+    if set(query) - {"from"}:
+        raise ValueError("SMTP_URL takes one query parameter: from (the alerts' sender address)")
+    username = unquote(parts.username) if parts.username else None
+    default_sender = username if username and "@" in username else f"lucca-connectors@{parts.hostname}"
+    sender = query.get("from", [default_sender])[-1]
+    if "@" not in sender:
+        raise ValueError("SMTP_URL's from must be an e-mail address")
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or (465 if parts.scheme == "smtps" else 25),
+        tls=parts.scheme == "smtps",
+        username=username,
+        password=unquote(parts.password) if parts.password else None,
+        sender=sender,
+    )
 
 
 def get_settings() -> Settings:

@@ -50,3 +50,8 @@ def new_tenant_key() -> str:
 
 def new_webhook_token() -> str:
     return str(uuid.uuid4())
+
+
+def new_signing_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` and the base64 of the HMAC key's 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

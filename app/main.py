@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +19,10 @@ from app.errors import install_error_handlers
 from app.json_body import BODY_READ_SECONDS, MAX_BODY_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS
 from app.logging import configure_logging
 from app.metrics import Flusher, metrics
+from app.query_params import refuse_unknown_query_parameters
 from app.routers import (
+    alert_problems,
+    alerts,
     cards,
     cards_stats,
     connector_checks,
@@ -33,7 +36,8 @@ from app.routers import (
     tenants,
     webhooks,
 )
-from app.schemas.common import PARTNER_URL_MARK, partner_url_pattern
+from app.schemas.alerts import ALERT_URL_MARKS, NEEDS_SMTP_MARK
+from app.schemas.common import PARTNER_URL_MARK, alert_url_pattern, partner_url_pattern
 from app.services.context import Services
 
 DESCRIPTION = f"""Connects Lucca to Softgarden, Taleez, Cards and Elevo for many tenants.
@@ -114,10 +118,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (
-        webhooks, tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, operations
+    # The JSON API refuses query parameters it does not define (contract 3). Webhooks take partners' payloads as
+    # they come; the probes, metrics and the console's page take none.
+    api = (
+        tenants, connectors, connector_checks, runs, taleez, cards, cards_stats, elevo, directory, alert_problems, alerts
     )  # fmt: skip
-    for module in (*routers, console):
+    for module in api:
+        app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
+    for module in (webhooks, operations, console):
         app.include_router(module.router)
     # The webhooks are answered before FastAPI's own request handling (app.direct_routes).
     app.add_middleware(DirectRoutes, routes=webhooks.router.routes)
@@ -127,26 +135,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """FastAPI's document, plus what it cannot see: the webhook's scheme and this deployment's partner URL rule."""
+    """FastAPI's document, plus what it cannot see: the webhook's scheme, this deployment's partner URL rule, and
+    whether it sends e-mail alerts."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes[WEBHOOK_SCHEME] = WEBHOOK_SECURITY_SCHEME
-        app.openapi_schema = _with_partner_urls(document, settings.allow_http_upstreams)
+        app.openapi_schema = _for_configuration(document, settings)
     return app.openapi_schema
 
 
-def _with_partner_urls(node: Any, allow_http: bool) -> Any:
+def _for_configuration(node: Any, settings: Settings) -> Any:
+    allow_http = settings.allow_http_upstreams
     if isinstance(node, dict):
-        node = {key: _with_partner_urls(value, allow_http) for key, value in node.items()}
-        if node.pop(PARTNER_URL_MARK, False):
+        node = {key: _for_configuration(value, settings) for key, value in node.items()}
+        mark = node.pop(PARTNER_URL_MARK, None)
+        if mark:
             scheme = "https or http" if allow_http else "https"
-            node["pattern"] = partner_url_pattern(allow_http)
-            node["description"] = f"An {scheme} URL: a host name, no credentials, query or fragment."
+            if mark in ALERT_URL_MARKS:
+                masked = mark == ALERT_URL_MARKS[1]
+                node["pattern"] = alert_url_pattern(allow_http, masked)
+                node["description"] = f"An {scheme} URL: a host name, no credentials or fragment." + (
+                    " Or the masked form GET shows of this kind's stored URL (its host and `…`): it keeps that URL."
+                    if masked
+                    else ""
+                )
+            else:
+                node["pattern"] = partner_url_pattern(allow_http)
+                node["description"] = f"An {scheme} URL: a host name, no credentials, query or fragment."
+        node.pop(NEEDS_SMTP_MARK, None)
         return node
     if isinstance(node, list):
-        return [_with_partner_urls(item, allow_http) for item in node]
+        # Without SMTP_URL, e-mail channels are refused: the document does not offer them.
+        kept = [item for item in node if settings.smtp_url is not None or not _needs_smtp(item)]
+        return [_for_configuration(item, settings) for item in kept]
     return node
+
+
+def _needs_smtp(node: Any) -> bool:
+    return isinstance(node, dict) and bool(node.get(NEEDS_SMTP_MARK))
 
 
 app = create_app()

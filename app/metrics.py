@@ -24,6 +24,8 @@ HELP = {
     "partner_calls_total": "Calls to partner APIs, by partner and HTTP status (or error).",
     "rate_limit_waits_total": "Times a partner call waited for the shared rate limit, by partner.",
     "rate_limit_wait_seconds_total": "Seconds spent waiting for the shared rate limit, by partner.",
+    "alerts_sent_total": "Alerts delivered, by channel kind and event (opened, reminder, resolved).",
+    "alerts_failed_total": "Alerts given up on (retried 15 minutes, or refused for good), by channel kind and event.",
 }
 
 

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from arq.connections import ArqRedis
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 EXECUTE_RUN = "runs.execute"
 PURGE_TENANT = "tenants.purge"
 APPLY_LUCCA_EVENTS = "lucca_events.apply"
+DELIVER_ALERT = "alerts.deliver"
 # Events arriving together share one job, and so one read of the employees they concern.
 APPLY_EVENTS_AFTER_SECONDS = 1.0
 
@@ -48,6 +50,18 @@ async def enqueue_lucca_events(redis: ArqRedis, tenant_id: uuid.UUID) -> bool:
     is down, the poller's sweep takes them up later."""
     job_id = f"lucca-events:{tenant_id}"
     return await enqueue_job(redis, APPLY_LUCCA_EVENTS, job_id, tenant_id, defer_seconds=APPLY_EVENTS_AFTER_SECONDS)
+
+
+def alert_job_id(delivery_id: uuid.UUID) -> str:
+    return f"alert:{delivery_id}"
+
+
+async def enqueue_alerts(redis: ArqRedis | None, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """Queue each committed alert delivery once; without Redis (or with it down), the alerts' tick takes them up."""
+    if redis is None:
+        return
+    for delivery_id in delivery_ids:
+        await enqueue_job(redis, DELIVER_ALERT, alert_job_id(delivery_id), delivery_id)
 
 
 async def enqueue_job(

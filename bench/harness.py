@@ -722,6 +722,15 @@ class BudgetUse:
         )
 
 
+def errors_logged(service: Service) -> int:
+    """Lines the process logged at level ERROR (the service's log format: `<time> ERROR <logger>: …`)."""
+    try:
+        text = service.log_path.read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if line.split(" ", 2)[1:2] == ["ERROR"])
+
+
 def peak_memory_mb(service: Service) -> float | None:
     """The process's resident-memory high-water mark (VmHWM), in MB; None off Linux or once it has exited."""
     try:

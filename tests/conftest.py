@@ -1,7 +1,13 @@
 """Real Postgres (migrated with Alembic), real Redis, the partner sandbox over HTTP, and a real arq worker."""
 
 import os
+import socket
 
+# The `smtp_sink` fixture's port, chosen now so that every process started later (the live API, workers) gets
+# SMTP_URL from the environment.
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    SMTP_PORT = int(probe.getsockname()[1])
 # Settings are read when the app and worker modules are imported: set the test environment first.
 # Overridable so that several checkouts (or people) can run the suite at once on one machine.
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "lucca_connectors_test")
@@ -18,6 +24,7 @@ os.environ.update(
         "RETRY_IN_CALL_SECONDS": "1",
         "JOB_TIMEOUT_SECONDS": "15",
         "SWEEP_EVERY_SECONDS": "1",
+        "SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}?from=alerts@connectors.test",
     }
 )
 
@@ -38,6 +45,7 @@ from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.live_server import LiveServer  # noqa: E402
 from tests.sandbox_server import SandboxServer  # noqa: E402
+from tests.smtp_sink import SmtpSink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = {"Authorization": "Bearer test-operator-token"}
@@ -130,3 +138,19 @@ def sandbox() -> Iterator[SandboxServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpSink]:
+    """A real SMTP server at SMTP_URL, for the whole session."""
+    sink = SmtpSink(SMTP_PORT)
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_server: SmtpSink) -> SmtpSink:
+    """The SMTP server at SMTP_URL, holding only what this test sent it."""
+    smtp_server.clear()
+    return smtp_server

@@ -16,7 +16,7 @@ class AlertMessage:
     tenant_slug: str
     tenant_name: str
     problem_id: uuid.UUID | None  # None for a test
-    kind: str  # the problem's kind: runs | credentials | lucca_webhook | directory_lag | schedule | test
+    kind: str  # the problem's kind: runs | credentials | lucca_webhook | lucca_notice | directory_lag | schedule | test
     source: str  # the connector or partner concerned
     # Plain words, no secret, no personal data beyond the name of the person a failure concerns.
     title: str  # "Softgarden hires are failing" (with the event, it makes the e-mail's subject line)

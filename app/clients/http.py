@@ -240,8 +240,8 @@ def window_key(partner: str, scope: str) -> str:
 
 
 def join_url(base_url: str, path: str) -> str:
-    """Append `path` to `base_url`, keeping the base URL's own path prefix."""
-    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    """Append `path` to `base_url`, keeping the base URL's own path prefix; no path: the base URL itself."""
+    return f"{base_url.rstrip('/')}/{path.lstrip('/')}" if path else base_url
 
 
 def partner_message(response: httpx.Response, mask: Callable[[str], str] = redact) -> str:
@@ -303,6 +303,7 @@ class PartnerHTTP:
         access: AccountAccess | None = None,
         rate_limit: RateLimit | None = None,
         errors: PartnerErrorTypes = PartnerErrorTypes(),
+        timeout: float | None = None,
     ) -> None:
         if limiter is not None and (access is None or rate_limit is None):
             raise ValueError("a limiter needs both access and rate_limit")
@@ -318,6 +319,8 @@ class PartnerHTTP:
         self._access = access
         self._rate_limit = rate_limit
         self._errors = errors
+        # Each attempt's own timeout, when shorter than the shared client's.
+        self._timeout = timeout
 
     async def request(
         self,
@@ -327,6 +330,7 @@ class PartnerHTTP:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         replay_safe: bool = True,
         own_statuses: Collection[int] = (),
     ) -> httpx.Response:
@@ -342,7 +346,7 @@ class PartnerHTTP:
         waited = 0.0
         while True:
             scope = await self._acquire()
-            outcome = await self._attempt(method, path, params, json, data, own_statuses)
+            outcome = await self._attempt(method, path, params, json, data, content, own_statuses)
             if isinstance(outcome, httpx.Response):
                 if outcome.is_success:
                     await self._accepted(scope)
@@ -397,12 +401,22 @@ class PartnerHTTP:
         params: Mapping[str, str] | None,
         json: Any,
         data: Mapping[str, str] | None,
+        content: bytes | None,
         own_statuses: Collection[int],
     ) -> httpx.Response | _Failure:
         """One attempt: the 2xx (or own-status) response, a retryable failure, or a raised final rejection."""
         url = join_url(self._base_url, path)
         try:
-            response = await self._http.request(method, url, params=params, json=json, data=data, headers=self._headers)
+            response = await self._http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                content=content,
+                headers=self._headers,
+                timeout=self._http.timeout if self._timeout is None else self._timeout,
+            )
         except httpx.TimeoutException:
             return self._count(_Failure("timeout", f"{self._where} did not answer (timed out)"))
         except httpx.TransportError as exc:
@@ -447,7 +461,7 @@ class PartnerHTTP:
         if status in AUTH_STATUSES:
             message = f"{self._name} refused the credentials (HTTP {status}): {said}"
             return self._errors.auth_failed(self._partner, status, message)
-        message = f"{self._name} refused {method} {path} (HTTP {status}): {said}"
+        message = f"{self._name} refused {f'{method} {path}' if path else 'the call'} (HTTP {status}): {said}"
         return self._errors.rejected(self._partner, status, message)
 
     def _redact(self, text: str) -> str:

@@ -313,6 +313,7 @@ const ROUTES = [
   [/^\/tenants\/([a-z0-9-]+)\/runs\/([0-9a-f-]+)$/, runView],
   [/^\/tenants\/([a-z0-9-]+)\/cards$/, cardsView],
   [/^\/tenants\/([a-z0-9-]+)\/elevo$/, elevoView],
+  [/^\/tenants\/([a-z0-9-]+)\/alerts$/, alertsView],
 ];
 
 function currentRoute() {
@@ -406,7 +407,7 @@ function fillHeader(slug) {
   if (me.role === "operator") items.push(["#/", "Tenants"]);
   if (home) {
     items.push([tenantPath(home), "Connectors"], [tenantPath(home, "/runs"), "Runs"], [tenantPath(home, "/cards"), "Cards"],
-      [tenantPath(home, "/elevo"), "Elevo"]);
+      [tenantPath(home, "/elevo"), "Elevo"], [tenantPath(home, "/alerts"), "Alerts"]);
   }
   const current = window.location.hash.split("?")[0];
   fill(nav, h("ul", {}, items.map(([href, text]) => h("li", {}, h("a", { href, "aria-current": href === current ? "page" : null }, text)))));
@@ -426,7 +427,8 @@ function signInView() {
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       input.value = "";
       state.me = null;
-      history.replaceState(null, "", window.location.pathname + "#/");
+      // The page asked for (an alert's link to a run, say) is shown once signed in.
+      if (!window.location.hash.startsWith("#/")) history.replaceState(null, "", window.location.pathname + "#/");
       await render();
     },
   },
@@ -594,6 +596,7 @@ async function tenantView(context, slug) {
   const base = `/api/v1/tenants/${slug}`;
   // Counted by the API over every run of the last 7 days.
   const failed = api("GET", `${base}/runs/failures`);
+  const problems = api("GET", `${base}/alerts/problems?status=open`);
   const rows = await Promise.all(KINDS.map(async (kind) => {
     const [connector, last, counts] = await Promise.all([
       connectorOf(slug, kind),
@@ -610,8 +613,12 @@ async function tenantView(context, slug) {
       h("td", {}, failures ? link(tenantPath(slug, `/runs?connector=${kind}&status=failed`), String(failures)) : "0"),
       h("td", {}, link(tenantPath(slug, `/connectors/${kind}`), connector ? "Settings" : "Set up")));
   }));
+  const open = (await problems).items.length;
   if (!context.live()) return;
-  fill(glance, h("h2", {}, "Connectors"),
+  fill(glance,
+    h("p", { class: `notice ${open ? "error" : "ok"}` }, open ? `${plural(open, "problem")} open now: ` : "No problem open now · ",
+      link(tenantPath(slug, "/alerts"), open ? "see them in Alerts" : "Alerts")),
+    h("h2", {}, "Connectors"),
     table(["Connector", "State", "Last run", "Its status", "Failures (7 days)", ""], rows));
   append(context.view, await directorySection(context, slug, zone));
 }
@@ -1311,6 +1318,220 @@ async function elevoView(context, slug) {
       rows.length ? table(columns, rows) : empty("Nobody would be in the file: Lucca has no current employee to send.")),
     h("section", { class: "card" }, h("h2", {}, `Left out: ${leftOut.length}`),
       leftOut.length ? table(["Name", "Email", "Why"], leftOut) : empty("Nobody is left out.")));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Alerts: where a tenant's alerts go (e-mail, a signed webhook, Slack, Teams), a test, and the problems open now.
+
+const CHANNEL_KINDS = { email: "E-mail", webhook: "Webhook (signed)", slack: "Slack", teams: "Microsoft Teams" };
+const DELIVERY_STATES = { pending: "waiting to be sent", sent: "sent", failed: "not delivered" };
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// Where a channel's alerts go, in a few words: its addresses, or its URL (Slack's and Teams' shown without their
+// secret part).
+function channelTarget(channel) {
+  return channel.kind === "email" ? (channel.to || []).join(", ") : channel.url || "";
+}
+
+async function alertsView(context, slug) {
+  const tenant = await tenantOf(slug);
+  const zone = tenant.timezone;
+  const base = `/api/v1/tenants/${slug}/alerts`;
+  let channels = (await api("GET", base)).channels;
+  if (!context.live()) return;
+  const once = h("div", { "aria-live": "polite" });
+  const formArea = h("div", {});
+  const tested = h("div", { "aria-live": "polite" });
+  function showForm() {
+    fill(formArea, channelsForm(base, channels, zone, (saved) => {
+      channels = saved.channels;
+      showForm();
+      fill(tested);
+      notice("The alert channels are saved.", "ok");
+      const secrets = saved.channels.filter((channel) => channel.secret);
+      fill(once, secrets.length ? h("div", { class: "card" }, h("h2", {}, "Webhook signing secret"),
+        secrets.map((channel) => shownOnce(`Signing secret of ${channel.url}`, channel.secret,
+          "Shown this once: it will not be shown again. The receiver verifies each alert's signature with it "
+          + "(Standard Webhooks). The channel keeps it while its URL stays the same."))) : null);
+      if (secrets.length) once.querySelector("input").focus();
+    }));
+  }
+  showForm();
+  append(context.view, h("h1", { tabindex: "-1" }, "Alerts"),
+    h("p", { class: "hint" }, `${tenant.name} · who hears of a broken flow, and what is broken now · times in ${zone}`),
+    await problemsSection(context, slug, zone),
+    once, formArea,
+    h("section", { class: "card" }, h("h2", {}, "Send a test"),
+      h("p", {}, "A test alert to each saved channel now, to see that it arrives."),
+      button("Send a test", async (event) => {
+        const target = event.currentTarget;
+        target.disabled = true;
+        fill(tested, h("p", { class: "loading" }, "Sending…"));
+        try {
+          const result = await api("POST", `${base}/test`);
+          fill(tested, result.channels.length ? h("ul", { class: "checks" }, result.channels.map((check) => {
+            const channel = channels.find((saved) => saved.id === check.id);
+            const where = channel ? channelTarget(channel) : "";
+            return h("li", { class: check.ok ? "ok" : "fail" },
+              h("strong", {}, `${check.ok ? "✓" : "✗"} ${CHANNEL_KINDS[check.kind] || check.kind}${where ? ` (${where})` : ""}: `), check.message);
+          })) : empty("No channel to test: add one and save first."));
+        } catch (error) {
+          fill(tested, h("p", { class: "error", role: "alert" }, errorText(error)));
+        } finally {
+          target.disabled = false;
+        }
+      }), tested));
+}
+
+// The channels as a form: a kind and its addresses or URL each, added and removed here, saved all at once (PUT).
+function channelsForm(base, channels, zone, onSaved) {
+  const form = h("form", { class: "card", novalidate: true });
+  const rows = h("div", {});
+  const listError = h("p", { class: "field-error", "aria-live": "polite" });
+  const formError = h("p", { class: "error", role: "alert" });
+  const entries = [];
+  function addRow(channel) {
+    const entry = {};
+    const kind = labelled("Kind", h("select", { name: "kind" },
+      Object.entries(CHANNEL_KINDS).map(([value, text]) => h("option", { value, selected: value === channel.kind }, text))));
+    const to = labelled("Addresses", h("textarea", { name: "to", rows: 2, spellcheck: "false" }, (channel.to || []).join("\n")),
+      "One e-mail address per line (20 at most).");
+    const url = labelled("URL", h("input", { type: "text", name: "url", value: channel.url || "", spellcheck: "false", autocomplete: "off" }));
+    const urlHelp = h("p", { class: "hint" });
+    url.wrapper.insertBefore(urlHelp, url.error);
+    const slot = h("div", {});
+    const legend = h("legend", {});
+    const last = channel.last_alert;
+    const fieldset = h("fieldset", { class: "channel" }, legend, kind.wrapper, slot,
+      last ? h("p", { class: "hint" }, `Last alert (${last.event}): ${DELIVERY_STATES[last.status] || last.status}, `
+        + `${formatDate(last.at, zone)}${last.error ? ` (${last.error})` : ""}`) : null,
+      button("Remove this channel", () => {
+        entries.splice(entries.indexOf(entry), 1);
+        fieldset.remove();
+        number();
+      }, { class: "secondary" }));
+    function showTarget() {
+      const value = kind.control.value;
+      fill(urlHelp, {
+        webhook: "Each alert is POSTed as JSON, signed (Standard Webhooks): a new URL gets a new signing secret, shown once.",
+        slack: "A Slack incoming webhook (https://hooks.slack.com/services/…). A saved one is shown without its secret part: leave it as it is to keep it.",
+        teams: "A Teams workflow's webhook URL. A saved one is shown without its secret part: leave it as it is to keep it.",
+      }[value] || "");
+      fill(slot, value === "email" ? to.wrapper : url.wrapper);
+    }
+    kind.control.addEventListener("change", showTarget);
+    showTarget();
+    Object.assign(entry, { kind, to, url, fieldset, legend,
+      error: fieldset.appendChild(h("p", { class: "field-error", "aria-live": "polite" })) });
+    entries.push(entry);
+    rows.append(fieldset);
+    number();
+    return kind.control;
+  }
+  // Each channel's legend says its place, which the API's messages name (`channels.0.url` is the first).
+  function number() {
+    entries.forEach((entry, index) => fill(entry.legend, `Channel ${index + 1}`));
+    fill(listError, entries.length ? null : "No channel: alerts go nowhere. Add one below.");
+  }
+  function read() {
+    return { channels: entries.map((entry) => {
+      const kind = entry.kind.control.value;
+      if (kind === "email") {
+        return { kind, to: entry.to.control.value.split("\n").map((line) => line.trim()).filter(Boolean) };
+      }
+      return { kind, url: entry.url.control.value.trim() };
+    }) };
+  }
+  // `channels.0.to.1` is shown next to the first channel's addresses, `channels.0` under the first channel.
+  function fieldFor(loc) {
+    if (loc[1] !== "channels") return null;
+    if (loc.length === 2) return { control: rows, error: listError };
+    const entry = entries[loc[2]];
+    if (!entry) return null;
+    if (loc.length === 3) return { control: entry.fieldset, error: entry.error };
+    return { kind: entry.kind, to: entry.to, url: entry.url }[loc[3]] || null;
+  }
+  for (const channel of channels) addRow(channel);
+  append(form, h("h2", {}, "Channels"),
+    h("p", {}, "Where the alerts go: one alert when a problem opens, a reminder a day while it stays open, one when it is resolved."),
+    rows, listError,
+    button("Add a channel", () => addRow({ kind: "email" }).focus(), { class: "secondary" }),
+    formError, h("div", { class: "actions" }, h("button", { type: "submit" }, "Save the channels")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form, formError);
+    try {
+      onSaved(await api("PUT", base, read()));
+    } catch (error) {
+      showErrors(error, formError, fieldFor);
+    }
+  });
+  number();
+  return form;
+}
+
+// Each alert of a problem to each channel: sent (when), waiting (its attempts so far and the next one), or not
+// delivered; with the last attempt's error.
+function alertLines(alerts, zone) {
+  if (!alerts.length) return "None (no channel when it opened)";
+  return h("ul", { class: "alerts" }, alerts.map((alert) => {
+    let state = DELIVERY_STATES[alert.status] || alert.status;
+    if (alert.status === "sent") state += ` ${formatDate(alert.sent_at, zone)}`;
+    else if (alert.status === "failed") state += ` after ${plural(alert.attempts, "attempt")}`;
+    else if (alert.attempts) state += ` (${plural(alert.attempts, "attempt")} so far, the next ${formatDate(alert.next_attempt_at, zone)})`;
+    return h("li", { class: `alert-${alert.status}` },
+      `${CHANNEL_KINDS[alert.channel_kind] || alert.channel_kind}, ${alert.event}: ${state}`,
+      alert.error ? ` · ${alert.error}` : "");
+  }));
+}
+
+function problemRuns(slug, problem) {
+  const ids = problem.run_ids;
+  const runs = [[ids.last, "The latest run"], [ids.first, "The first run"], [ids.resolved_by, "The run that resolved it"]];
+  const shown = runs.filter(([id], index) => id && runs.findIndex(([other]) => other === id) === index);
+  return shown.length ? h("ul", { class: "plain" }, shown.map(([id, text]) => h("li", {}, link(tenantPath(slug, `/runs/${id}`), text)))) : "—";
+}
+
+async function problemsSection(context, slug, zone) {
+  const path = `/api/v1/tenants/${slug}/alerts/problems`;
+  const open = h("div", { "aria-live": "polite" });
+  const resolved = h("div", { "aria-live": "polite" });
+  function rows(problems, closed) {
+    return problems.map((problem) => h("tr", {},
+      h("td", {}, h("strong", {}, problem.title), h("p", { class: "problem-message" }, problem.message)),
+      h("td", {}, String(problem.count)),
+      h("td", {}, formatDate(problem.opened_at, zone)),
+      h("td", {}, formatDate(closed ? problem.resolved_at : problem.last_seen_at, zone)),
+      h("td", {}, problemRuns(slug, problem)),
+      h("td", {}, alertLines(problem.alerts, zone))));
+  }
+  async function load() {
+    const listing = await api("GET", `${path}?status=open`);
+    if (!context.live()) return;
+    const problems = listing.items;
+    fill(open, problems.length
+      ? table(["Problem", "Count", "Since", "Last seen", "Runs", "Alerts"], rows(problems, false), `${plural(problems.length, "problem")} open now, newest first`)
+      : empty("Nothing is broken: no problem is open."));
+    // An alert on its way is shown until it is sent or given up.
+    if (problems.some((problem) => problem.alerts.some((alert) => alert.status === "pending"))) refreshLater(context, load);
+  }
+  const show = button("Show the resolved problems", async (event) => {
+    event.currentTarget.remove();
+    try {
+      const listing = await api("GET", `${path}?status=resolved`);
+      if (!context.live()) return;
+      fill(resolved, h("h3", {}, "Resolved"), listing.items.length
+        ? table(["Problem", "Count", "Opened", "Resolved", "Runs", "Alerts"], rows(listing.items, true))
+        : empty("No problem was resolved yet."));
+    } catch (error) {
+      fill(resolved, h("p", { class: "error", role: "alert" }, errorText(error)));
+    }
+  }, { class: "secondary" });
+  await load();
+  return h("section", { class: "card" }, h("h2", {}, "Problems"), open, show, resolved);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -24,13 +24,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.http import PartnerError
+from app.alerts.sources import credentials_noted, lucca_notices_noted
+from app.clients.http import PartnerAuthFailed, PartnerError
+from app.clients.lucca import PARTNER as LUCCA
 from app.clients.lucca_directory import DirectoryPerson, DirectoryReader, LegacyDirectory
 from app.db import Sessionmaker
 from app.directory import store
 from app.models import Tenant
 from app.models.base import utcnow
 from app.models.directory import DirectoryState, LuccaEvent
+from app.queue import enqueue_alerts
 from app.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -125,13 +128,17 @@ async def poll_tenant(services: Services, tenant_id: uuid.UUID, deadline_seconds
             else:
                 calls = await poll_everyone(services, tenant, state, started)
     except PartnerError as error:
-        await note_problem(services.sessionmaker, tenant_id, error.message, getattr(error, "retry_after", None))
+        refused = isinstance(error, PartnerAuthFailed)
+        retry_after = getattr(error, "retry_after", None)
+        await note_problem(
+            services, tenant_id, error.message, retry_after, refused_by=error.partner if refused else None
+        )
         log.info("the poll of tenant %s failed: %s", tenant.slug, error.message)
         return 0
     except TimeoutError:
         # What it read is written (each page on its own): the next poll starts again.
         message = f"The last poll did not finish within {deadline_seconds:.0f} s (Lucca slow, or its rate limit busy)."
-        await note_problem(services.sessionmaker, tenant_id, message)
+        await note_problem(services, tenant_id, message)
         return 0
     return calls
 
@@ -156,7 +163,7 @@ async def poll_changes(services: Services, tenant: Tenant, state: DirectoryState
     # cursor moves at least that far, else a bulk change (20,000 people stamped the same second) would be read again
     # by every poll until someone else changed.
     settled = started - CURSOR_OVERLAP
-    await note_polled(services.sessionmaker, tenant.id, started, settled if newest is None else max(newest, settled))
+    await note_polled(services, tenant.id, started, settled if newest is None else max(newest, settled))
     return calls
 
 
@@ -169,7 +176,7 @@ async def poll_everyone(services: Services, tenant: Tenant, state: DirectoryStat
     spaced = started + timedelta(
         seconds=calls * BUDGET_SHARE * tenant.rate_limit_per_seconds / tenant.rate_limit_requests
     )
-    await note_polled(services.sessionmaker, tenant.id, started, None, not_before=spaced)
+    await note_polled(services, tenant.id, started, None, not_before=spaced)
     return calls
 
 
@@ -201,40 +208,53 @@ async def poll_departments(
         await session.execute(
             update(DirectoryState).where(DirectoryState.tenant_id == tenant_id).values(departments_polled_at=started)
         )
-        await store.note_notices(session, tenant_id, reader.notices)
+        new = await store.note_notices(session, tenant_id, reader.notices)
+        deliveries = await lucca_notices_noted(session, tenant_id, new)
+    await enqueue_alerts(services.redis, deliveries)
     return 1
 
 
 async def note_polled(
-    sessionmaker: Sessionmaker,
+    services: Services,
     tenant_id: uuid.UUID,
     started: datetime,
     newest: datetime | None,
     *,
     not_before: datetime | None = None,
 ) -> None:
-    """The copy is in line with Lucca as of `started`; the cursor moves to the newest change seen (never back)."""
+    """The copy is in line with Lucca as of `started`; the cursor moves to the newest change seen (never back).
+    Lucca took the stored credentials: a problem with them is resolved."""
     columns = DirectoryState.__table__.c
     values: dict[str, object] = {"poll_message": None, "updated_at": utcnow()}
     if newest is not None:
         values["poll_cursor"] = func.greatest(columns.poll_cursor, newest)
     if not_before is not None:
         values["next_poll_at"] = func.greatest(columns.next_poll_at, not_before)
-    async with sessionmaker.begin() as session:
+    async with services.sessionmaker.begin() as session:
         await session.execute(update(DirectoryState).where(columns.tenant_id == tenant_id).values(**values))
         await store.note_fresh(session, tenant_id, started)
+        deliveries = await credentials_noted(session, tenant_id, LUCCA, None)
+    await enqueue_alerts(services.redis, deliveries)
 
 
 async def note_problem(
-    sessionmaker: Sessionmaker, tenant_id: uuid.UUID, message: str, retry_after: float | None = None
+    services: Services,
+    tenant_id: uuid.UUID,
+    message: str,
+    retry_after: float | None = None,
+    *,
+    refused_by: str | None = None,
 ) -> None:
     """Say on the state why the copy could not be kept fresh; with `retry_after` (a busy rate limit, a 429), the
-    next poll comes then rather than a whole interval later."""
+    next poll comes then rather than a whole interval later. `refused_by`: the partner that refused the stored
+    credentials, a problem of its own."""
     values: dict[str, object] = {"poll_message": message, "updated_at": utcnow()}
     if retry_after is not None:
         values["next_poll_at"] = utcnow() + timedelta(seconds=max(retry_after, BUSY_RETRY_SECONDS))
-    async with sessionmaker.begin() as session:
+    async with services.sessionmaker.begin() as session:
         await session.execute(update(DirectoryState).where(DirectoryState.tenant_id == tenant_id).values(**values))
+        deliveries = [] if refused_by is None else await credentials_noted(session, tenant_id, refused_by, message)
+    await enqueue_alerts(services.redis, deliveries)
 
 
 async def unapplied_event_tenants(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:

@@ -12,6 +12,7 @@ under the current `PUBLIC_BASE_URL`, it is registered again (a new token and end
 import logging
 import uuid
 
+from app.alerts.sources import lucca_webhook_noted
 from app.clients.http import PartnerAuthFailed, PartnerRejected, PartnerUnavailable
 from app.clients.lucca_v5 import WEBHOOK_SCOPES, LuccaV5Client, WebhookEndpoint
 from app.crypto import hash_token, new_webhook_token
@@ -19,6 +20,7 @@ from app.directory import store
 from app.directory.webhooks import WEBHOOK_PATH, webhook_url
 from app.models import Tenant
 from app.models.directory import DirectoryState
+from app.queue import enqueue_alerts
 from app.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ async def register_endpoint(services: Services, tenant_id: uuid.UUID) -> float |
         activated = endpoint.status == "active"
         state.webhook_status = "active" if activated else "pending"
         state.webhook_message = None if activated else "Waiting for Lucca to activate the endpoint."
+        deliveries = await lucca_webhook_noted(session, tenant_id, None) if activated else []
+    await enqueue_alerts(services.redis, deliveries)
     log.info("registered Lucca webhook endpoint %s for tenant %s (%s)", endpoint.id, tenant.slug, endpoint.status)
     return None if activated else ACTIVATION_CHECK_SECONDS
 
@@ -159,7 +163,14 @@ def refused_words(refusal: PartnerRejected) -> str:
 
 
 async def set_status(services: Services, tenant_id: uuid.UUID, status: str, message: str | None) -> None:
+    """The endpoint's state; `failed` opens (or counts) the subscription's problem, `active` resolves it."""
     async with services.sessionmaker.begin() as session:
         state = await store.ensure_state(session, tenant_id, lock=True)
         state.webhook_status = status
         state.webhook_message = message
+        deliveries: list[uuid.UUID] = []
+        if status == "failed":
+            deliveries = await lucca_webhook_noted(session, tenant_id, message or "Lucca refused the endpoint.")
+        elif status == "active":
+            deliveries = await lucca_webhook_noted(session, tenant_id, None)
+    await enqueue_alerts(services.redis, deliveries)

@@ -246,11 +246,16 @@ async def _note_moment(session: AsyncSession, tenant_id: uuid.UUID, column: str,
     )
 
 
-async def note_notices(session: AsyncSession, tenant_id: uuid.UUID, notices: Sequence[str]) -> None:
-    """Keep what Lucca announced about the paths the service reads (each notice once)."""
-    if not notices:
-        return
+async def note_notices(
+    session: AsyncSession, tenant_id: uuid.UUID, notices: Sequence[str], *, complete: bool = False
+) -> list[str]:
+    """Keep what Lucca announced about the paths the service reads (each notice once); returns the new ones. A
+    complete read's notices replace the kept ones: what Lucca no longer announces is gone."""
+    if not notices and not complete:
+        return []
     found = await ensure_state(session, tenant_id, lock=True)
     kept = list(found.notices or [])
-    found.notices = kept + [notice for notice in dict.fromkeys(notices) if notice not in kept]
+    new = [notice for notice in dict.fromkeys(notices) if notice not in kept]
+    found.notices = list(dict.fromkeys(notices)) if complete else kept + new
     await session.flush()
+    return new

@@ -15,11 +15,13 @@ from datetime import datetime
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.sources import lucca_notices_noted
 from app.clients.lucca_directory import DirectoryDepartment, DirectoryReader
 from app.directory import store
 from app.models import Connector, Run, Tenant
 from app.models.base import utcnow
 from app.models.directory import DirectoryState
+from app.queue import enqueue_alerts
 from app.services.context import Services
 from app.services.run_log import RunLog
 from app.services.runs import new_run
@@ -100,13 +102,18 @@ async def process_directory_sync(services: Services, run: Run, tenant: Tenant, l
     if progress is None or progress.completed:
         return
     reader = services.directory_reader(tenant)
+    completed = False
     try:
         await read_directory(services, run, tenant, reader, progress, log)
+        completed = True
     finally:
-        # What Lucca announced (a Sunset, a 410) is kept even when it stopped the read.
-        if reader.notices:
+        # What Lucca announced (a Sunset, a 410) is kept even when it stopped the read, and alerted on; a complete
+        # read that heard nothing of the kind clears it.
+        if reader.notices or completed:
             async with services.sessionmaker.begin() as session:
-                await store.note_notices(session, tenant.id, reader.notices)
+                new = await store.note_notices(session, tenant.id, reader.notices, complete=completed)
+                deliveries = await lucca_notices_noted(session, tenant.id, new, cleared=not reader.notices)
+            await enqueue_alerts(services.redis, deliveries)
 
 
 async def read_directory(

@@ -40,6 +40,8 @@ class AlertProblem(UUIDKey, Base):
         Index("ix_alert_problems_tenant_id_status_opened_at", "tenant_id", "status", "opened_at"),
         # The daily reminders look only at open problems.
         Index("ix_alert_problems_open_alerted_at", "last_alert_at", postgresql_where="status = 'open'"),
+        # Retention finds problems resolved long ago.
+        Index("ix_alert_problems_resolved_at", "resolved_at", postgresql_where="status = 'resolved'"),
         # Deleting a run (retention) sets these to null where they point at it.
         Index("ix_alert_problems_first_run_id", "first_run_id", postgresql_where="first_run_id IS NOT NULL"),
         Index("ix_alert_problems_last_run_id", "last_run_id", postgresql_where="last_run_id IS NOT NULL"),
@@ -49,7 +51,9 @@ class AlertProblem(UUIDKey, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # What makes two reports the same problem, e.g. "runs:softgarden:hire", "credentials:lucca".
     key: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(20))  # runs | credentials | lucca_webhook | directory_lag | schedule
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # runs | credentials | lucca_webhook | lucca_notice | directory_lag | schedule
     # The connector or partner concerned, and the operation for runs and schedules.
     source: Mapped[str] = mapped_column(String(20))
     operation: Mapped[str | None] = mapped_column(String(40))
@@ -78,6 +82,8 @@ class AlertDelivery(UUIDKey, Base):
         Index("ix_alert_deliveries_pending", "next_attempt_at", postgresql_where="status = 'pending'"),
         Index("ix_alert_deliveries_problem_id", "problem_id"),
         Index("ix_alert_deliveries_channel_id", "channel_id"),
+        # The tenant purge deletes a tenant's deliveries by this key.
+        Index("ix_alert_deliveries_tenant_id", "tenant_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

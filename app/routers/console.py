@@ -6,10 +6,11 @@ headers that allow no inline script, nothing from another origin, and no framing
 
 from pathlib import Path
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from app.auth import CallerDep, OperatorScheme, TenantScheme
 from app.errors import NotFound, answers
+from app.query_params import refuse_unknown_query_parameters
 from app.schemas.console import SignedIn
 from app.services.tenants import read_tenant
 
@@ -48,7 +49,13 @@ async def console_asset(name: str) -> Response:
     return asset(name)
 
 
-@router.get("/api/v1/me", response_model=SignedIn, tags=["console"], responses=answers(401))
+@router.get(
+    "/api/v1/me",
+    response_model=SignedIn,
+    tags=["console"],
+    responses=answers(401, 422),
+    dependencies=[Depends(refuse_unknown_query_parameters)],
+)
 async def signed_in(caller: CallerDep, _operator: OperatorScheme, _tenant: TenantScheme) -> SignedIn:
     """Who these credentials are: the operator, or the tenant a key or console token acts for (and until when)."""
     if caller.tenant is None:

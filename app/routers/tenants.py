@@ -34,6 +34,8 @@ TENANT_LINKS = {
         ("RotateKey", "rotate_key_api_v1_tenants__slug__rotate_key_post"),
         ("MakeConsoleLink", "create_console_link_api_v1_tenants__slug__console_links_post"),
         ("ListConsoleLinks", "list_console_links_api_v1_tenants__slug__console_links_get"),
+        ("SetAlerts", "put_alerts_api_v1_tenants__slug__alerts_put"),
+        ("ReadAlerts", "read_alerts_api_v1_tenants__slug__alerts_get"),
     )
 }
 # What a new console link's id leads to.

@@ -5,7 +5,8 @@ operator token, its Softgarden connector gets a fresh webhook token, and the pri
 Lucca has the API key and the sandbox's demo OAuth client: with `PUBLIC_BASE_URL` (run.sh sets the local API),
 the service registers Lucca's webhooks in the sandbox, which then delivers each change to the directory's copy.
 Its Cards connector follows that copy (`auto_sync`) and its Elevo connector uploads on change (`push_on_change`):
-the last curls hire someone in the sandbox's Lucca and show both following on their own.
+the last curls hire someone in the sandbox's Lucca and show both following on their own. Its alerts go by e-mail to
+the local SMTP sink that run.sh starts: a failed hire's alert is read there.
 """
 
 import argparse
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from app.dev.smtp_sink import DEFAULT_DIRECTORY as MAIL_DIRECTORY
 from app.sandbox.demo import (
     DEMO_ACCOUNT,
     DEMO_API_KEY,
@@ -44,6 +46,11 @@ SOFTGARDEN: dict[str, Any] = {
         "default_establishment_id": 1,
     },
 }
+
+# Where the demo's alerts go (run.sh points SMTP_URL at its local sink, which keeps every message).
+ALERTS = {"channels": [{"kind": "email", "to": ["hr@acme.fr"]}]}
+# A company Lucca has no establishment for: the hire fails in plain words, which opens a problem and sends an alert.
+FAILING_COMPANY = "Acme Roma"
 
 
 def taleez_connector(taleez_url: str) -> dict[str, Any]:
@@ -111,6 +118,7 @@ def set_up_tenant(
     api.put(f"/api/v1/tenants/{SLUG}/connectors/taleez", json=taleez_connector(taleez_url)).raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/cards", json=cards_connector(cards_url)).raise_for_status()
     api.put(f"/api/v1/tenants/{SLUG}/connectors/elevo", json=elevo_connector(sftp)).raise_for_status()
+    api.put(f"/api/v1/tenants/{SLUG}/alerts", json=ALERTS).raise_for_status()
     softgarden, cards = (rotated_token(api, kind) for kind in ("softgarden", "cards"))
     return softgarden, cards
 
@@ -129,10 +137,16 @@ def post_curl(url: str, auth: str, body: str) -> str:
     return f"curl -sS -X POST {url}{header} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
 
 
-def hire_curl(api_url: str, token: str) -> str:
-    body = {**HIRE_EXAMPLE, "applicationId": f"demo-{uuid.uuid4().hex[:8]}"}
+def hire_curl(api_url: str, token: str, **changes: str) -> str:
+    body = {**HIRE_EXAMPLE, "applicationId": f"demo-{uuid.uuid4().hex[:8]}", **changes}
     url = f"{api_url}/integrations/webhooks/softgarden/candidate-hired"
     return post_curl(url, shlex.quote(f"Authorization: Bearer {token}"), json.dumps(body, ensure_ascii=False))
+
+
+def failing_hire_curl(api_url: str, token: str) -> str:
+    """Hugo Lefèvre's hire names a company Lucca does not know: the run fails, its problem opens, an alert goes."""
+    return hire_curl(api_url, token, candidateId="c-992", firstName="Hugo", lastName="Lefèvre",
+                     email="hugo.lefevre@perso.fr", company=FAILING_COMPANY)  # fmt: skip
 
 
 def lucca_hire_curl(lucca_url: str) -> str:
@@ -188,6 +202,11 @@ def main() -> None:
         f"grep nadia.roux {uploads}/users-*.csv",
         f"curl -sS '{tenant_api}/runs?connector=cards&operation=changes' -H {admin}",
     ]
+    alert_curls = [
+        failing_hire_curl(args.api, token),
+        ".venv/bin/python -m app.dev.smtp_sink --read",
+        f"curl -sS '{tenant_api}/alerts/problems?status=open' -H {admin}",
+    ]  # fmt: skip
     sys.stdout.write(
         "\nThe demo tenant is ready. Hire someone (Softgarden's webhook):\n\n"
         f"  {hire_curl(args.api, token)}\n\n"
@@ -212,6 +231,11 @@ def main() -> None:
         "within seconds she is a Cards user, in the Engineering group imported above (auto_sync); Elevo's server has\n"
         "a new file with her a minute at most after the previous one (push_on_change). What Cards' runs did:\n\n"
         + "".join(f"  {curl}\n" for curl in follow_curls)
+        + "\nAlerts go by e-mail to hr@acme.fr through a local SMTP server, which keeps each message as a file in\n"
+        f"{MAIL_DIRECTORY}. Hire Hugo Lefèvre for a company Lucca does not know: the hire fails, and within\n"
+        "seconds the alert (what failed, how many times, the run's page in the console) is there; the problem stays\n"
+        "open (the console's Alerts page lists it) until a hire succeeds, which sends one more e-mail to say so:\n\n"
+        + "".join(f"  {curl}\n" for curl in alert_curls)
         + "\n"
         "The console, signed in as the demo tenant for 24 hours (the token is in the fragment, never sent):\n\n"
         f"  {link.json()['url']}\n\n"

@@ -112,6 +112,7 @@ PartnerUrl = Annotated[StrictStr, Field(min_length=1, max_length=500, json_schem
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _PATH = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*"
+_QUERY = r"[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*"
 # Without ALLOW_HTTP_UPSTREAMS: a DNS name (its last label starts with a letter, so no numeric IPv4 form passes
 # as a name) other than localhost, or a public IPv4 address in four decimal numbers (app.clients.addresses'
 # NON_PUBLIC_V4 blocks, written as patterns). IPv6 literals are not accepted: partners have names.
@@ -127,12 +128,21 @@ _NON_PUBLIC_V4 = (
 _PUBLIC_V4 = rf"(?!{'|'.join(_NON_PUBLIC_V4)}){_OCTET}(?:\.{_OCTET}){{3}}"
 
 
-def partner_url_pattern(allow_http: bool) -> str:
-    """The partner URLs this configuration accepts: a host, an optional port and path; no credentials, query or
-    fragment. https to a public host; with `allow_http`, http too and any host (sandboxes, tests)."""
+def partner_url_pattern(allow_http: bool, query: bool = False) -> str:
+    """The partner URLs this configuration accepts: a host, an optional port and path (and query, with `query`: an
+    alert receiver's URL may carry its signature there); no credentials or fragment. https to a public host; with
+    `allow_http`, http too and any host (sandboxes, tests)."""
+    tail = rf"(?::{_PORT})?(?:/{_PATH})?" + (rf"(?:\?{_QUERY})?" if query else "")
     if allow_http:
-        return rf"^https?://{_HOST}(?::{_PORT})?(?:/{_PATH})?$"
-    return rf"^https://(?:{_PUBLIC_V4}|{_PUBLIC_NAME})(?::{_PORT})?(?:/{_PATH})?$"
+        return rf"^https?://{_HOST}{tail}$"
+    return rf"^https://(?:{_PUBLIC_V4}|{_PUBLIC_NAME}){tail}$"
+
+
+def alert_url_pattern(allow_http: bool, masked: bool) -> str:
+    """An alert receiver's URL: a partner URL with its query; with `masked`, also the masked form that GET shows of
+    a stored one (`https://hooks.slack.com/…`), which keeps that URL."""
+    pattern = partner_url_pattern(allow_http, query=True)
+    return pattern + rf"|^https{'?' if allow_http else ''}://{_HOST}(?::{_PORT})?/…$" if masked else pattern
 
 
 def partner_url_description(allow_http: bool) -> str:
@@ -146,7 +156,7 @@ def partner_url_description(allow_http: bool) -> str:
     )
 
 
-def partner_url_problem(url: str, allow_http: bool) -> str | None:
+def partner_url_problem(url: str, allow_http: bool, query: bool = False) -> str | None:
     """Why `url` is not an acceptable partner URL, in words that never repeat it (it may hold a password)."""
     try:
         parts = urlsplit(url)
@@ -161,10 +171,9 @@ def partner_url_problem(url: str, allow_http: bool) -> str | None:
         problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
         if problem:
             return problem
-    if re.fullmatch(partner_url_pattern(allow_http), url) is None:
-        if allow_http:
-            return "must be an https or http URL: a host name, an optional port and path; no query or fragment"
-        return "must be an https URL: a public host name, an optional port and path; no query or fragment"
+    if re.fullmatch(partner_url_pattern(allow_http, query), url) is None:
+        scheme = "an https or http URL: a host name" if allow_http else "an https URL: a public host name"
+        return f"must be {scheme}, an optional port and path; no {'fragment' if query else 'query or fragment'}"
     return None
 
 

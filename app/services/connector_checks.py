@@ -1,4 +1,5 @@
-"""Check connection: one cheap call to each partner a connector uses, answered in plain words; nothing changes.
+"""Check connection: one cheap call to each partner a connector uses, answered in plain words; nothing changes but
+the partner's credentials problem (contract 14), opened by a refusal and resolved by a call that went through.
 
 Each kind lists its checks (`CHECKS`); a check makes one call without retrying (a person is waiting), within the
 partner's shared rate limit, and turns what happened into a sentence that says what to fix, and where.
@@ -9,6 +10,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from app.alerts.sources import credentials_seen
 from app.clients.http import PartnerAuthFailed, PartnerError, PartnerUnavailable, host_of
 from app.clients.sftp import PARTNER as ELEVO
 from app.clients.taleez import TaleezClient
@@ -107,6 +109,7 @@ async def check_partner(
     except PartnerAuthFailed as refused:
         advice = AUTH_ADVICE.get(partner)
         message = f"{advice} ({refused.message})" if advice else refused.message
+        await credentials_seen(services, tenant.id, partner, refused.message)
         return PartnerCheck(partner=partner, ok=False, message=message)
     except PartnerUnavailable as outage:
         return PartnerCheck(partner=partner, ok=False, message=f"{outage.message}: try again in a few minutes.")
@@ -114,4 +117,5 @@ async def check_partner(
         return PartnerCheck(partner=partner, ok=False, message=refusal.message)
     except SettingsOutdated as outdated:
         return PartnerCheck(partner=partner, ok=False, message=outdated.detail)
+    await credentials_seen(services, tenant.id, partner, None)
     return PartnerCheck(partner=partner, ok=True, message=message)

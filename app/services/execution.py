@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.clients.http import FailureStreak, PartnerRejected, PartnerUnavailable
+from app.clients.http import FailureStreak, PartnerAuthFailed, PartnerRejected, PartnerUnavailable
 from app.clients.ratelimit import GiveWay
 from app.db import Sessionmaker
 from app.directory import sync as directory_sync
@@ -70,7 +70,7 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
     run_log = ProgressLog(services.sessionmaker, run_id, run.state, streak)
     if await every_item_done(services.sessionmaker, run):
         # An earlier attempt did the work and stopped (its deadline, a dying worker) just before closing the run.
-        await finish_run(services.sessionmaker, run_id)
+        await finish_run(services.sessionmaker, run_id, redis=services.redis)
         return None
     work = work_of(run, connector)
     if work is None:
@@ -96,7 +96,9 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         setback = Setback("service", "The run lost its database lock and stopped before going on", None)
         return await postpone(services, run, run_log, setback, streak)
     except PartnerRejected as refusal:
-        await fail_at_once(services, run_log, refusal.partner, refusal.message)
+        # Refused credentials are the partner's connection broken, a problem of their own (not the runs').
+        refused_by = refusal.partner if isinstance(refusal, PartnerAuthFailed) else None
+        await fail_at_once(services, run_log, refusal.partner, refusal.message, refused_by=refused_by)
         return None
     except SettingsOutdated as outdated:
         await fail_at_once(services, run_log, run.connector, outdated.detail)
@@ -107,7 +109,7 @@ async def execute_run(services: Services, run_id: uuid.UUID) -> float | None:
         streak.failed(utcnow())
         setback = Setback("service", "An unexpected error interrupted this run", None)
         return await postpone(services, run, run_log, setback, streak)
-    await finish_run(services.sessionmaker, run_id)
+    await finish_run(services.sessionmaker, run_id, redis=services.redis)
     return None
 
 
@@ -126,10 +128,12 @@ def work_of(run: Run, connector: Connector | None) -> Work | None:
     return work
 
 
-async def fail_at_once(services: Services, run_log: RunLog, source: str, message: str) -> None:
+async def fail_at_once(
+    services: Services, run_log: RunLog, source: str, message: str, refused_by: str | None = None
+) -> None:
     """End the run as failed, saying why: trying again cannot help until someone acts."""
     await run_log.event("fail", source, message)
-    await finish_run(services.sessionmaker, run_log.run_id, error=message)
+    await finish_run(services.sessionmaker, run_log.run_id, error=message, redis=services.redis, refused_by=refused_by)
 
 
 class ProgressLog(RunLog):
@@ -248,7 +252,7 @@ async def postpone(
     if now - failing_since >= timedelta(seconds=settings.give_up_after_seconds):
         message = f"Gave up after {duration_in_words(settings.give_up_after_seconds)}: {setback.message}."
         await run_log.event("fail", setback.source, message)
-        await finish_run(services.sessionmaker, run.id, error=message)
+        await finish_run(services.sessionmaker, run.id, error=message, redis=services.redis)
         return None
     streak.since = failing_since
     delay = await reschedule(services, run.id, streak, services.retry.wait(streak.failures, setback.retry_after))

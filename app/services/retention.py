@@ -4,7 +4,8 @@ A batch of runs at a time: their events in short transactions of their own, then
 each, so that webhooks and running jobs never wait behind the purge. What makes a later delivery a duplicate
 stays: a delivery's external id (the Softgarden `applicationId`) outlives its run, its payload emptied; Cards and
 Lucca event ids and the links have no key to runs. A run is deleted only with its whole lineage (the runs it
-retries and the retry that last redid them), so a kept run never loses its latest retry.
+retries and the retry that last redid them), so a kept run never loses its latest retry. Alert problems resolved
+before the same cutoff go too, with their alerts; open ones stay, however old.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, select, upda
 from sqlalchemy.orm import aliased
 
 from app.db import Sessionmaker
-from app.models import Delivery, Run, RunEvent, RunItem
+from app.models import AlertProblem, Delivery, Run, RunEvent, RunItem
 from app.models.base import utcnow
 from app.models.run import FINISHED
 from app.services.tenants import RUN_EVENTS, RUN_ITEMS, delete_batch, purge_transaction
@@ -94,3 +95,29 @@ async def delete_runs(sessionmaker: Sessionmaker, run_ids: list[uuid.UUID], cuto
         await connection.execute(delete(Delivery).where(mine, Delivery.external_id.is_(None)))
         await connection.execute(update(Delivery).where(mine, Delivery.payload != {}).values(payload={}))
     return len(gone)
+
+
+async def purge_resolved_problems(
+    sessionmaker: Sessionmaker, retention_days: int, deadline: float | None = None, pause: float = PAUSE_SECONDS
+) -> int | None:
+    """Delete the alert problems resolved before the cutoff, with their alerts, a batch at a time; how many went,
+    or None when `deadline` came first."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    resolved_long_ago = and_(AlertProblem.status == "resolved", AlertProblem.resolved_at < cutoff)
+    deleted = 0
+    while deadline is None or time.monotonic() < deadline:
+        started = time.monotonic()
+        async with purge_transaction(sessionmaker) as connection:
+            batch = select(AlertProblem.id).where(resolved_long_ago).limit(RUNS_PER_BATCH)
+            gone = len(
+                (
+                    await connection.execute(
+                        delete(AlertProblem).where(AlertProblem.id.in_(batch)).returning(AlertProblem.id)
+                    )
+                ).all()
+            )
+        if not gone:
+            return deleted
+        deleted += gone
+        await rest(started, pause)
+    return None

@@ -8,14 +8,17 @@ an item twice; recording one costs the same whatever the run's size (a row, and 
 import uuid
 from typing import Any, Literal
 
+from arq.connections import ArqRedis
 from sqlalchemy import Integer, Text, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.sources import after_run
 from app.db import Sessionmaker
 from app.metrics import metrics
-from app.models import Run, RunEvent, RunItem
+from app.models import FINISHED, Run, RunEvent, RunItem
 from app.models.base import utcnow
+from app.queue import enqueue_alerts
 
 Level = Literal["info", "warning", "error"]
 Action = Literal["create", "link", "update", "skip", "suspend", "fail", "note"]
@@ -105,11 +108,22 @@ async def items_done(session: AsyncSession, run_id: uuid.UUID) -> int:
     return await session.scalar(select(func.count()).select_from(RunItem).where(RunItem.run_id == run_id)) or 0
 
 
-async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str | None = None) -> Run:
-    """Close a run; its status follows from its counts (skips are not failures)."""
+async def finish_run(
+    sessionmaker: Sessionmaker,
+    run_id: uuid.UUID,
+    error: str | None = None,
+    *,
+    redis: ArqRedis | None = None,
+    refused_by: str | None = None,
+) -> Run:
+    """Close a run; its status follows from its counts (skips are not failures). In the same transaction, its
+    problem is reported or cleared (`refused_by`: the partner that refused the stored credentials); the alerts
+    this makes are queued on `redis` once committed (else the alerts' tick takes them up)."""
     async with sessionmaker.begin() as session:
         run = await session.scalar(select(Run).where(Run.id == run_id).with_for_update())
         assert run is not None
+        if run.status in FINISHED:
+            return run  # closed by an earlier attempt: its problem was counted then
         counts = dict(run.counts)
         if error is not None:
             # Items not reached fail with the run.
@@ -123,7 +137,9 @@ async def finish_run(sessionmaker: Sessionmaker, run_id: uuid.UUID, error: str |
         run.status = "succeeded" if not failed and error is None else ("partial" if went_through else "failed")
         run.finished_at = utcnow()
         metrics.inc("runs_finished_total", connector=run.connector, operation=run.operation, status=run.status)
-        return run
+        deliveries = await after_run(session, run, refused_by)
+    await enqueue_alerts(redis, deliveries)
+    return run
 
 
 def sentence(message: str) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from arq import Retry
 
-from app.clients.http import PartnerError, PartnerUnavailable
+from app.clients.http import PartnerAuthFailed, PartnerError, PartnerUnavailable
 from app.directory import registration
 from app.directory.events import apply_events
 from app.directory.polling import claim_due_polls, note_problem, poll_tenant, unapplied_event_tenants
@@ -92,7 +92,8 @@ async def lucca_events_apply(ctx: JobContext, tenant_id: str) -> int:
     except TimeoutError:
         raise Retry(defer=0) from None  # what is applied stays applied: the rest in a new attempt
     except PartnerError as error:
-        await note_problem(services.sessionmaker, tenant, error.message)
+        refused_by = error.partner if isinstance(error, PartnerAuthFailed) else None
+        await note_problem(services, tenant, error.message, refused_by=refused_by)
         wait = REFUSED_RETRY_SECONDS
         if isinstance(error, PartnerUnavailable):
             wait = error.retry_after or UNAVAILABLE_RETRY_SECONDS

@@ -9,9 +9,10 @@ from arq.worker import func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.metrics import Flusher
-from app.queue import APPLY_LUCCA_EVENTS, EXECUTE_RUN, PURGE_TENANT, enqueue_run
+from app.queue import APPLY_LUCCA_EVENTS, DELIVER_ALERT, EXECUTE_RUN, PURGE_TENANT, enqueue_run
 from app.services.context import Services
 from app.services.schedules import claim_due_runs
+from app.workers.alerts import alerts_check, alerts_deliver, alerts_tick
 from app.workers.freshness import (
     CARDS_FOLLOW,
     ELEVO_PUSH,
@@ -85,6 +86,8 @@ class WorkerSettings:
         func(elevo_push, name=ELEVO_PUSH, max_tries=1, timeout=settings.job_timeout_seconds),
         # Cards' auto_sync: likewise.
         func(cards_follow_changes, name=CARDS_FOLLOW, max_tries=1, timeout=settings.job_timeout_seconds),
+        # An alert retries on its own backoff and gives up after 15 minutes: arq's try counter must never end it.
+        func(alerts_deliver, name=DELIVER_ALERT, max_tries=1_000_000, timeout=settings.job_timeout_seconds),
     ]
     cron_jobs = [
         cron(runs_sweep, name="runs.sweep", second=sweep_seconds(), run_at_startup=True, timeout=60),
@@ -93,6 +96,10 @@ class WorkerSettings:
         cron(schedules_tick, name="schedules.tick", second=set(range(0, 60, 5)), run_at_startup=True, timeout=60),
         # Every 2 s, so that each tenant's poll comes within a couple of seconds of its time.
         cron(directory_poll_due, name="directory.poll_due", second=set(range(0, 60, 2)), timeout=60),
+        # Every 10 s: deliveries whose job was lost go out within seconds of Redis and a worker being back.
+        cron(alerts_tick, name="alerts.tick", second=set(range(0, 60, 10)), run_at_startup=True, timeout=60),
+        # Once a minute (one worker at a time): the directory's lag and the schedules that missed their day.
+        cron(alerts_check, name="alerts.check", second=30, timeout=60),
         # Once a day, away from the nightly jobs' hour; it goes on in new attempts until done.
         cron(
             runs_retention,

@@ -15,7 +15,7 @@ from app.models.base import utcnow
 from app.queue import enqueue_purge, enqueue_run
 from app.services.context import Services
 from app.services.execution import execute_run, overran, progress_of
-from app.services.retention import purge_expired_runs
+from app.services.retention import purge_expired_runs, purge_resolved_problems
 from app.services.tenants import deleted_tenants, purge_tenant
 
 log = logging.getLogger(__name__)
@@ -66,26 +66,24 @@ async def tenants_purge(ctx: JobContext, tenant_id: str) -> None:
 
 
 async def runs_retention(ctx: JobContext) -> int | None:
-    """runs.retention (daily): delete the finished runs older than RUN_RETENTION_DAYS; past our deadline, go on in
-    a new attempt. Each worker's scheduler queues it under one job id, and a day's claim in Redis stops a late
-    worker from queueing it again once it ended (no result is kept to say so)."""
+    """runs.retention (daily): delete the finished runs older than RUN_RETENTION_DAYS, then the alert problems
+    resolved before then; past our deadline, go on in a new attempt. Each worker's scheduler queues it under one job
+    id, and a day's claim in Redis stops a late worker from queueing it again once it ended (no result is kept to
+    say so)."""
     services: Services = ctx["services"]
     if ctx.get("job_try", 1) == 1:
         claim = f"runs.retention:{utcnow().date().isoformat()}"
         if not await services.redis.set(claim, "1", nx=True, ex=RETENTION_CLAIM_SECONDS):
             return None
-    deleted = await purge_expired_runs(
-        services.sessionmaker,
-        services.settings.run_retention_days,
-        deadline=time.monotonic() + job_deadline(services),
-    )
-    if deleted is None:
+    deadline = time.monotonic() + job_deadline(services)
+    days = services.settings.run_retention_days
+    runs = await purge_expired_runs(services.sessionmaker, days, deadline=deadline)
+    problems = None if runs is None else await purge_resolved_problems(services.sessionmaker, days, deadline=deadline)
+    if runs is None or problems is None:
         log.info("retention goes on in a new attempt")
         raise Retry(defer=0)
-    log.info(
-        "retention deleted %d run(s) finished more than %d days ago", deleted, services.settings.run_retention_days
-    )
-    return deleted
+    log.info("retention deleted %d run(s) and %d resolved problem(s) older than %d days", runs, problems, days)
+    return runs
 
 
 async def runs_sweep(ctx: JobContext) -> int:

@@ -69,6 +69,12 @@ def upgrade() -> None:
         ["last_alert_at"],
         postgresql_where=sa.text("status = 'open'"),
     )
+    op.create_index(
+        "ix_alert_problems_resolved_at",
+        "alert_problems",
+        ["resolved_at"],
+        postgresql_where=sa.text("status = 'resolved'"),
+    )
     for column, name in (
         ("first_run_id", "ix_alert_problems_first_run_id"),
         ("last_run_id", "ix_alert_problems_last_run_id"),
@@ -98,6 +104,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_deliveries_problem_id", "alert_deliveries", ["problem_id"])
     op.create_index("ix_alert_deliveries_channel_id", "alert_deliveries", ["channel_id"])
+    op.create_index("ix_alert_deliveries_tenant_id", "alert_deliveries", ["tenant_id"])
 
 
 def downgrade() -> None:

@@ -255,3 +255,24 @@ async def test_a_webhook_failing_unexpectedly_is_a_json_500_too(clean_state: Non
         answer = await http.post(WEBHOOK, json=hire_body(), headers={"Authorization": "Bearer some-token"})
     assert answer.status_code == 500
     assert answer.json() == {"detail": UNEXPECTED}
+
+
+async def test_an_unknown_query_parameter_is_refused_by_name(
+    client: httpx.AsyncClient, tenant: TenantHandle, migrated_database: str
+) -> None:
+    """A typo in a filter would otherwise list every run as if it were filtered (or a write ignore an option)."""
+    assert (await client.get("/api/v1/tenants/acme/runs?status=failed", headers=ADMIN)).status_code == 200
+    detail = refused(await client.get("/api/v1/tenants/acme/runs?satus=failed&limit=5", headers=ADMIN), 422)
+    assert field_locs(detail) == [["query", "satus"]]
+    # A write with an unknown parameter changes nothing.
+    before = await row_counts(migrated_database)
+    answer = await client.post("/api/v1/tenants/acme/taleez/imports?dry=1", json={"candidate_id": 1}, headers=ADMIN)
+    assert field_locs(refused(answer, 422)) == [["query", "dry"]]
+    assert await row_counts(migrated_database) == before
+    # The console's own call is checked like the rest.
+    assert field_locs(refused(await client.get("/api/v1/me?x=1", headers=ADMIN), 422)) == [["query", "x"]]
+    # Webhooks take partners' payloads as they come: an extra parameter does not refuse a delivery.
+    hired = await client.post(
+        f"{WEBHOOK}?source=sg", json=hire_body(applicationId="query-1"), headers=tenant.webhook_auth
+    )
+    assert hired.status_code in (200, 201, 202), hired.text

@@ -19,6 +19,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.live_server import LiveServer
+from tests.sandbox_server import LuccaAccount, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARQ = str(Path(sys.executable).parent / "arq")
@@ -34,6 +35,11 @@ SCREENSHOTS_DIR = os.environ.get("CONSOLE_SCREENSHOTS_DIR")
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them)",
                 allow_module_level=True)  # fmt: skip
+
+
+@pytest.fixture
+def lucca(sandbox: SandboxServer) -> LuccaAccount:
+    return sandbox.new_lucca_account()
 
 
 @pytest.fixture(scope="package")

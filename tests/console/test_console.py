@@ -20,11 +20,7 @@ from tests.e2e.test_recovery import wait_for_run
 from tests.factories import ADMIN, SOFTGARDEN_SETTINGS, TenantHandle, add_softgarden, create_tenant, hire_body
 from tests.live_server import LiveServer
 from tests.sandbox_server import LuccaAccount, SandboxServer
-
-
-@pytest.fixture
-def lucca(sandbox: SandboxServer) -> LuccaAccount:
-    return sandbox.new_lucca_account()
+from tests.smtp_sink import SmtpSink
 
 
 async def hiring_tenant(client: httpx.AsyncClient, lucca: LuccaAccount, slug: str = "acme") -> TenantHandle:
@@ -352,9 +348,12 @@ async def test_screenshots_of_the_main_pages(
     console: Console,
     screenshots: Path,
     tmp_path: Path,
+    smtp_sink: SmtpSink,
 ) -> None:
     tenant = await hiring_tenant(client, lucca)
     await create_tenant(client, "globex")
+    alerts = {"channels": [{"kind": "email", "to": ["hr@acme.fr", "it@acme.fr"]}]}
+    assert (await client.put("/api/v1/tenants/acme/alerts", json=alerts, headers=tenant.auth)).status_code == 200
     # The preview uploads nothing: the SFTP server need not run.
     sftp = {**SftpSandbox(tmp_path / "elevo", password="x").connection_settings(), "port": 2222}
     elevo = {"sftp": sftp, "schedule_enabled": False}
@@ -362,7 +361,11 @@ async def test_screenshots_of_the_main_pages(
         path = f"/api/v1/tenants/acme/connectors/{kind}"
         put = await client.put(path, json={"settings": settings}, headers=tenant.auth)
         assert put.status_code == 200, put.text
-    await hire(client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller")
+    hired = await hire(
+        client, tenant, applicationId="app-1", email="zoe.m@gmail.com", firstName="Zoë", lastName="Müller"
+    )
+    # Done before the failure: a success after it would resolve the problem the Alerts page shows.
+    assert (await wait_for_run(client, tenant, hired, WAIT_SECONDS))["status"] == "succeeded"
     failed = await hire(client, tenant, applicationId="app-2", email="ines@perso.fr", firstName="Inès",
                         lastName="Dupré", company="Acme Roma")  # fmt: skip
     console.sign_in("test-operator-token")
@@ -371,7 +374,8 @@ async def test_screenshots_of_the_main_pages(
     pages = [("tenants", "#/", "globex"), ("connectors", "#/tenants/acme", "Failures (7 days)"),
              ("runs", "#/tenants/acme/runs", "3 runs"), ("run", f"#/tenants/acme/runs/{failed}", "Known establishments"),
              ("settings", "#/tenants/acme/connectors/softgarden", "Professional email template"),
-             ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out")]  # fmt: skip
+             ("cards", "#/tenants/acme/cards", "Jean Dupont"), ("elevo", "#/tenants/acme/elevo", "Left out"),
+             ("alerts", "#/tenants/acme/alerts", "E-mail, opened: sent")]  # fmt: skip
     for name, route, words in pages:
         console.go(route)
         console.wait_text(words)
@@ -418,6 +422,14 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
     tenant = await create_tenant(client, "acme", base_url=lucca.base_url, api_key=lucca.api_key)
     body = {"enabled": True, "settings": sandbox.new_cards_account().connector_settings()}
     assert (await client.put("/api/v1/tenants/acme/connectors/cards", json=body, headers=tenant.auth)).is_success
+    # Enabling Cards started the first full sync; a complete sync's notices replace the kept ones, so the notice
+    # below goes in once it is done.
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (await client.get("/api/v1/tenants/acme/lucca/directory", headers=tenant.auth)).json()[
+        "last_full_sync_at"
+    ] is None:
+        assert asyncio.get_running_loop().time() < deadline, "the first full sync never completed"
+        await asyncio.sleep(0.2)
     # What Lucca announced, as partners word it: shown as text.
     notice = "Lucca will retire <b>/api/v3/users</b> on 2027-06-30 (Sunset header): move to the OAuth API."
     connection = await asyncpg.connect(migrated_database.replace("+asyncpg", ""))
@@ -427,7 +439,7 @@ async def test_the_directory_panel_shows_the_copy_and_starts_a_full_sync(
         await connection.close()
     console.sign_in(tenant.key)
     console.wait_text("Lucca directory")
-    page = console.wait_text("Complete")  # the first full sync (enabling Cards started it), refreshed until done
+    page = console.wait_text("Complete")
     for words in ("Employees 3", "Departments 3", "Kept fresh by Polling Lucca", "Webhook None", notice):
         assert words in page, page
     assert console.driver.find_elements(By.CSS_SELECTOR, "main b") == []

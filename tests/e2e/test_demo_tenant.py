@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.directory.polling import poll_tenant
 from app.models import Tenant
-from app.sandbox.demo_tenant import SLUG, lucca_hire_curl, set_up_tenant
+from app.sandbox.demo_tenant import SLUG, failing_hire_curl, lucca_hire_curl, set_up_tenant
 from app.sandbox.sftp import demo_sftp
 from app.services.context import Services
 from app.workers.freshness import directory_poll_due
@@ -22,6 +22,7 @@ from tests.e2e.directory_helpers import running_services
 from tests.factories import ADMIN
 from tests.live_server import LiveServer
 from tests.sandbox_server import CardsAccount, SandboxServer
+from tests.smtp_sink import SmtpSink
 
 
 async def test_the_demo_tenant_is_set_to_follow_lucca_and_cards_follows_the_hire_it_prints(
@@ -69,6 +70,30 @@ async def test_the_demo_tenant_is_set_to_follow_lucca_and_cards_follows_the_hire
         ("change", "succeeded", 1),  # Nadia
         ("change", "succeeded", 1),  # Jean, when switched on (Claire was linked)
     ]
+
+
+async def test_the_demo_tenant_s_failing_hire_sends_its_alert_by_e_mail(
+    client: httpx.AsyncClient, sandbox: SandboxServer, live_api: LiveServer, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    lucca, taleez, cards = sandbox.new_lucca_account(), sandbox.new_taleez_account(), sandbox.new_cards_account()
+    sftp, _ = demo_sftp(port=2222, directory=tmp_path / "sftp")
+    with httpx.Client(base_url=live_api.url, headers=ADMIN, timeout=10) as api:
+        token, _ = set_up_tenant(api, lucca.base_url, taleez.base_url, cards.base_url, sftp)
+    alerts = await client.get(f"/api/v1/tenants/{SLUG}/alerts", headers=ADMIN)
+    assert [(channel["kind"], channel["to"]) for channel in alerts.json()["channels"]] == [("email", ["hr@acme.fr"])]
+    # No SFTP server listens here: Elevo's pushes would be problems of their own.
+    elevo_off = await client.patch(f"/api/v1/tenants/{SLUG}/connectors/elevo", json={"enabled": False}, headers=ADMIN)
+    assert elevo_off.status_code == 200, elevo_off.text
+
+    # The printed hire, run as printed: it fails, and the alert reaches the mail server.
+    printed = subprocess.run(["bash", "-c", failing_hire_curl(live_api.url, token)], capture_output=True, check=True)
+    run_id = json.loads(printed.stdout)["run_id"]
+    await drain_queue()
+    run = (await client.get(f"/api/v1/tenants/{SLUG}/runs/{run_id}", headers=ADMIN)).json()
+    assert run["status"] == "failed"
+    [mail] = await smtp_sink.wait_for(1)
+    assert (mail.recipients, mail.message["Subject"]) == (["hr@acme.fr"], "[Acme (demo)] Softgarden hires are failing")
+    assert "Hugo Lefèvre: No establishment matches company 'Acme Roma'." in mail.part("plain")
 
 
 async def follow(services: Services) -> None:

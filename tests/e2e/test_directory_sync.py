@@ -376,6 +376,13 @@ async def test_a_read_cut_by_lucca_goes_on_after_the_last_page_written(
     assert any(event["level"] == "warning" and "next try" in event["message"] for event in events), events
 
 
+async def problems(client: httpx.AsyncClient, tenant: TenantHandle, status: str) -> list[dict[str, Any]]:
+    answer = await client.get(f"/api/v1/tenants/{tenant.slug}/alerts/problems?status={status}", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
 async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
     client: httpx.AsyncClient, sandbox: SandboxServer
 ) -> None:
@@ -385,7 +392,16 @@ async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
     oauth_tenant = await create_oauth_tenant(client, "by-oauth", by_oauth)
     assert (await full_sync(client, oauth_tenant))["status"] == "succeeded"
     notices = (await directory(client, oauth_tenant))["notices"]
-    assert "Lucca will retire /lucca-api/employees on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)." in notices
+    sunset = "Lucca will retire /lucca-api/employees on Sat, 01 Jan 2028 00:00:00 GMT (Sunset header)."
+    assert sunset in notices
+    # It is a problem too (contract 13: "and as an alert"), until a complete read hears nothing of the kind.
+    [notice] = [found for found in await problems(client, oauth_tenant, "open") if found["kind"] == "lucca_notice"]
+    assert sunset in notice["message"] and notice["title"] == "Lucca is retiring a path this service reads"
+    by_oauth.control("PATCH", "/settings", json={"sunset": None})
+    assert (await full_sync(client, oauth_tenant))["status"] == "succeeded"
+    assert (await directory(client, oauth_tenant))["notices"] == []
+    resolved = await problems(client, oauth_tenant, "resolved")
+    assert [found["id"] for found in resolved if found["kind"] == "lucca_notice"] == [notice["id"]]
 
     # Through the key: the departments' path is gone (410): the sync fails, removes nobody, and says why.
     by_key = sandbox.new_lucca_account()
@@ -398,6 +414,7 @@ async def test_what_lucca_announces_about_its_paths_is_on_the_directory(
         f"Lucca no longer serves {DEPARTMENTS} (HTTP 410 Gone): this service needs an update to read it."
     ]
     assert state["employees"] == 3 and state["sync"]["status"] == "failed"
+    assert "lucca_notice" in {found["kind"] for found in await problems(client, key_tenant, "open")}
 
 
 async def test_a_worker_killed_half_way_removes_nobody_and_the_next_one_goes_on_after_the_last_page(
