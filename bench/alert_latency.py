@@ -22,35 +22,29 @@ from typing import Any
 import httpx
 
 from bench.alert_sinks import (
+    PUBLIC_BASE_URL,
     Arrival,
     Arrivals,
     WebhookSecrets,
+    alerted_service,
     failing_hire,
-    http_receiver,
     put_sink_channels,
-    smtp_sink,
 )
 from bench.harness import (
     HOST,
     SOFTGARDEN_SETTINGS,
     Check,
-    Processes,
     ServiceConfig,
     Tenant,
     create_softgarden_tenant,
-    errors_logged,
     exit_on_sigterm,
     expect,
     finish,
     percentile,
     print_table,
-    private_state,
     run_reporting_failure,
     say,
-    start_api,
-    start_worker,
     wait_for_run,
-    worker_started,
 )
 
 BENCH = "alert_latency"
@@ -58,8 +52,6 @@ DATABASE = "lucca_connectors_bench_alert_latency"
 WEBHOOK_PATH = "/integrations/webhooks/softgarden/candidate-hired"
 # Nothing listens there: the failing hires stop before any call to Lucca.
 UNUSED_LUCCA = {"base_url": f"http://{HOST}:9/bench", "api_key": "unused-lucca-key"}
-# Alerts carry the console's address of the run (contract 14); nothing is served there.
-PUBLIC_BASE_URL = "https://connectors.bench.example"
 KINDS = ("email", "webhook")
 TARGET_P99_SECONDS = 10.0
 # Waited after the last alert, longer than the delivery tick (~10 s), so that a second copy would arrive.
@@ -148,20 +140,11 @@ def wait_for_alerts(arrivals: Arrivals, slugs: list[str], since: float, timeout:
 
 def measure(args: argparse.Namespace) -> Measured:
     """Start the sinks and the service, make the tenants, send the tests, post the hires, wait for their alerts."""
-    arrivals, webhook_secrets = Arrivals(), WebhookSecrets()
-    with (
-        smtp_sink(arrivals) as smtp_url,
-        http_receiver(arrivals, webhook_secrets) as receiver,
-        Processes(BENCH) as processes,
-    ):
-        config = private_state(processes, DATABASE, {"SMTP_URL": smtp_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
-        api = start_api(processes, config)
-        workers = [start_worker(processes, config, name=f"worker-{number}") for number in range(args.workers)]
-        for worker in workers:
-            worker_started(worker)
-        with httpx.Client(base_url=api.url, timeout=30.0) as client:
+    with alerted_service(BENCH, DATABASE, args.workers) as service:
+        config, receiver, arrivals = service.config, service.receiver, service.arrivals
+        with httpx.Client(base_url=service.api.url, timeout=30.0) as client:
             say(f"making {args.problems} tenants, each with an e-mail and a webhook channel")
-            tenants = [alerted_tenant(client, config, f"alerts-{number:04d}", receiver, webhook_secrets)
+            tenants = [alerted_tenant(client, config, f"alerts-{number:04d}", receiver, service.webhook_secrets)
                        for number in range(args.problems)]  # fmt: skip
             say(f"baseline: {args.tests} test sends")
             tests = [send_test(client, tenant) for tenant in tenants[: args.tests]]
@@ -175,8 +158,9 @@ def measure(args: argparse.Namespace) -> Measured:
             wait_for_alerts(arrivals, [tenant.slug for tenant in tenants], tests_ended_at, args.timeout)
             time.sleep(SETTLE_SECONDS)
             problems = {tenant.slug: list_problems(client, tenant) for tenant in tenants}
-        errors = sum(errors_logged(service) for service in (api.service, *workers))
-    return Measured(tenants, tests, hires, problems, arrivals.all(), tests_ended_at, errors, str(processes.log_dir))
+        errors = service.errors_logged()
+    log_dir = str(service.processes.log_dir)
+    return Measured(tenants, tests, hires, problems, arrivals.all(), tests_ended_at, errors, log_dir)
 
 
 def alerted_tenant(

@@ -22,7 +22,25 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from bench.harness import HOST, BenchError, Tenant, expect, free_port
+from bench.harness import (
+    HOST,
+    BenchError,
+    Endpoint,
+    Processes,
+    Service,
+    ServiceConfig,
+    Tenant,
+    errors_logged,
+    expect,
+    free_port,
+    private_state,
+    start_api,
+    start_worker,
+    worker_started,
+)
+
+# Alerts carry the console's address of the run (contract 14); nothing is served there.
+PUBLIC_BASE_URL = "https://connectors.bench.example"
 
 
 @dataclass(frozen=True)
@@ -230,3 +248,36 @@ def failing_hire(application_id: str) -> dict[str, Any]:
         "company": "Acme Berlin",
         "startDate": "2026-12-01",
     }
+
+
+@dataclass(frozen=True)
+class AlertedService:
+    """The service's API and workers, started with their alerts going to this process's sinks."""
+
+    processes: Processes
+    config: ServiceConfig
+    api: Endpoint
+    workers: list[Service]
+    receiver: str
+    arrivals: Arrivals
+    webhook_secrets: WebhookSecrets
+
+    def errors_logged(self) -> int:
+        """The errors the API and the workers logged."""
+        return sum(errors_logged(service) for service in (self.api.service, *self.workers))
+
+
+@contextmanager
+def alerted_service(bench: str, database: str, workers: int) -> Iterator[AlertedService]:
+    arrivals, webhook_secrets = Arrivals(), WebhookSecrets()
+    with (
+        smtp_sink(arrivals) as smtp_url,
+        http_receiver(arrivals, webhook_secrets) as receiver,
+        Processes(bench) as processes,
+    ):
+        config = private_state(processes, database, {"SMTP_URL": smtp_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
+        api = start_api(processes, config)
+        started = [start_worker(processes, config, name=f"worker-{number}") for number in range(workers)]
+        for worker in started:
+            worker_started(worker)
+        yield AlertedService(processes, config, api, started, receiver, arrivals, webhook_secrets)

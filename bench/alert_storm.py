@@ -26,28 +26,22 @@ from typing import Any
 
 import httpx
 
-from bench.alert_latency import PUBLIC_BASE_URL, UNUSED_LUCCA, list_problems
-from bench.alert_sinks import Arrival, Arrivals, WebhookSecrets, http_receiver, put_sink_channels, smtp_sink
+from bench.alert_latency import UNUSED_LUCCA, list_problems
+from bench.alert_sinks import Arrival, Arrivals, WebhookSecrets, alerted_service, put_sink_channels
 from bench.harness import (
     SOFTGARDEN_SETTINGS,
     Check,
     CpuSnapshot,
     CpuUse,
-    Processes,
     ServiceConfig,
     Tenant,
     create_softgarden_tenant,
-    errors_logged,
     exit_on_sigterm,
     finish,
     print_table,
-    private_state,
     run_reporting_failure,
     say,
     sql_value,
-    start_api,
-    start_worker,
-    worker_started,
 )
 from bench.webhook_ingest import WEBHOOK_PATH, WrkResult, run_wrk, wrk_script
 
@@ -214,24 +208,16 @@ def round_names(pairs: int) -> list[str]:
 
 def measure(args: argparse.Namespace) -> tuple[list[Round], int, str]:
     """The rounds, the errors the API and the workers logged, and where their logs are."""
-    arrivals, webhook_secrets = Arrivals(), WebhookSecrets()
-    with (
-        smtp_sink(arrivals) as smtp_url,
-        http_receiver(arrivals, webhook_secrets) as receiver,
-        Processes(BENCH) as processes,
-    ):
-        config = private_state(processes, DATABASE, {"SMTP_URL": smtp_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
-        api = start_api(processes, config)
-        workers = [start_worker(processes, config, name=f"worker-{number}") for number in range(args.workers)]
-        for worker in workers:
-            worker_started(worker)
-        with httpx.Client(base_url=api.url, timeout=30.0) as client:
+    with alerted_service(BENCH, DATABASE, args.workers) as service:
+        with httpx.Client(base_url=service.api.url, timeout=30.0) as client:
+            api_pid = service.api.service.process.pid
             rounds = [
-                storm_round(args, config, client, api.service.process.pid, receiver, arrivals, webhook_secrets, name)
+                storm_round(args, service.config, client, api_pid, service.receiver, service.arrivals,
+                            service.webhook_secrets, name)
                 for name in round_names(args.pairs)
-            ]
-        errors = sum(errors_logged(service) for service in (api.service, *workers))
-    return rounds, errors, str(processes.log_dir)
+            ]  # fmt: skip
+        errors = service.errors_logged()
+    return rounds, errors, str(service.processes.log_dir)
 
 
 # ----------------------------------------------------------------------------------------------------
