@@ -40,7 +40,9 @@ PARTNERS_USED = {
 }
 PARTNER_NAMES = {"lucca": "Lucca", "cards": "Cards", "taleez": "Taleez", "elevo": "Elevo", "softgarden": "Softgarden"}
 # Alerts name the person a failure concerns, nothing more: an address in a partner's words is left out.
-EMAIL = re.compile(r"[^\s@<>()\"',;:]+@[^\s@<>()\"',;:]+\.[^\s@<>()\"',;:]+")
+# It starts only where a word starts (the same matches), so a long word without "@" is read once, not once per
+# character.
+EMAIL = re.compile(r"(?<![^\s@<>()\"',;:])[^\s@<>()\"',;:]+@[^\s@<>()\"',;:]+\.[^\s@<>()\"',;:]+")
 MAX_MESSAGE_CHARS = 600
 
 
